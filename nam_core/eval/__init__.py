@@ -1,0 +1,1 @@
+"""Evaluation: the project's own digit classifiers, translated-digit accuracy, FID/PRD, latency."""

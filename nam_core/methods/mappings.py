@@ -1,0 +1,117 @@
+"""Tasks and the training entry point for the mapping methods (NAM, AE-NAM, VAE-NAM).
+
+``A2B``: the input is an A image and the output its B analogy, so G is B's generator and T maps B → A.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..checkpoints import save_checkpoint
+from ..data import DOMAINS, load_domain
+from ..utils import get_device, image_grid, save_png, to_tensor, to_uint8
+from .directions import pca
+from .generators import load_generator
+from .nam import NAM
+from .trainer import TrainConfig, Trainer
+from .vae_nam import VAENAM
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    source: str  # input domain A
+    target: str  # output domain B (G generates it)
+
+
+TASKS: dict[str, Task] = {t.name: t for t in [
+    Task("mnist2street", "mnist", "street"), Task("street2mnist", "street", "mnist"),
+    Task("mnist2svhn", "mnist", "svhn"), Task("svhn2mnist", "svhn", "mnist"),
+    Task("edges2shoes", "shoes_edges", "shoes"), Task("edges2handbags", "handbags_edges", "handbags"),
+]}
+METHODS = ("nam", "ae-nam", "vae-nam")
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "nam": {"epochs": 40, "batch_size": 64, "n_targets": 2000},
+    "ae-nam": {"epochs": 30, "batch_size": 64},
+    "vae-nam": {"epochs": 30, "batch_size": 64, "beta": 1e-3},
+}
+
+
+@torch.no_grad()
+def global_directions(m: Any, images: np.ndarray, device: torch.device, k: int = 8) -> dict[str, torch.Tensor]:
+    """PCA of the codes of the training set (E's μ for AE/VAE-NAM, the trained per-target codes for NAM), stored
+    with the checkpoint as ``global_mean`` / ``global_vectors`` / ``global_std`` (input-independent sliders)."""
+    if isinstance(m, NAM):
+        codes = m.codes.weight.detach()
+    else:
+        m.E.eval()
+        codes = torch.cat([m.E(to_tensor(np.asarray(images[i : i + 256]), device))[0]
+                           for i in range(0, len(images), 256)])
+    mean, vecs, std = pca(codes.float().cpu(), k)
+    return {"global_mean": mean, "global_vectors": vecs, "global_std": std}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise KeyError(f"unknown task {name!r}; choose from {sorted(TASKS)}")
+    return TASKS[name]
+
+
+def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | Path, epochs: int | None = None,
+                  batch_size: int | None = None, n_targets: int | None = None, beta: float | None = None,
+                  loss: str = "laplacian", nf: int = 64, limit: int | None = None, seed: int = 0,
+                  device: str | None = None, max_minutes: float | None = None, progress: bool = True,
+                  recipe: str = "") -> Path:
+    """Train ``method`` for ``task`` on top of the frozen generator checkpoint ``generator``; resumable.
+
+    Returns ``out_dir/final`` (T, and E for AE/VAE-NAM, with the config naming the generator it needs)."""
+    t = get_task(task)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}")
+    hp = dict(DEFAULTS[method])
+    for k, v in {"epochs": epochs, "batch_size": batch_size, "n_targets": n_targets, "beta": beta}.items():
+        if v is not None:
+            hp[k] = v
+    dev = get_device(device)
+    G, gcfg = load_generator(generator, device=dev)
+    if gcfg.get("domain") != t.target:
+        raise ValueError(f"task {task} needs a generator of {t.target!r}; {generator} generates {gcfg.get('domain')!r}")
+    spec = DOMAINS[t.source]
+    ds = load_domain(t.source, "train")
+    if method == "nam":
+        ds = ds.subset(hp["n_targets"] if limit is None else min(limit, hp["n_targets"]))
+        m: Any = NAM(G, len(ds), spec.channels, spec.size, nf=nf, loss=loss, seed=seed, device=dev, task=task,
+                     generator_ref=str(generator))
+    else:
+        ds = ds.subset(limit)
+        m = VAENAM(G, spec.channels, spec.size, variational=method == "vae-nam", beta=hp.get("beta", 0.0), nf=nf,
+                   loss=loss, seed=seed, device=dev, task=task, generator_ref=str(generator))
+    out = Path(out_dir)
+    cfg = TrainConfig(out_dir=str(out / method), epochs=hp["epochs"], batch_size=hp["batch_size"], seed=seed,
+                      max_minutes=max_minutes, progress=progress)
+    trainer = Trainer(m, ds.images, cfg, device=dev)
+    t0 = time.time()
+    trainer.fit()
+    if trainer.epoch < hp["epochs"]:
+        print(f"{method} not finished; run the same command again to resume", file=sys.stderr)
+        return out / method / "last"
+    config = m.config()
+    config.update({"source": t.source, "target": t.target, "image_size": spec.size,
+                   "generator_method": gcfg.get("method"), "train_images": len(ds),
+                   "train_seconds_total": round(trainer.train_seconds, 1), "device": str(dev),
+                   "recipe": {"command": recipe, "hparams": hp, "seed": seed, "loss": loss},
+                   "history": trainer.history})
+    tensors = m.tensors() if method == "nam" else {}
+    tensors.update(global_directions(m, ds.images, dev))
+    final = save_checkpoint(out / "final", m.networks, config, tensors=tensors)
+    save_png(image_grid(to_uint8(m.samples()), cols=10 if method == "nam" else 5), final / "samples.png", scale=2)
+    if progress:
+        print(f"trained {method} for {task} in {time.time() - t0:.0f}s", file=sys.stderr)
+    return final

@@ -1,0 +1,124 @@
+"""NAM (Hoshen & Wolf, ECCV 2018): a frozen generator G of the output domain, a learned mapping T back to the input
+domain, and one latent code per target image, so that T(G(z_y)) ≈ y. The translation of y is G(z_y).
+
+Task naming follows the papers: in ``A2B`` the input is an A image, G generates B, and T maps B → A.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..losses import build_loss
+from ..nets import build_net
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """Eval mode and no gradients (G is never trained by a mapping method)."""
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+class NAM:
+    """Trainer-protocol method: T and per-target codes trained jointly (codes at a higher learning rate)."""
+
+    def __init__(self, generator: nn.Module, n_targets: int, in_channels: int, size: int, nf: int = 64,
+                 loss: str = "laplacian", lr_t: float = 1e-3, lr_z: float = 1e-2, prior_weight: float = 1e-3,
+                 decay_every: int = 20, decay: float = 0.5, seed: int = 0, device: torch.device | str = "cpu",
+                 task: str = "", generator_ref: str = "", loss_kwargs: dict | None = None) -> None:
+        self.device = torch.device(device)
+        self.G = freeze(generator.to(self.device))
+        self.latent_dim = generator.latent_dim
+        out_ch = self._probe_channels()
+        self.T = build_net("mapping", in_channels=out_ch, out_channels=in_channels, size=size, nf=nf).to(self.device)
+        gen = torch.Generator().manual_seed(seed)
+        self.codes = nn.Embedding(n_targets, self.latent_dim, sparse=True).to(self.device)
+        with torch.no_grad():
+            self.codes.weight.copy_(torch.randn(n_targets, self.latent_dim, generator=gen) * 0.5)
+        self.loss_fn = build_loss(loss, **(loss_kwargs or {})).to(self.device)
+        self.prior_weight = prior_weight
+        self.networks: dict[str, nn.Module] = {"T": self.T}
+        self.optimizers = {"T": torch.optim.Adam(self.T.parameters(), lr=lr_t, betas=(0.5, 0.999)),
+                           "z": torch.optim.SparseAdam(list(self.codes.parameters()), lr=lr_z)}
+        self.schedulers = [torch.optim.lr_scheduler.StepLR(o, decay_every, decay) for o in self.optimizers.values()]
+        self.hparams = {"n_targets": n_targets, "in_channels": in_channels, "size": size, "nf": nf, "loss": loss,
+                        "lr_t": lr_t, "lr_z": lr_z, "prior_weight": prior_weight, "decay_every": decay_every,
+                        "decay": decay, "seed": seed}
+        self.task, self.generator_ref = task, generator_ref
+        self._fixed = torch.linspace(0, n_targets - 1, min(n_targets, 50)).long().to(self.device)
+
+    @torch.no_grad()
+    def _probe_channels(self) -> int:
+        return self.G(torch.zeros(2, self.latent_dim, device=self.device)).shape[1]
+
+    def train_step(self, index: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
+        z = self.codes(index)
+        rec = self.loss_fn(self.T(self.G(z)), images)
+        loss = rec + self.prior_weight * z.pow(2).sum(1).mean()
+        for o in self.optimizers.values():
+            o.zero_grad(set_to_none=True)
+        loss.backward()
+        for o in self.optimizers.values():
+            o.step()
+        return {"recon": rec.item()}
+
+    def on_epoch_end(self, epoch: int) -> None:
+        for s in self.schedulers:
+            s.step()
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": "mapping", "method": "nam", "task": self.task, "generator": self.generator_ref,
+                "latent_dim": self.latent_dim, "hparams": self.hparams}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"codes": self.codes.weight.detach()}
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "codes" in tensors:
+            with torch.no_grad():
+                self.codes.weight.copy_(tensors["codes"].to(self.device))
+
+    @torch.no_grad()
+    def samples(self) -> torch.Tensor:
+        """Top row block: G(z_y) (the translations) for the first targets."""
+        self.T.eval()
+        out = self.G(self.codes(self._fixed))
+        self.T.train()
+        return out
+
+
+def nam_infer(G: nn.Module, T: nn.Module, targets: torch.Tensor, num_solutions: int = 8, steps: int = 100,
+              lr: float = 0.05, loss: nn.Module | None = None, prior_weight: float = 1e-3, seed: int = 0,
+              init: torch.Tensor | None = None,
+              callback: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Optimise ``num_solutions`` codes per target from random starts, all in one batch, with T and G frozen.
+
+    Returns codes (N, K, latent) and final per-solution losses (N, K). ``callback(step, steps)`` reports progress.
+    """
+    loss_fn = loss if loss is not None else build_loss("laplacian")
+    n, k, d = len(targets), num_solutions, G.latent_dim
+    dev = targets.device
+    if init is None:
+        init = torch.randn(n * k, d, generator=torch.Generator().manual_seed(seed))
+    z = init.reshape(n * k, d).to(dev).clone().requires_grad_(True)
+    tgt = targets.repeat_interleave(k, dim=0)
+    opt = torch.optim.Adam([z], lr=lr)
+    T.eval()
+    G.eval()
+    with torch.enable_grad():
+        for s in range(steps):
+            per = loss_fn(T(G(z)), tgt, reduction="none")
+            total = per.sum() + prior_weight * z.pow(2).sum()
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            if callback is not None:
+                callback(s + 1, steps)
+    with torch.no_grad():
+        per = loss_fn(T(G(z)), tgt, reduction="none")
+    return z.detach().view(n, k, d), per.view(n, k)

@@ -1,0 +1,110 @@
+"""AE-NAM and VAE-NAM (Hoshen 2018, "Non-Adversarial Mapping with VAEs"): an encoder E(y) → (μ, log σ²) replaces
+NAM's per-image codes. Loss ‖T(G(μ + εσ)) − y‖ + β·KL(q(z|y) ‖ N(0, I)) with a β warm-up; AE-NAM has a
+deterministic E and no KL. Translation = G(μ + εσ): one forward pass, K samples of ε give K solutions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..losses import build_loss
+from ..nets import build_net
+from .nam import freeze
+
+
+def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, I)) per sample, summed over latent dimensions."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+
+
+class VAENAM:
+    """Trainer-protocol method for ``variational=True`` (VAE-NAM) or ``False`` (AE-NAM)."""
+
+    def __init__(self, generator: nn.Module, in_channels: int, size: int, variational: bool = True,
+                 beta: float = 1e-3, beta_warmup_epochs: int = 5, nf: int = 64, nef: int = 64,
+                 loss: str = "laplacian", lr: float = 1e-3, decay_every: int = 20, decay: float = 0.5,
+                 seed: int = 0, device: torch.device | str = "cpu", task: str = "", generator_ref: str = "",
+                 loss_kwargs: dict | None = None) -> None:
+        self.device = torch.device(device)
+        self.G = freeze(generator.to(self.device))
+        self.latent_dim = generator.latent_dim
+        with torch.no_grad():
+            out_ch = self.G(torch.zeros(2, self.latent_dim, device=self.device)).shape[1]
+        self.E = build_net("encoder", in_channels=in_channels, size=size, latent_dim=self.latent_dim, nef=nef,
+                           variational=variational).to(self.device)
+        self.T = build_net("mapping", in_channels=out_ch, out_channels=in_channels, size=size, nf=nf).to(self.device)
+        self.variational, self.beta_max, self.warmup = variational, beta, beta_warmup_epochs
+        self.epoch = 0
+        self.loss_fn = build_loss(loss, **(loss_kwargs or {})).to(self.device)
+        self.networks: dict[str, nn.Module] = {"E": self.E, "T": self.T}
+        params = list(self.E.parameters()) + list(self.T.parameters())
+        self.optimizers = {"ET": torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))}
+        self.schedulers = [torch.optim.lr_scheduler.StepLR(self.optimizers["ET"], decay_every, decay)]
+        self.hparams = {"in_channels": in_channels, "size": size, "variational": variational, "beta": beta,
+                        "beta_warmup_epochs": beta_warmup_epochs, "nf": nf, "nef": nef, "loss": loss, "lr": lr,
+                        "decay_every": decay_every, "decay": decay, "seed": seed}
+        self.task, self.generator_ref = task, generator_ref
+        self._fixed: torch.Tensor | None = None
+
+    @property
+    def beta(self) -> float:
+        if not self.variational:
+            return 0.0
+        return self.beta_max * min(1.0, (self.epoch + 1) / max(1, self.warmup))
+
+    def train_step(self, index: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
+        if self._fixed is None:
+            self._fixed = images[:10].detach().clone()
+        mu, logvar = self.E(images)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.variational else mu
+        rec = self.loss_fn(self.T(self.G(z)), images)
+        kl = kl_standard_normal(mu, logvar).mean() if self.variational else torch.zeros((), device=mu.device)
+        loss = rec + self.beta * kl
+        self.optimizers["ET"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["ET"].step()
+        return {"recon": rec.item(), "kl": kl.item()}
+
+    def on_epoch_end(self, epoch: int) -> None:
+        self.epoch = epoch + 1
+        for s in self.schedulers:
+            s.step()
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": "mapping", "method": "vae-nam" if self.variational else "ae-nam", "task": self.task,
+                "generator": self.generator_ref, "latent_dim": self.latent_dim, "hparams": self.hparams}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"epoch": torch.tensor([self.epoch])}
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "epoch" in tensors:
+            self.epoch = int(tensors["epoch"].item())
+
+    @torch.no_grad()
+    def samples(self) -> torch.Tensor:
+        """Rows: input y, then 4 sampled translations G(μ + εσ) of it."""
+        if self._fixed is None:
+            return torch.zeros(1, 1, 8, 8)
+        self.E.eval()
+        mu, logvar = self.E(self._fixed)
+        self.E.train()
+        outs = [self.G(mu + torch.randn_like(mu) * (0.5 * logvar).exp()) for _ in range(4)]
+        x = self._fixed
+        if x.shape[1] != outs[0].shape[1]:
+            x = x.expand(-1, outs[0].shape[1], -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
+        return torch.stack([x, *outs], 1).flatten(0, 1)
+
+
+def encode_sample(E: nn.Module, images: torch.Tensor, num_solutions: int, seed: int = 0,
+                  temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One pass of E, then K samples of ε in one batch: returns z (N, K, d), μ (N, d), σ (N, d)."""
+    mu, logvar = E(images)
+    sigma = (0.5 * logvar).exp()
+    eps = torch.randn(num_solutions, *mu.shape, generator=torch.Generator().manual_seed(seed)).to(mu.device)
+    if num_solutions >= 1:
+        eps[0] = 0.0  # the first solution is always the posterior mean
+    z = mu.unsqueeze(1) + temperature * eps.transpose(0, 1) * sigma.unsqueeze(1)
+    return z, mu, sigma

@@ -1,0 +1,272 @@
+"""``Translator``: load a trained mapping (NAM, AE-NAM, VAE-NAM) with its generator and translate images.
+
+    tr = Translator.load("street2mnist", "vae-nam")            # shipped checkpoint, GLANN generator
+    out = tr.translate(images, num_solutions=8, seed=0)        # uint8 (N, K, H', W', C')
+    dirs = tr.directions(images[0], k=4)                       # latent directions with their scales
+    moved = tr.explore(images[0], [1.5, 0, -1, 0], seed=0)     # uint8 (K, H', W', C')
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoints import CheckpointError, load_checkpoint, resolve_checkpoint
+from ..data import DOMAINS
+from ..losses import build_loss
+from ..methods.directions import Directions, move, posterior_directions, restart_directions
+from ..methods.generators import load_generator
+from ..methods.mappings import get_task
+from ..methods.nam import nam_infer
+from ..methods.vae_nam import encode_sample
+from ..paths import CHECKPOINTS_DIR
+from ..utils import get_device, to_tensor, to_uint8
+
+GENERATORS = ("glann", "dcgan")
+AE_NAM_TEMPERATURE = 0.5  # AE-NAM is deterministic: its K solutions move along the global PCA axes
+
+
+def checkpoint_name(task: str, method: str, generator: str = "glann") -> str:
+    """Folder name of a shipped mapping checkpoint, e.g. ``street2mnist_vae-nam_glann``."""
+    return f"{task}_{method}_{generator}"
+
+
+def available_models(root: str | Path = CHECKPOINTS_DIR) -> list[dict[str, str]]:
+    """Shipped mapping checkpoints (task, method, generator, path) from ``root/manifest.json`` or the folders."""
+    root = Path(root)
+    out = []
+    for cfg_path in sorted(root.glob("*/config.json")):
+        try:
+            cfg = json.loads(cfg_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if cfg.get("kind") == "mapping":
+            out.append({"task": cfg.get("task", ""), "method": cfg.get("method", ""),
+                        "generator": cfg.get("generator_method", ""), "path": str(cfg_path.parent)})
+    return out
+
+
+def prepare_inputs(images: np.ndarray, domain: str) -> np.ndarray:
+    """Bring uint8 images to the domain's channels and size: N×H×W×C, H×W×C or H×W accepted; RGBA is composited
+    on white; gray↔RGB converted; other sizes resized (bilinear)."""
+    from PIL import Image
+
+    spec = DOMAINS[domain]
+    x = np.asarray(images)
+    if x.dtype != np.uint8:
+        if np.issubdtype(x.dtype, np.floating) and x.size and x.min() >= 0 and x.max() <= 1:
+            x = (x * 255).round()
+        x = np.clip(x, 0, 255).astype(np.uint8)
+    if x.ndim == 2:
+        x = x[None, :, :, None]
+    elif x.ndim == 3:
+        x = x[None] if x.shape[-1] in (1, 3, 4) else x[..., None]  # one H×W×C image, or N×H×W grayscale
+    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"expected images N×H×W×C (C = 1, 3 or 4), got shape {np.asarray(images).shape}")
+    if x.shape[1] < 4 or x.shape[2] < 4:
+        raise ValueError(f"image too small: {x.shape[1]}×{x.shape[2]}")
+    if x.shape[-1] == 4:
+        a = x[..., 3:4].astype(np.float32) / 255.0
+        x = (x[..., :3] * a + 255 * (1 - a)).round().astype(np.uint8)
+    if x.shape[-1] == 3 and spec.channels == 1:
+        x = (x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).round().astype(np.uint8)[..., None]
+    elif x.shape[-1] == 1 and spec.channels == 3:
+        x = np.repeat(x, 3, axis=-1)
+    if x.shape[1:3] != (spec.size, spec.size):
+        mode = "L" if spec.channels == 1 else "RGB"
+        x = np.stack([np.asarray(Image.fromarray(im[..., 0] if mode == "L" else im, mode)
+                                 .resize((spec.size, spec.size), Image.BILINEAR)) for im in x])
+        if x.ndim == 3:
+            x = x[..., None]
+    return np.ascontiguousarray(x)
+
+
+@dataclass
+class Translation:
+    """Everything one translation produced (arrays are uint8 N×K×H×W×C; z is (N, K, d))."""
+
+    outputs: np.ndarray
+    reconstructions: np.ndarray  # T(G(z)): what was matched against the input
+    losses: np.ndarray  # (N, K)
+    z: torch.Tensor
+
+
+class Translator:
+    """A mapping checkpoint + its frozen generator, ready to translate images of the task's input domain."""
+
+    def __init__(self, mapping: Any, generator: nn.Module, gen_config: dict[str, Any],
+                 device: torch.device) -> None:
+        self.ckpt, self.G, self.gen_config, self.device = mapping, generator, gen_config, device
+        cfg = mapping.config
+        self.config = cfg
+        self.method: str = cfg["method"]
+        self.task = get_task(cfg["task"])
+        self.source, self.target = self.task.source, self.task.target
+        self.T = mapping.networks["T"]
+        self.E = mapping.networks.get("E")
+        self.loss_fn = build_loss(cfg.get("hparams", {}).get("loss", "laplacian")).to(device)
+        self.latent_dim = generator.latent_dim
+        self.global_mean = mapping.tensors.get("global_mean")
+        self.global_dirs = None
+        if "global_vectors" in mapping.tensors:
+            self.global_dirs = Directions(mapping.tensors["global_vectors"], mapping.tensors["global_std"], "global")
+        self.nam_steps = 100
+        self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]] = {}
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None,
+                        generator: str | Path | None = None) -> Translator:
+        """Load a mapping checkpoint folder and the generator it names (or ``generator``)."""
+        dev = get_device(device)
+        mapping = load_checkpoint(path, device=dev)
+        if mapping.config.get("kind") != "mapping":
+            raise CheckpointError(f"{path} is not a mapping checkpoint (kind={mapping.config.get('kind')!r})")
+        gref = generator or mapping.config.get("generator")
+        if not gref:
+            raise CheckpointError(f"{path} does not name its generator")
+        gpath = _resolve_generator(gref, mapping.path)
+        G, gcfg = load_generator(gpath, device=dev)
+        return cls(mapping, G, gcfg, dev)
+
+    @classmethod
+    def load(cls, task: str, method: str, generator: str = "glann", device: str | torch.device | None = None,
+             root: str | Path | None = None) -> Translator:
+        """The shipped model for ``task`` × ``method`` on a ``generator`` ("glann" or "dcgan") G."""
+        name = checkpoint_name(task, method, generator)
+        ref = Path(root) / name if root is not None else name
+        try:
+            path = resolve_checkpoint(ref)
+        except CheckpointError as exc:
+            raise CheckpointError(f"no {method} model for {task} with a {generator} generator: {exc}") from exc
+        return cls.from_checkpoint(path, device=device)
+
+    # ------------------------------------------------------------------ core
+    def _inputs(self, images: np.ndarray) -> torch.Tensor:
+        return to_tensor(prepare_inputs(images, self.source), self.device)
+
+    @torch.no_grad()
+    def _solutions(self, x: torch.Tensor, k: int, seed: int,
+                   callback: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Latent solutions z (N, K, d) and, for VAE/AE-NAM, σ (N, d)."""
+        if self.method == "nam":
+            z, _ = nam_infer(self.G, self.T, x, num_solutions=k, steps=self.nam_steps, loss=self.loss_fn,
+                             seed=seed, callback=callback)
+            return z, None
+        assert self.E is not None
+        if self.method == "vae-nam":
+            z, mu, sigma = encode_sample(self.E, x, k, seed=seed)
+            return z, sigma
+        mu, _ = self.E(x)  # AE-NAM: deterministic code, K solutions spread along the global axes
+        eps = torch.randn(len(mu), k, self.latent_dim, generator=torch.Generator().manual_seed(seed)).to(mu)
+        eps[:, 0] = 0
+        spread = self._global_spread().to(mu)
+        return mu.unsqueeze(1) + AE_NAM_TEMPERATURE * eps * spread, torch.zeros_like(mu)
+
+    def _global_spread(self) -> torch.Tensor:
+        if self.global_dirs is None:
+            return torch.zeros(self.latent_dim)
+        v, s = self.global_dirs.vectors, self.global_dirs.scales
+        return ((v * s[:, None]) ** 2).sum(0).sqrt()  # per-coordinate std implied by the global PCA
+
+    @torch.no_grad()
+    def render(self, z: torch.Tensor, x: torch.Tensor | None = None,
+               batch: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """G(z) and T(G(z)) for z (..., d); losses against x (N×C×H×W) when given (z then (N, K, d))."""
+        flat = z.reshape(-1, self.latent_dim)
+        outs = torch.cat([self.G(flat[i : i + batch]) for i in range(0, len(flat), batch)])
+        recs = torch.cat([self.T(outs[i : i + batch]) for i in range(0, len(outs), batch)])
+        losses = None
+        if x is not None:
+            k = z.shape[1]
+            losses = self.loss_fn(recs, x.repeat_interleave(k, 0), reduction="none").view(len(x), k)
+        return outs, recs, losses
+
+    def translate_full(self, images: np.ndarray, num_solutions: int = 8, seed: int = 0,
+                       callback: Callable[[int, int], None] | None = None) -> Translation:
+        """Translate with everything returned (outputs, T(G(z)), per-solution loss, codes)."""
+        if num_solutions < 1:
+            raise ValueError("num_solutions must be ≥ 1")
+        x = self._inputs(images)
+        z, _ = self._solutions(x, num_solutions, seed, callback)
+        outs, recs, losses = self.render(z, x)
+        n, k = z.shape[:2]
+        shape_o, shape_r = outs.shape[1:], recs.shape[1:]
+        return Translation(to_uint8(outs).reshape(n, k, shape_o[1], shape_o[2], shape_o[0]),
+                           to_uint8(recs).reshape(n, k, shape_r[1], shape_r[2], shape_r[0]),
+                           losses.cpu().numpy(), z)
+
+    def translate(self, images: np.ndarray, num_solutions: int = 8, seed: int = 0,
+                  callback: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """uint8 images (N, H, W, C) of the input domain → uint8 analogies (N, K, H', W', C')."""
+        return self.translate_full(images, num_solutions, seed, callback).outputs
+
+    # ------------------------------------------------------------ directions
+    def _one(self, image: np.ndarray, k: int, seed: int, callback: Callable[[int, int], None] | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        x = self._inputs(image)[:1]
+        key = (x.cpu().numpy().tobytes(), k, seed)
+        if key not in self._cache:
+            z, sigma = self._solutions(x, k, seed, callback)
+            self._cache = {key: (x, z[0], None if sigma is None else sigma[0])}  # keep only the latest input
+        return self._cache[key]
+
+    def directions(self, image: np.ndarray, k: int = 4, kind: str = "input", num_solutions: int = 8,
+                   seed: int = 0) -> Directions:
+        """``k`` latent directions for one input (``kind="input"``) or the dataset-wide set (``kind="global"``)."""
+        ref = self.global_dirs.vectors if self.global_dirs is not None else None
+        if kind == "global":
+            if self.global_dirs is None:
+                raise ValueError("this checkpoint has no global directions")
+            return Directions(self.global_dirs.vectors[:k], self.global_dirs.scales[:k], "global")
+        if kind != "input":
+            raise ValueError("kind must be 'input' or 'global'")
+        x, z, sigma = self._one(image, num_solutions, seed)
+        if self.method == "vae-nam" and sigma is not None:
+            return posterior_directions(self.G, z[0], sigma, k, reference=ref)
+        if self.method == "ae-nam":
+            return self.directions(image, k, "global") if self.global_dirs is not None else restart_directions(z, k)
+        return restart_directions(z, k, reference=ref)
+
+    def explore(self, image: np.ndarray, coefficients: list[float], seed: int = 0, num_solutions: int = 8,
+                kind: str = "input", anchor: int | None = None,
+                callback: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """The K solutions for ``image`` moved by ``coefficients`` (units of each direction's std): uint8 (K, H, W, C).
+
+        With ``anchor`` = i, every tile is solution i moved (a one-anchor gallery)."""
+        x, z, _ = self._one(image, num_solutions, seed, callback)
+        dirs = self.directions(image, len(coefficients), kind, num_solutions, seed)
+        base = z if anchor is None else z[anchor : anchor + 1].expand_as(z)
+        outs, _, _ = self.render(move(base, dirs, coefficients))
+        return to_uint8(outs)
+
+    def strip(self, image: np.ndarray, direction: int, steps: int = 7, span: float = 3.0, seed: int = 0,
+              kind: str = "input", anchor: int = 0, num_solutions: int = 8) -> np.ndarray:
+        """One direction from −span to +span std around one solution: uint8 (steps, H, W, C)."""
+        x, z, _ = self._one(image, num_solutions, seed)
+        dirs = self.directions(image, direction + 1, kind, num_solutions, seed)
+        if direction >= len(dirs.vectors):
+            raise ValueError(f"only {len(dirs.vectors)} directions available")
+        coefs = torch.linspace(-span, span, steps)
+        one = Directions(dirs.vectors[direction : direction + 1], dirs.scales[direction : direction + 1], dirs.kind)
+        zs = torch.stack([move(z[anchor], one, [c]) for c in coefs])
+        outs, _, _ = self.render(zs)
+        return to_uint8(outs)
+
+
+def _resolve_generator(ref: str, mapping_path: Path | None) -> Path:
+    """Generator named in a mapping config: absolute/relative path, shipped name, or sibling of the mapping."""
+    candidates = [Path(ref)]
+    if mapping_path is not None:
+        candidates.append(mapping_path.parent / Path(ref).name)
+    for c in candidates:
+        if (c / "config.json").exists():
+            return c
+    return resolve_checkpoint(Path(ref).name)

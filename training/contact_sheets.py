@@ -1,0 +1,52 @@
+"""Write a contact sheet (a grid of real samples, class-ordered where labelled) for every available domain.
+
+Example::
+
+    python training/contact_sheets.py --out docs/contact_sheets
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nam_core.data import list_domains, load_domain  # noqa: E402
+from nam_core.utils import image_grid, save_png  # noqa: E402
+
+
+def sheet(name: str, per_class: int = 10, n: int = 100, split: str = "test") -> np.ndarray:
+    ds = load_domain(name, split)
+    if ds.labels is not None:  # one row per class 0..9, first `per_class` of each
+        idx = np.concatenate([np.flatnonzero(np.asarray(ds.labels) == c)[:per_class] for c in range(10)])
+    else:
+        idx = np.linspace(0, len(ds) - 1, n).astype(int)
+    imgs = np.asarray(ds.images[idx])
+    if imgs.shape[-1] == 1:
+        imgs = np.repeat(imgs, 3, -1)
+    return image_grid(imgs, cols=per_class if ds.labels is not None else 10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="docs/contact_sheets")
+    p.add_argument("--domains", nargs="*", default=list_domains())
+    p.add_argument("--scale", type=int, default=2)
+    a = p.parse_args(argv)
+    for name in a.domains:
+        try:
+            grid = sheet(name)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"skip {name}: {exc}", file=sys.stderr)
+            continue
+        path = save_png(grid, Path(a.out) / f"{name}.png", scale=a.scale)
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""Train a mapping (NAM, AE-NAM or VAE-NAM) for a task on top of a frozen generator checkpoint.
+
+Example::
+
+    python training/train_mapping.py --task street2mnist --method vae-nam --generator checkpoints/mnist_glann \\
+        --out runs/street2mnist_vae
+
+``A2B`` takes an A image and outputs its B analogy, so the generator must be B's. Rerun to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nam_core.methods.mappings import METHODS, TASKS, train_mapping  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--generator", required=True, help="generator checkpoint folder (or shipped name)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--n-targets", type=int, help="NAM: number of target images (default 2000)")
+    p.add_argument("--beta", type=float, help="VAE-NAM: KL weight")
+    p.add_argument("--loss", default="laplacian")
+    p.add_argument("--nf", type=int, default=64)
+    p.add_argument("--limit", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device")
+    p.add_argument("--max-minutes", type=float)
+    p.add_argument("--threads", type=int)
+    a = p.parse_args(argv)
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
+    recipe = "python training/train_mapping.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    final = train_mapping(a.task, a.method, a.generator, a.out, epochs=a.epochs, batch_size=a.batch_size,
+                          n_targets=a.n_targets, beta=a.beta, loss=a.loss, nf=a.nf, limit=a.limit, seed=a.seed,
+                          device=a.device, max_minutes=a.max_minutes, recipe=recipe)
+    print(final)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
