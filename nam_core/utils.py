@@ -40,7 +40,10 @@ def to_tensor(images: np.ndarray, device: str | torch.device = "cpu") -> torch.T
         raise TypeError(f"expected uint8 images, got {images.dtype}")
     if images.ndim != 4:
         raise ValueError(f"expected N×H×W×C images, got shape {images.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    images = np.ascontiguousarray(images)
+    if not images.flags.writeable:  # read-only memmaps (cached datasets)
+        images = images.copy()
+    t = torch.from_numpy(images).to(device)
     return t.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 

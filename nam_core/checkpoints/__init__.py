@@ -154,7 +154,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None, 
     dev = get_device(device)
     nets: dict[str, nn.Module] = {}
     for name, arch in cfg["networks"].items():
-        net = build_net(arch["kind"], **arch["kwargs"])
+        try:
+            net = build_net(arch["kind"], **arch["kwargs"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: cannot build network {name!r} from its config: {exc}") from exc
         sd = {k[len(name) + 1:]: v for k, v in flat.items() if k.startswith(f"{name}.")}
         try:
             net.load_state_dict(sd, strict=True)

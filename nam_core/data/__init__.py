@@ -32,7 +32,7 @@ def load_street(split: str = "train", n: int | None = None, seed: int | None = N
 
     n = STREET_SIZES[split] if n is None else n
     seed = STREET_SEEDS[split] if seed is None else seed
-    key = {"name": "street", "n": n, "seed": seed, "size": 32, "version": 1}
+    key = {"name": "street", "n": n, "seed": seed, "size": 32, "version": 2}
     arrays = cached_arrays(key, lambda: dict(zip(("images", "labels"), render_street_digits(n, seed, 32))))
     return DomainDataset("street", split, arrays["images"], arrays["labels"], {"source": f"rendered seed={seed}"})
 

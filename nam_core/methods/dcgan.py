@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nets import build_net
+from .base import DDPWrappable
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -39,7 +40,7 @@ def pixel_features(x: torch.Tensor) -> torch.Tensor:
     return F.adaptive_avg_pool2d(x, 8).flatten(1)
 
 
-class DCGAN:
+class DCGAN(DDPWrappable):
     """Trainer-protocol method: non-saturating GAN loss, Adam(2e-4, β1=0.5)."""
 
     def __init__(self, channels: int, size: int, latent_dim: int = 64, ngf: int = 64, ndf: int = 64,
@@ -70,14 +71,15 @@ class DCGAN:
     def train_step(self, index: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
         n = len(images)
         z = torch.randn(n, self.G.latent_dim, device=self.device)
-        fake = self.G(z)
-        d_real, d_fake = self.D(images), self.D(fake.detach())
+        G, D = self.fwd["G"], self.fwd["D"]
+        fake = G(z)
+        d_real, d_fake = D(images), D(fake.detach())
         loss_d = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
             F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
         self.optimizers["D"].zero_grad(set_to_none=True)
         loss_d.backward()
         self.optimizers["D"].step()
-        d_gen = self.D(fake)
+        d_gen = D(fake)
         loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
         self.optimizers["G"].zero_grad(set_to_none=True)
         loss_g.backward()

@@ -65,15 +65,14 @@ def restart_directions(z: torch.Tensor, k: int, reference: torch.Tensor | None =
 
 @torch.no_grad()
 def posterior_directions(G: nn.Module, mu: torch.Tensor, sigma: torch.Tensor, k: int,
-                         reference: torch.Tensor | None = None, eps: float = 0.05,
-                         dead_ratio: float = 0.02) -> Directions:
-    """VAE-NAM: axes e_j of the posterior at μ (d,) ranked by σ_j · ‖∂G/∂z_j‖ (finite differences, one batch)."""
+                         reference: torch.Tensor | None = None, dead_ratio: float = 0.02) -> Directions:
+    """VAE-NAM: axes e_j of the posterior at μ (d,) ranked by σ_j · ‖∂G/∂z_j‖, measured as the finite difference
+    ‖G(μ + σ_j e_j) − G(μ)‖ (one batch of d + 1 images); axes that barely move the output are dropped."""
     d = mu.shape[0]
     base = mu.unsqueeze(0)
-    probe = base + eps * torch.eye(d, device=mu.device)
+    probe = base + torch.diag(sigma.clamp_min(1e-6))
     outs = G(torch.cat([base, probe]))
-    grad_norm = (outs[1:] - outs[:1]).flatten(1).norm(dim=1) / eps
-    score = sigma * grad_norm
+    score = (outs[1:] - outs[:1]).flatten(1).norm(dim=1)
     order = torch.argsort(score, descending=True)
     keep = order[score[order] > dead_ratio * score.max().clamp_min(1e-12)][:k]
     vecs = torch.eye(d, device=mu.device)[keep]

@@ -11,9 +11,10 @@ from torch import nn
 
 from ..losses import build_loss
 from ..nets import build_net
+from .base import DDPWrappable
 
 
-class GLO:
+class GLO(DDPWrappable):
     """Trainer-protocol method (see :mod:`nam_core.methods.trainer`)."""
 
     def __init__(self, n_images: int, channels: int, size: int, latent_dim: int = 32, ngf: int = 64,
@@ -41,7 +42,7 @@ class GLO:
 
     def train_step(self, index: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
         z = self.codes(index)
-        recon = self.G(z)
+        recon = self.fwd["G"](z)
         loss = self.loss_fn(recon, images)
         for o in self.optimizers.values():
             o.zero_grad(set_to_none=True)

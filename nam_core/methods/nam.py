@@ -14,6 +14,7 @@ from torch import nn
 
 from ..losses import build_loss
 from ..nets import build_net
+from .base import DDPWrappable
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -24,7 +25,7 @@ def freeze(module: nn.Module) -> nn.Module:
     return module
 
 
-class NAM:
+class NAM(DDPWrappable):
     """Trainer-protocol method: T and per-target codes trained jointly (codes at a higher learning rate)."""
 
     def __init__(self, generator: nn.Module, n_targets: int, in_channels: int, size: int, nf: int = 64,
@@ -58,7 +59,7 @@ class NAM:
 
     def train_step(self, index: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
         z = self.codes(index)
-        rec = self.loss_fn(self.T(self.G(z)), images)
+        rec = self.loss_fn(self.fwd["T"](self.G(z)), images)
         loss = rec + self.prior_weight * z.pow(2).sum(1).mean()
         for o in self.optimizers.values():
             o.zero_grad(set_to_none=True)

@@ -11,7 +11,11 @@ A method is an object with:
 * ``config() -> dict`` – what the checkpoint records (method, domain, hyper-parameters)
 * ``tensors() -> dict[str, Tensor]`` / ``load_tensors(d)`` – extra state such as per-image codes
 * ``samples() -> Tensor`` – images in [-1, 1] for the periodic grid
-* optional ``wrap_ddp(fn)`` – called under DDP with a function that wraps a module in DistributedDataParallel
+* optional ``schedulers: list`` – learning-rate schedulers (their state is saved and resumed)
+* optional ``wrap_ddp(fn)`` – under ``torchrun`` the trainer calls it with a function that wraps a module in
+  DistributedDataParallel; the method then runs its forward passes through the wrapped modules
+
+On CUDA the step runs under bf16 autocast (``TrainConfig.amp``).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class TrainConfig:
     sample_every: int = 5  # epochs
     max_minutes: float | None = None  # stop cleanly (with a checkpoint) after this wall time
     progress: bool = True
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,6 +90,8 @@ class Trainer:
                  device: str | torch.device | None = None) -> None:
         self.method, self.cfg = method, cfg
         self.device = get_device(device)
+        if init_distributed(self.device) and self.device.type == "cuda":
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         self.out = Path(cfg.out_dir)
         self.images = images
         self.n = len(images)
@@ -92,6 +99,11 @@ class Trainer:
         self.epoch = 0
         self.rank, self.world = dist_info()
         self.train_seconds = 0.0
+        if self.world > 1 and hasattr(method, "wrap_ddp"):
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            method.wrap_ddp(lambda m: DDP(m, device_ids=ids))
 
     # ------------------------------------------------------------------ data
     def _batch(self, idx: np.ndarray) -> torch.Tensor:
@@ -109,6 +121,7 @@ class Trainer:
     def _state(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "history": self.history, "train_seconds": self.train_seconds,
                 "optimizers": {k: o.state_dict() for k, o in self.method.optimizers.items()},
+                "schedulers": [sch.state_dict() for sch in getattr(self.method, "schedulers", [])],
                 "rng_torch": torch.get_rng_state()}
 
     def save(self, folder: Path) -> Path:
@@ -133,6 +146,8 @@ class Trainer:
         for k, opt in self.method.optimizers.items():
             if k in st.get("optimizers", {}):
                 opt.load_state_dict(st["optimizers"][k])
+        for sch, sd in zip(getattr(self.method, "schedulers", []), st.get("schedulers", [])):
+            sch.load_state_dict(sd)
         self.epoch = int(st.get("epoch", 0))
         self.history = list(st.get("history", []))
         self.train_seconds = float(st.get("train_seconds", 0.0))
@@ -175,7 +190,8 @@ class Trainer:
                 idx = idx_all[s * self.cfg.batch_size : (s + 1) * self.cfg.batch_size]
                 if len(idx) < 2:
                     continue
-                logs = self.method.train_step(torch.from_numpy(idx).to(self.device), self._batch(idx))
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cfg.amp and self.device.type == "cuda"):
+                    logs = self.method.train_step(torch.from_numpy(idx).to(self.device), self._batch(idx))
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
                 if hasattr(bar, "set_postfix") and s % 10 == 0:
@@ -204,9 +220,13 @@ class Trainer:
         return last
 
     def _sync_tensors(self) -> None:
-        """Under DDP, per-image tensors (codes) live with the rank that owns their images: merge by ownership."""
+        """Under DDP: buffers from rank 0 everywhere; per-image tensors (codes) live with the rank that owns their
+        images, merged by ownership."""
         if self.world == 1:
             return
+        for net in self.method.networks.values():  # BN running stats: rank 0's, as DDP's forward uses them
+            for buf in net.buffers():
+                dist.broadcast(buf, 0)
         tensors = self.method.tensors()
         for k, t in tensors.items():
             if t.shape[0] == self.n:

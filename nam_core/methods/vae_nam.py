@@ -11,6 +11,7 @@ from torch import nn
 
 from ..losses import build_loss
 from ..nets import build_net
+from .base import DDPWrappable
 from .nam import freeze
 
 
@@ -19,7 +20,7 @@ def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
 
 
-class VAENAM:
+class VAENAM(DDPWrappable):
     """Trainer-protocol method for ``variational=True`` (VAE-NAM) or ``False`` (AE-NAM)."""
 
     def __init__(self, generator: nn.Module, in_channels: int, size: int, variational: bool = True,
@@ -57,9 +58,9 @@ class VAENAM:
     def train_step(self, index: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
         if self._fixed is None:
             self._fixed = images[:10].detach().clone()
-        mu, logvar = self.E(images)
+        mu, logvar = self.fwd["E"](images)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.variational else mu
-        rec = self.loss_fn(self.T(self.G(z)), images)
+        rec = self.loss_fn(self.fwd["T"](self.G(z)), images)
         kl = kl_standard_normal(mu, logvar).mean() if self.variational else torch.zeros((), device=mu.device)
         loss = rec + self.beta * kl
         self.optimizers["ET"].zero_grad(set_to_none=True)

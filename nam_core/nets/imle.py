@@ -15,7 +15,7 @@ class IMLEMapping(nn.Module):
         layers: list[nn.Module] = []
         d = noise_dim
         for _ in range(depth - 1):
-            layers += [nn.Linear(d, hidden), nn.BatchNorm1d(hidden), nn.ReLU(True)]
+            layers += [nn.Linear(d, hidden), nn.LeakyReLU(0.2, True)]  # no BatchNorm: no dead zone around e = 0
             d = hidden
         layers.append(nn.Linear(d, latent_dim))
         self.net = nn.Sequential(*layers)

@@ -1,0 +1,287 @@
+"""Checkpoint folders: round trips, training state, corruption, name/Hub resolution, manifest, no pickle."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import nam_core.checkpoints as ckmod
+from nam_core.checkpoints import (
+    CheckpointError,
+    flatten_state,
+    load_checkpoint,
+    read_config,
+    resolve_checkpoint,
+    save_checkpoint,
+    sha256_file,
+    unflatten_state,
+    update_manifest,
+)
+from nam_core.nets import build_net
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _nets() -> dict[str, nn.Module]:
+    torch.manual_seed(0)
+    g = build_net("glo_generator", latent_dim=8, out_channels=1, size=32, ngf=8)
+    e = build_net("encoder", in_channels=1, size=32, latent_dim=8, nef=8, variational=True)
+    # move the batch-norm running statistics away from their defaults
+    with torch.no_grad():
+        g.train()(torch.randn(4, 8))
+        e.train()(torch.rand(4, 1, 32, 32))
+    return {"G": g, "E": e}
+
+
+def _save(path: Path, **kw) -> dict[str, nn.Module]:
+    nets = _nets()
+    save_checkpoint(path, nets, {"kind": "generator", "domain": "mnist", "metrics": {"fid": 1.5}},
+                    tensors={"codes": torch.randn(10, 8)}, **kw)
+    return nets
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    codes = torch.randn(10, 8)
+    nets = _nets()
+    out = save_checkpoint(tmp_path / "ck", nets, {"kind": "generator", "domain": "mnist"}, tensors={"codes": codes})
+    assert out == tmp_path / "ck"
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]  # no temp files left
+    ck = load_checkpoint(out, device="cpu")
+    assert set(ck.networks) == {"G", "E"} and ck.path == out
+    assert ck.config["domain"] == "mnist" and ck.config["format"] == ckmod.FORMAT
+    assert ck.config["sha256"]["model.safetensors"] == sha256_file(out / "model.safetensors")
+    assert ck.config["networks"]["G"] == {"kind": "glo_generator",
+                                          "kwargs": {"latent_dim": 8, "out_channels": 1, "size": 32, "ngf": 8}}
+    for name, net in ck.networks.items():
+        assert not net.training, f"{name} is not in eval mode"
+        assert all(p.device.type == "cpu" for p in net.parameters())
+    torch.testing.assert_close(ck.tensors["codes"], codes)
+    z, x = torch.randn(3, 8), torch.rand(3, 1, 32, 32)
+    with torch.no_grad():
+        nets["G"].eval()
+        nets["E"].eval()
+        torch.testing.assert_close(ck["G"](z), nets["G"](z), rtol=0, atol=0)
+        for a, b in zip(ck["E"](x), nets["E"](x)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert ck.state is None
+
+
+def test_flatten_unflatten() -> None:
+    state = {"epoch": 3, "lr": 0.5, "name": "x", "none": None, "flag": True, 7: "int key",
+             "nested": [torch.arange(3), (1, torch.ones(2, 2)), {"deep": [torch.zeros(1)]}]}
+    skeleton, tensors = flatten_state(state)
+    json.dumps(skeleton)  # the skeleton is plain JSON
+    assert all(isinstance(v, torch.Tensor) for v in tensors.values()) and len(tensors) == 3
+    back = unflatten_state(json.loads(json.dumps(skeleton)), tensors)
+    assert back["epoch"] == 3 and back["lr"] == 0.5 and back["none"] is None and back["flag"] is True
+    assert back[7] == "int key"
+    assert isinstance(back["nested"][1], tuple) and isinstance(back["nested"], list)
+    torch.testing.assert_close(back["nested"][1][1], torch.ones(2, 2))
+    torch.testing.assert_close(back["nested"][2]["deep"][0], torch.zeros(1))
+    with pytest.raises(TypeError, match="cannot store"):
+        flatten_state({"bad": object()})
+
+
+def test_optimizer_state_restored_exactly(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = build_net("imle", noise_dim=4, latent_dim=4, hidden=16)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    for _ in range(3):
+        opt.zero_grad()
+        net(torch.randn(8, 4)).pow(2).sum().backward()
+        opt.step()
+    save_checkpoint(tmp_path / "ck", {"T": net}, {"kind": "mapping"},
+                    state={"optimizers": {"T": opt.state_dict()}, "epoch": 3, "history": [{"loss": 1.0}]})
+    ck = load_checkpoint(tmp_path / "ck", device="cpu", with_state=True)
+    assert ck.state["epoch"] == 3 and ck.state["history"] == [{"loss": 1.0}]
+    net2 = ck["T"].train()
+    net.train()
+    opt2 = torch.optim.Adam(net2.parameters(), lr=1.0)
+    opt2.load_state_dict(ck.state["optimizers"]["T"])
+    assert opt2.param_groups[0]["lr"] == 1e-2 and opt2.param_groups[0]["betas"] == (0.5, 0.999)
+    x = torch.randn(8, 4)
+    for o, n in ((opt, net), (opt2, net2)):
+        o.zero_grad()
+        n(x).pow(2).sum().backward()
+        o.step()
+    for (k, a), b in zip(net.state_dict().items(), net2.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+    # without with_state the training state is not loaded
+    assert load_checkpoint(tmp_path / "ck", device="cpu").state is None
+
+
+def test_no_unpickling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _save(tmp_path / "ck", state={"epoch": 1, "t": torch.ones(2)})
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("checkpoints must not be unpickled")
+
+    monkeypatch.setattr(torch, "load", forbidden)
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    ck = load_checkpoint(tmp_path / "ck", device="cpu", with_state=True)
+    assert ck.state["epoch"] == 1
+
+
+def test_corrupt_weights_sha_mismatch(tmp_path: Path) -> None:
+    _save(tmp_path / "ck")
+    w = tmp_path / "ck" / "model.safetensors"
+    data = bytearray(w.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 8] = bytes(b ^ 0xFF for b in data[mid : mid + 8])
+    w.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(tmp_path / "ck", device="cpu")
+
+
+def test_truncated_weights_without_verify(tmp_path: Path) -> None:
+    _save(tmp_path / "ck")
+    w = tmp_path / "ck" / "model.safetensors"
+    w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(tmp_path / "ck", device="cpu")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(tmp_path / "ck", device="cpu", verify=False)
+    w.write_bytes(b"")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "ck", device="cpu", verify=False)
+
+
+def test_missing_and_corrupt_config(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "empty", device="cpu")
+    with pytest.raises(CheckpointError, match="missing"):
+        read_config(tmp_path / "empty")
+    _save(tmp_path / "ck")
+    cfg = tmp_path / "ck" / "config.json"
+    good = cfg.read_text()
+    cfg.write_text(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(tmp_path / "ck", device="cpu")
+    cfg.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        read_config(tmp_path / "ck")
+    cfg.write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(CheckpointError, match="not a"):
+        load_checkpoint(tmp_path / "ck", device="cpu")
+    cfg.write_text(good)
+    (tmp_path / "ck" / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        load_checkpoint(tmp_path / "ck", device="cpu")
+
+
+def _edit_config(folder: Path, edit) -> None:
+    cfg_path = folder / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    edit(cfg)
+    cfg_path.write_text(json.dumps(cfg))
+
+
+def test_wrong_architecture(tmp_path: Path) -> None:
+    _save(tmp_path / "ck")
+    _edit_config(tmp_path / "ck", lambda c: c["networks"]["G"]["kwargs"].update(ngf=16))
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_checkpoint(tmp_path / "ck", device="cpu")
+
+
+def test_unknown_architecture_is_checkpoint_error(tmp_path: Path) -> None:
+    """A config naming a network kind (or arguments) this library does not know is a checkpoint problem too."""
+    _save(tmp_path / "ck")
+    _edit_config(tmp_path / "ck", lambda c: c["networks"]["G"].update(kind="future_generator"))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "ck", device="cpu")
+    _save(tmp_path / "ck2")
+    _edit_config(tmp_path / "ck2", lambda c: c["networks"]["G"]["kwargs"].update(new_option=1))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "ck2", device="cpu")
+
+
+def test_save_needs_build_net(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="build_net"):
+        save_checkpoint(tmp_path / "ck", {"x": nn.Linear(2, 2)})
+
+
+def test_resolve_local_path_and_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _save(tmp_path / "somewhere" / "ck")
+    assert resolve_checkpoint(tmp_path / "somewhere" / "ck") == tmp_path / "somewhere" / "ck"
+    assert resolve_checkpoint(str(tmp_path / "somewhere" / "ck")) == tmp_path / "somewhere" / "ck"
+    shipped = tmp_path / "checkpoints"
+    _save(shipped / "mnist_glann")
+    monkeypatch.setattr(ckmod, "CHECKPOINTS_DIR", shipped)
+    monkeypatch.chdir(tmp_path / "somewhere")  # the name is not a path relative to the working directory
+    assert resolve_checkpoint("mnist_glann") == shipped / "mnist_glann"
+    ck = load_checkpoint("mnist_glann", device="cpu")
+    assert ck.path == shipped / "mnist_glann" and "G" in ck.networks
+
+
+def _fake_hub_cache(cache: Path, repo_id: str, ref: str, source: Path) -> Path:
+    """The layout huggingface_hub's cache uses: models--ORG--NAME/{refs/main, snapshots/<commit>/<files>}."""
+    storage = cache / ("models--" + repo_id.replace("/", "--"))
+    (storage / "refs").mkdir(parents=True)
+    (storage / "refs" / "main").write_text(COMMIT)
+    snap = storage / "snapshots" / COMMIT / ref
+    snap.mkdir(parents=True)
+    for f in ("config.json", "model.safetensors"):
+        shutil.copy(source / f, snap / f)
+    return snap
+
+
+def test_resolve_from_hub_cache_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(ckmod, "CHECKPOINTS_DIR", tmp_path / "no_shipped")
+    _save(tmp_path / "src")
+    cache = tmp_path / "hf_cache"
+    snap = _fake_hub_cache(cache, "ORG/NAME", "mnist_glann", tmp_path / "src")
+    monkeypatch.chdir(tmp_path)
+    t0 = time.time()
+    got = resolve_checkpoint("mnist_glann", repo_id="ORG/NAME", cache_dir=cache, local_only=True)
+    assert time.time() - t0 < 5
+    assert got.resolve() == snap.resolve()
+    ck = load_checkpoint(got, device="cpu")
+    assert set(ck.networks) == {"G", "E"}
+    # a file missing from the snapshot is a CheckpointError, not a hub exception
+    (snap / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="Hub"):
+        resolve_checkpoint("mnist_glann", repo_id="ORG/NAME", cache_dir=cache, local_only=True)
+
+
+def test_unknown_name_local_only_fails_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ckmod, "CHECKPOINTS_DIR", tmp_path / "no_shipped")
+    monkeypatch.chdir(tmp_path)
+    t0 = time.time()
+    with pytest.raises(CheckpointError, match="not found locally"):
+        resolve_checkpoint("no_such_checkpoint", local_only=True)
+    with pytest.raises(CheckpointError, match="not found"):
+        resolve_checkpoint("no_such_checkpoint", repo_id="ORG/NAME", cache_dir=tmp_path / "empty_cache",
+                           local_only=True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint("no_such_checkpoint", device="cpu")
+    assert time.time() - t0 < 5
+
+
+def test_update_manifest(tmp_path: Path) -> None:
+    root = tmp_path / "checkpoints"
+    _save(root / "mnist_glann")
+    _save(root / "mappings" / "mnist2svhn")
+    (root / "junk").mkdir()
+    (root / "junk" / "config.json").write_text("{not json")
+    out = update_manifest(root)
+    assert out == root / "manifest.json"
+    manifest = json.loads(out.read_text())
+    assert manifest["format"] == ckmod.FORMAT
+    entries = manifest["checkpoints"]
+    assert set(entries) == {"mnist_glann", "mappings/mnist2svhn"}
+    e = entries["mnist_glann"]
+    assert e["kind"] == "generator" and e["domain"] == "mnist" and e["metrics"] == {"fid": 1.5}
+    assert e["sha256"]["model.safetensors"] == sha256_file(root / "mnist_glann" / "model.safetensors")
+    assert e["size_bytes"] == (root / "mnist_glann" / "model.safetensors").stat().st_size
