@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nam_core.data import list_domains, load_domain  # noqa: E402
+from nam_core.data import DOMAINS, list_domains, load_domain  # noqa: E402
 from nam_core.utils import image_grid, save_png  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="docs/contact_sheets")
     p.add_argument("--domains", nargs="*", default=list_domains())
-    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--scale", type=int, help="upscale factor (default: 2 for 32-px domains, 1 for larger)")
     a = p.parse_args(argv)
     for name in a.domains:
         try:
@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         except (FileNotFoundError, ValueError) as exc:
             print(f"skip {name}: {exc}", file=sys.stderr)
             continue
-        path = save_png(grid, Path(a.out) / f"{name}.png", scale=a.scale)
+        scale = a.scale or (2 if DOMAINS[name].size <= 32 else 1)
+        path = save_png(grid, Path(a.out) / f"{name}.png", scale=scale)
         print(path)
     return 0
 

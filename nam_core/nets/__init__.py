@@ -14,6 +14,7 @@ from .classifier import DigitClassifier
 from .dcgan import DCGANDiscriminator, DCGANGenerator, Encoder, dcgan_init
 from .imle import IMLEMapping
 from .mapping import MappingT
+from .translator_nets import ResnetTranslator
 
 
 def _glo_generator(**kwargs: Any) -> DCGANGenerator:
@@ -28,6 +29,7 @@ NETS: dict[str, Callable[..., nn.Module]] = {
     "mapping": MappingT,
     "imle": IMLEMapping,
     "classifier": DigitClassifier,
+    "resnet_translator": ResnetTranslator,
 }
 
 
@@ -49,4 +51,5 @@ def net_config(net: nn.Module) -> dict[str, Any]:
 
 
 __all__ = ["NETS", "DCGANDiscriminator", "DCGANGenerator", "DigitClassifier", "Encoder", "IMLEMapping", "MappingT",
+           "ResnetTranslator",
            "build_net", "dcgan_init", "net_config"]

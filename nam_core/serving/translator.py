@@ -30,12 +30,14 @@ from ..paths import CHECKPOINTS_DIR
 from ..utils import get_device, to_tensor, to_uint8
 
 GENERATORS = ("glann", "dcgan")
+BASELINE_METHODS = ("distancegan", "dtn", "cyclegan")
 AE_NAM_TEMPERATURE = 0.5  # AE-NAM is deterministic: its K solutions move along the global PCA axes
 
 
 def checkpoint_name(task: str, method: str, generator: str = "glann") -> str:
-    """Folder name of a shipped mapping checkpoint, e.g. ``street2mnist_vae-nam_glann``."""
-    return f"{task}_{method}_{generator}"
+    """Folder name of a shipped mapping checkpoint, e.g. ``street2mnist_vae-nam_glann`` (GAN baselines have no
+    separate generator: ``street2mnist_cyclegan``)."""
+    return f"{task}_{method}" if method in BASELINE_METHODS else f"{task}_{method}_{generator}"
 
 
 def available_models(root: str | Path = CHECKPOINTS_DIR) -> list[dict[str, str]]:
@@ -127,6 +129,10 @@ class Translator:
         """Load a mapping checkpoint folder and the generator it names (or ``generator``)."""
         dev = get_device(device)
         mapping = load_checkpoint(path, device=dev)
+        if mapping.config.get("method") in BASELINE_METHODS:  # GANs: one deterministic feed-forward pass
+            from .feedforward import FeedForwardTranslator
+
+            return FeedForwardTranslator.from_checkpoint(path, device=dev)  # type: ignore[return-value]
         if mapping.config.get("kind") != "mapping":
             raise CheckpointError(f"{path} is not a mapping checkpoint (kind={mapping.config.get('kind')!r})")
         gref = generator or mapping.config.get("generator")

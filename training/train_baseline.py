@@ -1,0 +1,74 @@
+"""Train an adversarial baseline (DistanceGAN, DTN or CycleGAN) for a task on unpaired images of its two domains.
+
+Example::
+
+    python training/train_baseline.py --task mnist2street --method cyclegan --out runs/mnist2street_cyclegan
+    python training/train_baseline.py --task street2mnist --method dtn --out runs/street2mnist_dtn \\
+        --hp alpha=15 --hp beta=15
+    python training/train_baseline.py --task mnist2street --method distancegan --hp mode=top_bottom \\
+        --out runs/mnist2street_distancegan_self
+
+``--hp KEY=VALUE`` sets a constructor argument of the method (values parsed as JSON when possible: numbers,
+true/false, null; else strings), e.g. ngf, n_blocks, ndf, lr, gan, lambda_cyc, lambda_idt, lambda_dist, mode,
+alpha, beta, gamma, f_width. Rerun the same command to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nam_core.methods.baselines import BASELINES, train_baseline  # noqa: E402
+from nam_core.methods.mappings import TASKS  # noqa: E402
+
+
+def parse_hparams(items: list[str]) -> dict[str, Any]:
+    """``["ngf=16", "gan=bce"]`` → ``{"ngf": 16, "gan": "bce"}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"--hp expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--method", required=True, choices=BASELINES)
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--limit", type=int, help="random images per domain (default: all)")
+    p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="method hyper-parameter")
+    p.add_argument("--f-checkpoint", help="DTN: classifier checkpoint of the source domain used as f")
+    p.add_argument("--f-epochs", type=int, help="DTN: epochs of f pretraining on the source labels (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device")
+    p.add_argument("--max-minutes", type=float)
+    p.add_argument("--threads", type=int)
+    a = p.parse_args(argv)
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
+    recipe = "python training/train_baseline.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    final = train_baseline(a.task, a.method, a.out, epochs=a.epochs, batch_size=a.batch_size, limit=a.limit,
+                           seed=a.seed, device=a.device, max_minutes=a.max_minutes, recipe=recipe,
+                           hparams=parse_hparams(a.hp), f_checkpoint=a.f_checkpoint, f_epochs=a.f_epochs)
+    print(final)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
