@@ -33,11 +33,16 @@ def _gauss_kernel(channels: int, device: torch.device, dtype: torch.dtype) -> to
 
 
 class LaplacianL1(nn.Module):
-    """Σ_j 2^(-2j) · mean|L_j(x) − L_j(y)| over a Laplacian pyramid (Bojanowski et al., GLO), plus L1 of the top."""
+    """Σ_j w_j · mean|L_j(x) − L_j(y)| over a Laplacian pyramid (Lap1 of Bojanowski et al., GLO), the last level
+    being the low-pass residual.
 
-    def __init__(self, levels: int = 4) -> None:
+    ``decay=4`` (the ``"laplacian"`` loss) weights level j by 4^(-j): fine detail dominates and colour, which lives in
+    the low-pass residual, barely counts — right for grayscale digits. ``decay=1`` (``"laplacian-flat"``) weights
+    every level equally, so flat colour regions count as much as edges — needed for colour domains."""
+
+    def __init__(self, levels: int = 4, decay: float = 4.0) -> None:
         super().__init__()
-        self.levels = levels
+        self.levels, self.decay = levels, decay
 
     def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         k = _gauss_kernel(x.shape[1], x.device, x.dtype)
@@ -59,7 +64,61 @@ class LaplacianL1(nn.Module):
         px, py = self.pyramid(x), self.pyramid(y)
         total = x.new_zeros(x.shape[0])
         for j, (a, b) in enumerate(zip(px, py)):
-            total = total + (2.0 ** (-2 * j)) * (a - b).abs().flatten(1).mean(1)
+            total = total + self.decay ** (-j) * (a - b).abs().flatten(1).mean(1)
+        return _reduce(total, reduction)
+
+
+class StructureLoss(nn.Module):
+    """Shape-only loss: L1 between gradient-magnitude maps of the grayscale images, each normalised by its own mean,
+    over a few pyramid levels. Invariant to colour, contrast and polarity (dark-on-light vs light-on-dark), so a
+    mapping judged by it must reproduce *where the strokes are* — what keeps a digit's identity across domains
+    whose colours a generator of the other domain cannot express."""
+
+    def __init__(self, levels: int = 3, eps: float = 1e-2) -> None:
+        super().__init__()
+        self.levels, self.eps = levels, eps
+
+    def edges(self, x: torch.Tensor) -> torch.Tensor:
+        g = x.mean(1, keepdim=True)
+        gx = F.pad(g[..., :, 1:] - g[..., :, :-1], (0, 1, 0, 0))
+        gy = F.pad(g[..., 1:, :] - g[..., :-1, :], (0, 0, 0, 1))
+        m = (gx.pow(2) + gy.pow(2) + self.eps**2).sqrt()
+        return m / (m.mean(dim=(1, 2, 3), keepdim=True) + self.eps)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        if x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
+            raise ValueError(f"shape mismatch {tuple(x.shape)} vs {tuple(y.shape)}")
+        total = x.new_zeros(x.shape[0])
+        for j in range(self.levels):
+            total = total + (0.5**j) * (self.edges(x) - self.edges(y)).abs().flatten(1).mean(1)
+            if j < self.levels - 1:
+                x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+        return _reduce(total, reduction)
+
+
+class NCCLoss(nn.Module):
+    """1 − |normalised cross-correlation| of the grayscale images at several blur scales.
+
+    Invariant to colour, brightness, contrast and polarity (light-on-dark vs dark-on-light), and tolerant of
+    background clutter: it rewards putting strokes where the target has them. Used when the generated domain
+    cannot express the target's colours (e.g. an MNIST generator matched against street-number photos)."""
+
+    def __init__(self, levels: int = 3, eps: float = 1e-4) -> None:
+        super().__init__()
+        self.levels, self.eps = levels, eps
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        if x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
+            raise ValueError(f"shape mismatch {tuple(x.shape)} vs {tuple(y.shape)}")
+        gx, gy = x.mean(1, keepdim=True), y.mean(1, keepdim=True)
+        total = x.new_zeros(x.shape[0])
+        for j in range(self.levels):
+            a = (gx - gx.mean(dim=(2, 3), keepdim=True)).flatten(1)
+            b = (gy - gy.mean(dim=(2, 3), keepdim=True)).flatten(1)
+            ncc = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + self.eps)
+            total = total + (1.0 - ncc.abs()) / self.levels
+            if j < self.levels - 1:
+                gx, gy = F.avg_pool2d(gx, 2), F.avg_pool2d(gy, 2)
         return _reduce(total, reduction)
 
 
@@ -130,10 +189,17 @@ def _load_backbone(backbone: str, allow_download: bool) -> tuple[nn.Module, str]
 
 
 def build_loss(name: str = "laplacian", **kwargs) -> nn.Module:
-    """``"laplacian"`` → :class:`LaplacianL1`; ``"l1"`` → pixel L1; ``"vgg-hed"``, ``"vgg-imagenet"``, ``"vgg-auto"``
+    """``"laplacian"``/``"laplacian-flat"`` → :class:`LaplacianL1`; ``"structure"``/``"ncc"``;
+    ``"l1"`` → pixel L1; ``"vgg-hed"``, ``"vgg-imagenet"``, ``"vgg-auto"``
     → :class:`PerceptualLoss` with that backbone (kwargs passed on)."""
     if name == "laplacian":
         return LaplacianL1(**kwargs)
+    if name == "laplacian-flat":
+        return LaplacianL1(decay=1.0, **kwargs)
+    if name == "structure":
+        return StructureLoss(**kwargs)
+    if name == "ncc":
+        return NCCLoss(**kwargs)
     if name == "l1":
         return PerceptualLoss(backbone="laplacian", pixel_loss="l1", **kwargs)
     if name.startswith("vgg-"):
