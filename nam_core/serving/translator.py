@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +121,8 @@ class Translator:
         if "global_vectors" in mapping.tensors:
             self.global_dirs = Directions(mapping.tensors["global_vectors"], mapping.tensors["global_std"], "global")
         self.nam_steps = 100
-        self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]] = {}
+        self.cache_size = 8  # solutions of the last few single-image requests (NAM optimisation is costly)
+        self._cache: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = OrderedDict()
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -149,7 +151,7 @@ class Translator:
         name = checkpoint_name(task, method, generator)
         ref = Path(root) / name if root is not None else name
         try:
-            path = resolve_checkpoint(ref)
+            path = resolve_checkpoint(ref, local_only=True if root is not None else None)
         except CheckpointError as exc:
             raise CheckpointError(f"no {method} model for {task} with a {generator} generator: {exc}") from exc
         return cls.from_checkpoint(path, device=device)
@@ -201,7 +203,11 @@ class Translator:
         if num_solutions < 1:
             raise ValueError("num_solutions must be ≥ 1")
         x = self._inputs(images)
-        z, _ = self._solutions(x, num_solutions, seed, callback)
+        if len(x) == 1:  # single images (the app) go through the cache so directions/explore reuse the solutions
+            x, z1, _ = self.solve(images, num_solutions, seed, callback)
+            z = z1.unsqueeze(0)
+        else:
+            z, _ = self._solutions(x, num_solutions, seed, callback)
         outs, recs, losses = self.render(z, x)
         n, k = z.shape[:2]
         shape_o, shape_r = outs.shape[1:], recs.shape[1:]
@@ -215,14 +221,20 @@ class Translator:
         return self.translate_full(images, num_solutions, seed, callback).outputs
 
     # ------------------------------------------------------------ directions
-    def _one(self, image: np.ndarray, k: int, seed: int, callback: Callable[[int, int], None] | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def solve(self, image: np.ndarray, k: int = 8, seed: int = 0, callback: Callable[[int, int], None] | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Solutions for one image, cached (LRU of ``cache_size``): (x 1×C×H×W, z (K, d), σ (d,) or None)."""
         x = self._inputs(image)[:1]
         key = (x.cpu().numpy().tobytes(), k, seed)
-        if key not in self._cache:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+        else:
             z, sigma = self._solutions(x, k, seed, callback)
-            self._cache = {key: (x, z[0], None if sigma is None else sigma[0])}  # keep only the latest input
+            self._cache[key] = (x, z[0], None if sigma is None else sigma[0])
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return self._cache[key]
+
 
     def directions(self, image: np.ndarray, k: int = 4, kind: str = "input", num_solutions: int = 8,
                    seed: int = 0) -> Directions:
@@ -234,7 +246,7 @@ class Translator:
             return Directions(self.global_dirs.vectors[:k], self.global_dirs.scales[:k], "global")
         if kind != "input":
             raise ValueError("kind must be 'input' or 'global'")
-        x, z, sigma = self._one(image, num_solutions, seed)
+        x, z, sigma = self.solve(image, num_solutions, seed)
         if self.method == "vae-nam" and sigma is not None:
             return posterior_directions(self.G, z[0], sigma, k, reference=ref)
         if self.method == "ae-nam":
@@ -247,7 +259,7 @@ class Translator:
         """The K solutions for ``image`` moved by ``coefficients`` (units of each direction's std): uint8 (K, H, W, C).
 
         With ``anchor`` = i, every tile is solution i moved (a one-anchor gallery)."""
-        x, z, _ = self._one(image, num_solutions, seed, callback)
+        x, z, _ = self.solve(image, num_solutions, seed, callback)
         dirs = self.directions(image, len(coefficients), kind, num_solutions, seed)
         base = z if anchor is None else z[anchor : anchor + 1].expand_as(z)
         outs, _, _ = self.render(move(base, dirs, coefficients))
@@ -256,7 +268,7 @@ class Translator:
     def strip(self, image: np.ndarray, direction: int, steps: int = 7, span: float = 3.0, seed: int = 0,
               kind: str = "input", anchor: int = 0, num_solutions: int = 8) -> np.ndarray:
         """One direction from −span to +span std around one solution: uint8 (steps, H, W, C)."""
-        x, z, _ = self._one(image, num_solutions, seed)
+        x, z, _ = self.solve(image, num_solutions, seed)
         dirs = self.directions(image, direction + 1, kind, num_solutions, seed)
         if direction >= len(dirs.vectors):
             raise ValueError(f"only {len(dirs.vectors)} directions available")

@@ -1,0 +1,432 @@
+"""NAM Studio: the Gradio app (a thin UI over ``nam_core.serving.app_logic``).
+
+    python app.py                      # http://127.0.0.1:7860 (GRADIO_SERVER_PORT / --port to change)
+    python app.py --checkpoints DIR    # or NAM_CHECKPOINTS_DIR=DIR; default: ./checkpoints, then the Hub
+
+Draw or upload an input, pick a task, a method (NAM, AE-NAM, VAE-NAM) and a generator (GLANN, DCGAN), press Map:
+a gallery of K analogies, the "why" panel (T(G(z)) against the input, loss per solution), latent-direction sliders,
+a strip view, a zip download. Tabs: GLANN (sample / interpolate / invert) and Learn (methods, results, loss curves).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import argparse  # noqa: E402
+import functools  # noqa: E402
+import logging  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+from nam_core.serving import app_logic as L  # noqa: E402
+
+log = logging.getLogger("nam_studio.app")
+
+CSS = """
+.pixelated img, .pixelated canvas { image-rendering: pixelated; }
+#latency { font-size: 0.9em; opacity: 0.85; }
+#availability p { margin: 0.2em 0; }
+"""
+HEADER = """# NAM Studio
+Non-adversarial unsupervised image-to-image mapping: **NAM**, **AE-NAM**, **VAE-NAM** on **GLANN** (or DCGAN)
+generators. Draw or upload an input, pick a task and a method, press **Map**. Click a solution to anchor the strip
+view; move the sliders to walk the latent space."""
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn AppError into gr.Error (the user's message) and unexpected exceptions into a short gr.Error."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except L.AppError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - keep serving, tell the user
+            log.exception("request failed")
+            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {exc}). The server is still running.") from exc
+
+    return wrapper
+
+
+def _latency(what: str, ms: float, extra: str = "") -> str:
+    return f"Server time — {what}: **{ms:.0f} ms**{(' · ' + extra) if extra else ''}"
+
+
+def _gallery(images: np.ndarray, captions: list[str] | None = None) -> list[tuple[np.ndarray, str]]:
+    caps = captions or [f"#{i + 1}" for i in range(len(images))]
+    return [(L.to_display(im), c) for im, c in zip(images, caps)]
+
+
+def _slider_updates(info: L.DirectionInfo | None, values: list[float] | None = None) -> list[Any]:
+    labels = info.labels() if info is not None else [f"Direction {i + 1}" for i in range(L.N_DIRECTIONS)]
+    count = info.count if info is not None else 0
+    vals = values or [0.0] * L.N_DIRECTIONS
+    return [gr.Slider(value=vals[i], label=labels[i], visible=i < count) for i in range(L.N_DIRECTIONS)]
+
+
+def _anchor_md(anchor: int | None) -> str:
+    if anchor is None:
+        return "Anchor: none — click a solution in the gallery to anchor the strip view on it."
+    return f"Anchor: **solution #{anchor + 1}** (the strip view walks around it; Reset clears it)."
+
+
+def _need_state(state: dict[str, Any] | None) -> dict[str, Any]:
+    if not state or state.get("input") is None:
+        raise L.AppError("Press Map first: the sliders move the solutions of the last mapped input.")
+    return state
+
+
+def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = None) -> gr.Blocks:
+    """The Blocks app; ``checkpoints_dir`` (else ``$NAM_CHECKPOINTS_DIR``, else ./checkpoints) holds the models."""
+    reg = L.ModelRegistry(checkpoints_dir, device=device)
+    task0, method0, gen0 = reg.default_choice()
+    examples = L.example_paths()
+
+    # ---------------------------------------------------------------- handlers
+    def availability(task: str, method: str, generator: str) -> tuple[str, Any, str]:
+        st = reg.status(task, method, generator)
+        label = "Map" if st.available else "Map (model unavailable)"
+        return st.message, gr.Button(value=label, interactive=st.available), L.DRAW_HINTS[L.input_kind(task)]
+
+    @guarded
+    def on_upload(task: str, upload: Any) -> tuple[Any, ...]:
+        if upload is None:
+            return "draw", gr.Tabs(), None
+        view = L.to_display(L.upload_to_input(upload, task))
+        return "upload", gr.Tabs(selected="upload"), view
+
+    def on_example(evt: gr.SelectData) -> tuple[str, str]:
+        path, task_name = examples[int(evt.index)]
+        return str(path), task_name
+
+    @guarded
+    def on_task(task: str, method: str, generator: str, source: str, upload: Any) -> tuple[Any, ...]:
+        msg, btn, hint = availability(task, method, generator)
+        view = gr.skip()
+        if source == "upload" and upload is not None:
+            try:
+                view = L.to_display(L.upload_to_input(upload, task))
+            except L.AppError as exc:
+                gr.Warning(str(exc))
+        return msg, btn, hint, view
+
+    @L.gpu(duration=120)
+    @guarded
+    def on_map(task: str, method: str, generator: str, source: str, sketch: Any, upload: Any, k: float,
+               seed: float, kind: str, progress: gr.Progress = gr.Progress()) -> list[Any]:
+        image = L.choose_input(task, source, sketch, upload)
+        res = L.run_map(reg, task, method, generator, image, int(k), int(seed or 0), kind,
+                        progress=lambda f, d: progress(f, desc=d))
+        for w in res.warnings:
+            gr.Warning(w)
+        state = {"task": task, "method": method, "generator": generator, "input": image, "k": int(k),
+                 "seed": int(seed or 0), "kind": kind, "anchor": None, "count": res.directions.count,
+                 "coefs": [0.0] * L.N_DIRECTIONS}
+        caps = [f"#{i + 1} · loss {float(v):.3f}" for i, v in enumerate(res.losses)]
+        why = [(L.to_display(image), "input x")] + [
+            (L.to_display(r), f"T(G(z)) #{i + 1} · loss {float(v):.3f}")
+            for i, (r, v) in enumerate(zip(res.reconstructions, res.losses))]
+        order = np.argsort(res.losses)
+        why_md = ("Loss = Laplacian-pyramid L1 between T(G(z)) and the input (lower explains the input better). "
+                  f"Best: #{order[0] + 1} ({float(res.losses[order[0]]):.3f}), worst: #{order[-1] + 1} "
+                  f"({float(res.losses[order[-1]]):.3f}), mean {float(res.losses.mean()):.3f}.")
+        lat = _latency(f"Map ({L.METHOD_LABEL[method]}, K={int(k)})", res.ms, res.device)
+        return [state, _gallery(res.outputs, caps), L.to_display(image), lat,
+                str(res.zip_path), why, why_md, res.directions.note,
+                _anchor_md(None), None, *_slider_updates(res.directions)]
+
+    def _render(state: dict[str, Any], kind: str, coefs: list[float]) -> tuple[list[Any], str, Any]:
+        res = L.run_explore(reg, state["task"], state["method"], state["generator"], state["input"], state["k"],
+                            state["seed"], coefs, kind, None)
+        for w in res.warnings:
+            gr.Warning(w)
+        state["coefs"] = list(coefs)
+        anchor = state.get("anchor")
+        caps = [f"#{i + 1}" + (" (anchor)" if anchor == i else "") for i in range(len(res.outputs))]
+        return (_gallery(res.outputs, caps), _latency("Directions update", res.ms, "one batched forward pass"),
+                str(res.zip_path))
+
+    @L.gpu(duration=60)
+    @guarded
+    def on_explore(state: dict[str, Any] | None, kind: str, *coefs: float) -> tuple[Any, ...]:
+        state = _need_state(state)
+        gal, lat, dl = _render(state, kind, [float(c) for c in coefs])
+        return gal, lat, dl, state
+
+    @L.gpu(duration=60)
+    @guarded
+    def on_reset(state: dict[str, Any] | None, kind: str) -> tuple[Any, ...]:
+        state = _need_state(state)
+        state["anchor"] = None
+        zeros = [0.0] * L.N_DIRECTIONS
+        gal, lat, dl = _render(state, kind, zeros)
+        return (*zeros, gal, lat, dl, state, _anchor_md(None), None)
+
+    @L.gpu(duration=60)
+    @guarded
+    def on_random(state: dict[str, Any] | None, kind: str) -> tuple[Any, ...]:
+        state = _need_state(state)
+        rng = np.random.default_rng(time.time_ns() % (2**32))
+        coefs = L.random_coefficients(rng, count=state.get("count"))
+        gal, lat, dl = _render(state, kind, coefs)
+        return (*coefs, gal, lat, dl, state)
+
+    @L.gpu(duration=60)
+    @guarded
+    def on_kind(state: dict[str, Any] | None, kind: str) -> tuple[Any, ...]:
+        if not state or state.get("input") is None:
+            return (gr.skip(),) * (L.N_DIRECTIONS + 5)
+        key = (state["task"], state["method"], state["generator"])
+        tr = reg.get(*key)
+        with reg.lock(*key):
+            info, warns = L.direction_info(tr, state["input"], state["k"], state["seed"], kind)
+        for w in warns:
+            gr.Warning(w)
+        state["count"] = info.count
+        gal, lat, dl = _render(state, kind, [0.0] * L.N_DIRECTIONS)
+        return (info.note, *_slider_updates(info), gal, lat, dl, state)
+
+    def _strip(state: dict[str, Any], kind: str, direction: str) -> tuple[np.ndarray, str]:
+        d = int(str(direction).split()[-1]) - 1 if direction else 0
+        anchor = state.get("anchor") or 0
+        imgs, caps, ms = L.run_strip(reg, state["task"], state["method"], state["generator"], state["input"],
+                                     state["k"], state["seed"], d, kind, anchor)
+        what = f"Strip of direction {d + 1} around solution #{anchor + 1} ({caps[0]} … {caps[-1]})"
+        return L.strip_image(imgs), _latency(what, ms)
+
+    @L.gpu(duration=60)
+    @guarded
+    def on_strip(state: dict[str, Any] | None, kind: str, direction: str) -> tuple[Any, ...]:
+        state = _need_state(state)
+        if not state.get("count"):
+            raise L.AppError("No latent direction is available for this input (see the note above the sliders).")
+        return _strip(state, kind, direction)
+
+    @L.gpu(duration=60)
+    @guarded
+    def on_select(state: dict[str, Any] | None, kind: str, direction: str, evt: gr.SelectData) -> tuple[Any, ...]:
+        state = _need_state(state)
+        idx = evt.index if isinstance(evt.index, int) else int(np.ravel(evt.index)[0])
+        state["anchor"] = idx
+        if state.get("count"):
+            strip, lat = _strip(state, kind, direction)
+        else:
+            strip, lat = None, gr.skip()
+        return state, _anchor_md(idx), strip, lat
+
+    @L.gpu(duration=60)
+    @guarded
+    def on_sample(domain: str, kind: str, n: float, seed: float) -> tuple[Any, str]:
+        imgs, ms = L.glann_sample(reg, domain, kind, int(n), int(seed or 0))
+        return _gallery(imgs), _latency(f"{int(n)} samples", ms)
+
+    @L.gpu(duration=60)
+    @guarded
+    def on_interp(domain: str, kind: str, a: float, b: float, steps: float) -> tuple[Any, str]:
+        imgs, ms = L.glann_interpolate(reg, domain, int(a or 0), int(b or 0), int(steps), kind)
+        caps = [f"t = {t:.2f}" for t in np.linspace(0, 1, len(imgs))]
+        return _gallery(imgs, caps), _latency("Interpolation", ms)
+
+    @L.gpu(duration=120)
+    @guarded
+    def on_invert(domain: str, image: Any, steps: float, progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:
+        x, rec, loss, ms = L.glann_invert(reg, domain, image, int(steps), progress=lambda f, d: progress(f, desc=d))
+        return ([(L.to_display(x), "input (model size)"), (L.to_display(rec), f"G(T(e*)) · loss {loss:.3f}")],
+                _latency("Inversion", ms, f"{int(steps)} steps × 4 restarts"))
+
+    def on_learn() -> tuple[Any, str, Any, str]:
+        fig = L.results_figure(reg.root)
+        return (L.loss_curves_figure(L.loaded_configs(reg)), L.results_markdown(reg.root),
+                gr.Image(value=fig, visible=fig is not None), reg.matrix_markdown())
+
+    def glann_domains(current: str | None) -> Any:
+        doms = reg.generator_domains()
+        value = current if current in doms else (doms[0] if doms else None)
+        return gr.Dropdown(choices=[(L.DOMAIN_LABEL.get(d, d), d) for d in doms], value=value)
+
+    # ---------------------------------------------------------------- layout
+    with gr.Blocks(title="NAM Studio", analytics_enabled=False) as demo:
+        gr.Markdown(HEADER)
+        state = gr.State(None)
+        source = gr.State("draw")
+        with gr.Tabs():
+            with gr.Tab("Translate", id="translate"):
+                with gr.Row():
+                    with gr.Column(scale=2, min_width=320):
+                        task = gr.Dropdown(L.TASK_CHOICES, value=task0, label="Task", elem_id="task")
+                        with gr.Row():
+                            method = gr.Radio(L.METHOD_CHOICES, value=method0, label="Method", elem_id="method")
+                            generator = gr.Radio(L.GENERATOR_CHOICES, value=gen0, label="Generator",
+                                                 elem_id="generator")
+                        st0 = reg.status(task0, method0, gen0)
+                        avail = gr.Markdown(st0.message, elem_id="availability")
+                        with gr.Accordion("Which models are available?", open=False):
+                            matrix = gr.Markdown(reg.matrix_markdown())
+                        with gr.Tabs(selected="draw") as input_tabs:
+                            with gr.Tab("Draw", id="draw") as tab_draw:
+                                hint = gr.Markdown(L.DRAW_HINTS[L.input_kind(task0)])
+                                sketch = gr.Sketchpad(
+                                    label="Canvas", type="numpy", image_mode="RGBA", format="png",
+                                    canvas_size=(400, 400), fixed_canvas=True, layers=False, transforms=[],
+                                    brush=gr.Brush(default_size=5, colors=["#000000", "#ffffff", "#1f6feb"],
+                                                   default_color="#000000", color_mode="defaults"),
+                                    elem_id="sketch")
+                            with gr.Tab("Upload", id="upload") as tab_upload:
+                                upload = gr.Image(label="Upload an image", type="filepath", image_mode=None,
+                                                  sources=["upload", "clipboard"], format="png", height=260,
+                                                  elem_id="upload")
+                            with gr.Tab("Examples", id="examples"):
+                                ex_gallery = gr.Gallery(
+                                    value=[(str(p), t) for p, t in examples], label="Click an example: it sets the "
+                                    "task and the input (then press Map)", columns=5, height=330, allow_preview=False,
+                                    object_fit="contain", elem_classes=["pixelated"], elem_id="examples",
+                                    interactive=False)
+                        with gr.Row():
+                            k = gr.Slider(1, L.MAX_K, value=8, step=1, label="Solutions K", elem_id="k")
+                            seed = gr.Number(0, precision=0, label="Seed", minimum=0, elem_id="seed")
+                        map_btn = gr.Button("Map" if st0.available else "Map (model unavailable)",
+                                            variant="primary", interactive=st0.available, elem_id="map")
+                        model_view = gr.Image(label="Model's view of the input", interactive=False, height=150,
+                                              format="png", elem_classes=["pixelated"], elem_id="model_view")
+                    with gr.Column(scale=3, min_width=380):
+                        gallery = gr.Gallery(label="Solutions G(z) — click one to anchor", columns=4, height=420,
+                                             format="png", allow_preview=False, object_fit="contain",
+                                             elem_classes=["pixelated"], elem_id="gallery", interactive=False)
+                        latency = gr.Markdown("", elem_id="latency")
+                        download = gr.DownloadButton("Download all (zip of PNGs)", size="sm", elem_id="download")
+                        with gr.Accordion("Latent directions", open=True):
+                            kind = gr.Radio(L.DIRECTION_KINDS, value="input", label="Directions")
+                            dir_note = gr.Markdown("Press Map to get the directions of your input.")
+                            sliders = [gr.Slider(-L.SPAN, L.SPAN, value=0.0, step=0.1, label=f"Direction {i + 1}",
+                                                 visible=False, elem_id=f"dir{i}") for i in range(L.N_DIRECTIONS)]
+                            with gr.Row():
+                                reset_btn = gr.Button("Reset", size="sm")
+                                random_btn = gr.Button("Random", size="sm")
+                            anchor_md = gr.Markdown(_anchor_md(None))
+                            with gr.Row():
+                                strip_dir = gr.Dropdown([f"Direction {i + 1}" for i in range(L.N_DIRECTIONS)],
+                                                        value="Direction 1", label="Strip: one direction, −3σ…+3σ")
+                                strip_btn = gr.Button("Show strip", size="sm")
+                            strip = gr.Image(label="Strip view: one direction from −3σ to +3σ", interactive=False,
+                                             format="png", elem_classes=["pixelated"], elem_id="strip")
+                        with gr.Accordion("Why these solutions? (T(G(z)) vs the input)", open=False):
+                            why = gr.Gallery(label="Input and T(G(z)) of each solution", columns=5, height=300,
+                                             format="png", allow_preview=False, elem_classes=["pixelated"],
+                                             interactive=False)
+                            why_md = gr.Markdown("")
+            with gr.Tab("GLANN", id="glann") as tab_glann:
+                gr.Markdown("GLANN samples images from noise without an adversary: G(T(e)), e ~ N(0, I).")
+                doms = reg.generator_domains()
+                with gr.Row():
+                    g_domain = gr.Dropdown([(L.DOMAIN_LABEL.get(d, d), d) for d in doms],
+                                           value=doms[0] if doms else None, label="Domain")
+                    g_kind = gr.Radio(L.GENERATOR_CHOICES, value="glann", label="Generator")
+                g_latency = gr.Markdown("")
+                with gr.Accordion("Sample", open=True):
+                    with gr.Row():
+                        g_n = gr.Slider(1, 64, value=16, step=1, label="Images")
+                        g_seed = gr.Number(0, precision=0, label="Seed")
+                        g_btn = gr.Button("Sample", variant="primary")
+                    g_gallery = gr.Gallery(columns=8, height=300, format="png", allow_preview=False,
+                                           elem_classes=["pixelated"], label="Samples", interactive=False)
+                with gr.Accordion("Interpolate between two seeds", open=False):
+                    with gr.Row():
+                        i_a = gr.Number(1, precision=0, label="Seed A")
+                        i_b = gr.Number(2, precision=0, label="Seed B")
+                        i_steps = gr.Slider(2, 16, value=8, step=1, label="Steps")
+                        i_btn = gr.Button("Interpolate")
+                    i_gallery = gr.Gallery(columns=8, height=200, format="png", allow_preview=False,
+                                           elem_classes=["pixelated"], label="Interpolation", interactive=False)
+                with gr.Accordion("Invert an image (find e with G(T(e)) ≈ image)", open=False):
+                    with gr.Row():
+                        v_img = gr.Image(label="Image", type="filepath", image_mode=None, height=200,
+                                         sources=["upload", "clipboard"])
+                        v_steps = gr.Slider(20, 500, value=150, step=10, label="Optimisation steps")
+                        v_btn = gr.Button("Invert")
+                    v_gallery = gr.Gallery(columns=2, height=220, format="png", allow_preview=False,
+                                           elem_classes=["pixelated"], label="Inversion", interactive=False)
+            with gr.Tab("Learn", id="learn") as tab_learn:
+                gr.Markdown(L.LEARN_MD)
+                gr.Markdown("### Evaluation")
+                results = gr.Markdown(L.results_markdown(reg.root))
+                fig0 = L.results_figure(reg.root)
+                results_fig = gr.Image(fig0, label="Evaluation figure", interactive=False, visible=fig0 is not None)
+                gr.Markdown("### Available models")
+                matrix2 = gr.Markdown(reg.matrix_markdown())
+                gr.Markdown("### Loss curves of the loaded checkpoints")
+                curves = gr.Plot(label="Training curves")
+                refresh = gr.Button("Refresh", size="sm")
+
+        # ---------------------------------------------------------------- events
+        sel = [task, method, generator]
+        for comp in (method, generator):
+            comp.change(availability, sel, [avail, map_btn, hint], api_name=False, queue=False)
+        task.change(on_task, [*sel, source, upload], [avail, map_btn, hint, model_view], api_name=False)
+        upload.change(on_upload, [task, upload], [source, input_tabs, model_view], api_name="preview_upload")
+        ex_gallery.select(on_example, None, [upload, task], api_name=False, queue=False)
+        tab_draw.select(lambda: "draw", None, source, api_name=False, queue=False)
+        tab_upload.select(lambda: "upload", None, source, api_name=False, queue=False)
+        map_outputs = [state, gallery, model_view, latency, download, why, why_md, dir_note, anchor_md, strip,
+                       *sliders]
+        map_btn.click(on_map, [*sel, source, sketch, upload, k, seed, kind], map_outputs, api_name="map",
+                      concurrency_limit=2)
+        for i, s in enumerate(sliders):
+            s.release(on_explore, [state, kind, *sliders], [gallery, latency, download, state],
+                      api_name="explore" if i == 0 else f"explore_{i}",
+                      api_visibility="public" if i == 0 else "undocumented", trigger_mode="always_last")
+        reset_btn.click(on_reset, [state, kind], [*sliders, gallery, latency, download, state, anchor_md, strip],
+                        api_name="reset")
+        random_btn.click(on_random, [state, kind], [*sliders, gallery, latency, download, state], api_name="random")
+        kind.change(on_kind, [state, kind], [dir_note, *sliders, gallery, latency, download, state],
+                    api_name="directions_kind")
+        strip_btn.click(on_strip, [state, kind, strip_dir], [strip, latency], api_name="strip")
+        gallery.select(on_select, [state, kind, strip_dir], [state, anchor_md, strip, latency], api_name=False)
+        g_btn.click(on_sample, [g_domain, g_kind, g_n, g_seed], [g_gallery, g_latency], api_name="glann_sample")
+        i_btn.click(on_interp, [g_domain, g_kind, i_a, i_b, i_steps], [i_gallery, g_latency],
+                    api_name="glann_interpolate")
+        v_btn.click(on_invert, [g_domain, v_img, v_steps], [v_gallery, g_latency], api_name="glann_invert")
+        tab_glann.select(glann_domains, g_domain, g_domain, api_name=False)
+        tab_learn.select(on_learn, None, [curves, results, results_fig, matrix2], api_name=False)
+        refresh.click(on_learn, None, [curves, results, results_fig, matrix2], api_name=False)
+        demo.load(availability, sel, [avail, map_btn, hint], api_name=False, queue=False)
+        demo.load(lambda: reg.matrix_markdown(), None, matrix, api_name=False, queue=False)
+
+    demo.registry = reg  # type: ignore[attr-defined]  # for tests and benchmarks
+    return demo
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, share: bool = False,
+           prevent_thread_lock: bool = False, quiet: bool = False) -> Any:
+    """Queue (max 16 waiting) and serve ``demo``; returns Gradio's (app, local_url, share_url)."""
+    demo.queue(max_size=16)
+    return demo.launch(server_name=host, server_port=port, share=share, show_error=True, css=CSS,
+                       allowed_paths=[str(L.EXAMPLES_DIR)], ssr_mode=False, quiet=quiet,
+                       prevent_thread_lock=prevent_thread_lock)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    p.add_argument("--checkpoints", default=None,
+                   help="checkpoint folder (default: $NAM_CHECKPOINTS_DIR or ./checkpoints)")
+    p.add_argument("--device", default=None, help="cuda / cpu / mps (default: CUDA when present, else CPU)")
+    p.add_argument("--share", action="store_true")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    launch(build_demo(a.checkpoints, a.device), a.host, a.port, a.share)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1071 @@
+"""Everything the Gradio app does, as plain functions (no Gradio import): testable without a browser.
+
+The UI (``app.py``) only wires components to these functions, turns :class:`AppError` into ``gr.Error`` and the
+returned warnings into ``gr.Warning``.
+
+* input conversion: a Sketchpad value (strokes read from the layers' ALPHA, so the brush colour and the theme do not
+  matter) or an uploaded file → the image the model sees (MNIST-like digits, street-number-like digits or
+  pix2pix-like edge maps), with clear errors for empty canvases, blank/huge/non-image files;
+* :class:`ModelRegistry`: which task × method × generator checkpoints exist (and why the others do not), one cached
+  :class:`~nam_core.serving.translator.Translator` per combination;
+* map / explore / strip / GLANN sample, interpolate, invert, with the server time of each request;
+* the Learn tab: evaluation table, loss curves; the zip of a gallery; a ZeroGPU decorator (no-op without ``spaces``).
+
+Regenerate the example PNGs with ``python -m nam_core.serving.app_logic --make-examples``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import threading
+import time
+import uuid
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+from ..data import DOMAINS
+from ..methods.mappings import METHODS, TASKS
+from ..paths import CHECKPOINTS_DIR
+
+F = TypeVar("F", bound=Callable[..., Any])
+ProgressFn = Callable[[float, str], None]
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+METHOD_CHOICES: list[tuple[str, str]] = [("NAM", "nam"), ("AE-NAM", "ae-nam"), ("VAE-NAM", "vae-nam")]
+GENERATOR_CHOICES: list[tuple[str, str]] = [("GLANN", "glann"), ("DCGAN", "dcgan")]
+DIRECTION_KINDS: list[tuple[str, str]] = [("Per input", "input"), ("Global (dataset PCA)", "global")]
+METHOD_LABEL = dict((v, k) for k, v in METHOD_CHOICES)
+GENERATOR_LABEL = dict((v, k) for k, v in GENERATOR_CHOICES)
+DOMAIN_LABEL = {"mnist": "MNIST", "street": "street digits", "svhn": "SVHN", "shoes": "shoes", "handbags": "handbags",
+                "shoes_edges": "shoe edges", "handbags_edges": "handbag edges"}
+TASK_ORDER = ("edges2shoes", "edges2handbags", "street2mnist", "mnist2street", "svhn2mnist", "mnist2svhn")
+N_DIRECTIONS = 4  # sliders in the UI
+MAX_K = 16
+SPAN = 3.0  # sliders and strips go from −3σ to +3σ
+MAX_PIXELS = 80_000_000  # uploads above this are refused; below, they are downscaled before any processing
+WORK_SIDE = 1024  # uploads are downscaled to at most this side first
+DISPLAY_MIN_SIDE = 128  # gallery tiles are nearest-upscaled to at least this
+EMPTY_SKETCH = "The canvas is empty: draw something first (or switch to the Upload tab)."
+
+
+class AppError(ValueError):
+    """A problem the user can fix (shown as ``gr.Error``); the server keeps serving."""
+
+
+def task_label(task: str) -> str:
+    t = TASKS[task]
+    return f"{DOMAIN_LABEL[t.source]} → {DOMAIN_LABEL[t.target]}"
+
+
+TASK_CHOICES: list[tuple[str, str]] = [(f"{task_label(t)}  ({t})", t) for t in TASK_ORDER if t in TASKS]
+
+
+def input_kind(task: str) -> str:
+    """How the task's input is drawn: ``"digit"`` (MNIST), ``"street"`` (street/SVHN digit photo) or ``"edges"``."""
+    src = TASKS[task].source
+    if src == "mnist":
+        return "digit"
+    if src in ("street", "svhn"):
+        return "street"
+    return "edges"
+
+
+_BRUSH = "Pick the brush at the left of the canvas, then "
+DRAW_HINTS = {
+    "digit": _BRUSH + "draw one digit (0–9), large; it is centred and scaled like MNIST (white on black).",
+    "street": _BRUSH + "draw one digit (0–9); it becomes a dark digit on a light plate, like a house-number crop.",
+    "edges": _BRUSH + "draw the outline of the object (side view, toe to the left for shoes).",
+}
+
+
+# ------------------------------------------------------------------------------------------------ ZeroGPU / device
+
+
+def gpu(duration: int = 60) -> Callable[[F], F]:
+    """``spaces.GPU(duration=...)`` on Hugging Face ZeroGPU Spaces; a no-op decorator when ``spaces`` is absent."""
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+def checkpoints_dir(override: str | Path | None = None) -> Path:
+    """Where the app looks for checkpoints: ``override``, ``$NAM_CHECKPOINTS_DIR`` or the repo's ``checkpoints/``."""
+    if override is not None:
+        return Path(override)
+    env = os.environ.get("NAM_CHECKPOINTS_DIR")
+    return Path(env) if env else CHECKPOINTS_DIR
+
+
+def hub_allowed() -> bool:
+    """Whether missing checkpoints may be fetched from the Hub (off with ``HF_HUB_OFFLINE=1`` or ``NAM_APP_HUB=0``)."""
+    off = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    return not off and os.environ.get("NAM_APP_HUB", "1") not in ("0", "false", "False")
+
+
+# ------------------------------------------------------------------------------------------------ image loading
+
+
+def load_image(src: Any, max_pixels: int = MAX_PIXELS, work_side: int = WORK_SIDE) -> np.ndarray:
+    """An uploaded file path / PIL image / array → uint8 H×W×C (C = 1, 3 or 4), EXIF-rotated, at most ``work_side``.
+
+    Raises :class:`AppError` for missing/non-image files, images over ``max_pixels`` and empty arrays."""
+    if src is None:
+        raise AppError("No image: upload one, paste one, or click an example.")
+    if isinstance(src, dict):  # a FileData-like dict from an API client
+        src = src.get("path") or src.get("name")
+    if isinstance(src, np.ndarray):
+        arr = src
+        if arr.size == 0 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4)):
+            raise AppError(f"Not an image array (shape {arr.shape}).")
+        if arr.shape[0] * arr.shape[1] > max_pixels:
+            raise AppError(f"Image too large ({arr.shape[1]}×{arr.shape[0]}); the limit is {max_pixels:,} pixels.")
+        if arr.dtype != np.uint8:
+            a = arr.astype(np.float32)
+            arr = np.clip(a * 255 if a.size and a.max() <= 1.0 else a, 0, 255).round().astype(np.uint8)
+        im = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[-1] == 1 else arr)
+    elif isinstance(src, Image.Image):
+        im = src
+    else:
+        path = Path(str(src))
+        if not path.is_file():
+            raise AppError(f"File not found: {path.name}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im = Image.open(path)
+                im.size  # noqa: B018 - header parsed
+        except Image.DecompressionBombError as exc:
+            raise AppError(f"Image too large to process safely ({exc}).") from exc
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise AppError(f"Could not read '{path.name}' as an image: upload a PNG, JPEG, WebP, BMP or GIF.") from exc
+    w, h = im.size
+    if w * h > max_pixels:
+        raise AppError(f"Image too large ({w}×{h} = {w * h:,} pixels); the limit is {max_pixels:,}.")
+    if w < 4 or h < 4:
+        raise AppError(f"Image too small ({w}×{h}).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if max(w, h) > work_side:
+                im.draft(None, (work_side, work_side))  # JPEG: decode at reduced size (cheap for huge photos)
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
+                im = im.convert("RGBA")
+            elif im.mode not in ("L", "RGB", "RGBA"):
+                im = im.convert("RGB")
+            if max(im.size) > work_side:
+                im.thumbnail((work_side, work_side), Image.BOX)
+            arr = np.asarray(im)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise AppError(f"The image could not be decoded ({type(exc).__name__}: {exc}).") from exc
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    return np.ascontiguousarray(arr.astype(np.uint8))
+
+
+def _gray(arr: np.ndarray) -> np.ndarray:
+    """uint8 H×W×C → float32 H×W luminance in [0, 1] (RGBA composited on white)."""
+    x = arr.astype(np.float32) / 255.0
+    if x.shape[-1] == 4:
+        a = x[..., 3:4]
+        x = x[..., :3] * a + (1 - a)
+    if x.shape[-1] == 1:
+        return x[..., 0]
+    return x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
+
+
+def _has_alpha_shape(arr: np.ndarray) -> bool:
+    """RGBA with a real alpha channel (some pixels transparent)."""
+    return arr.ndim == 3 and arr.shape[-1] == 4 and int(arr[..., 3].min()) < 250
+
+
+def _border_median(g: np.ndarray) -> float:
+    return float(np.median(np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])))
+
+
+def _check_ink(ink: np.ndarray, message: str) -> None:
+    if ink.size == 0 or float(ink.max()) < 0.1 or int((ink > 0.25).sum()) < 3:
+        raise AppError(message)
+
+
+# ------------------------------------------------------------------------------------------------ sketch → ink
+
+
+def editor_ink(value: Any) -> np.ndarray:
+    """Sketchpad value (EditorValue dict, or an array) → float32 H×W stroke strength in [0, 1].
+
+    The strokes are read from the ALPHA of the layers (any brush colour, light or dark theme). Without layers the
+    composite's alpha is used, else its difference from the background, else its darkness. Raises AppError when
+    nothing is drawn."""
+    if value is None:
+        raise AppError(EMPTY_SKETCH)
+    ink = None
+    if isinstance(value, dict):
+        layers = [np.asarray(_as_array(x)) for x in (value.get("layers") or []) if x is not None]
+        alphas = [lay[..., 3] for lay in layers if lay.ndim == 3 and lay.shape[-1] == 4]
+        if alphas:
+            shape = alphas[0].shape
+            ink = np.max(np.stack([a for a in alphas if a.shape == shape]), axis=0).astype(np.float32) / 255.0
+        else:
+            comp = _as_array(value.get("composite"))
+            bg = _as_array(value.get("background"))
+            if comp is None:
+                raise AppError(EMPTY_SKETCH)
+            comp = np.asarray(comp)
+            if _has_alpha_shape(comp):
+                ink = comp[..., 3].astype(np.float32) / 255.0
+            elif bg is not None and np.asarray(bg).shape[:2] == comp.shape[:2]:
+                ink = np.abs(_gray(_hwc(comp)) - _gray(_hwc(np.asarray(bg))))
+            else:
+                ink = 1.0 - _gray(_hwc(comp))
+    else:
+        arr = _hwc(np.asarray(_as_array(value)))
+        ink = arr[..., 3].astype(np.float32) / 255.0 if _has_alpha_shape(arr) else 1.0 - _gray(arr)
+    _check_ink(ink, EMPTY_SKETCH)
+    return ink
+
+
+def _as_array(x: Any) -> np.ndarray | None:
+    if x is None:
+        return None
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, Image.Image):
+        return np.asarray(x.convert("RGBA"))
+    if isinstance(x, (str, Path, dict)):
+        return load_image(x)
+    return np.asarray(x)
+
+
+def _hwc(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return arr
+
+
+def _crop_to_ink(ink: np.ndarray, threshold: float = 0.2) -> np.ndarray:
+    mask = ink > threshold
+    if not mask.any():
+        raise AppError(EMPTY_SKETCH)
+    ys, xs = np.nonzero(mask)
+    return ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def _resize_f(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float32 H×W → (h, w) with area averaging when shrinking, bilinear when growing."""
+    h, w = size
+    if x.shape == (h, w):
+        return x.astype(np.float32)
+    resample = Image.BOX if h <= x.shape[0] and w <= x.shape[1] else Image.BILINEAR
+    return np.asarray(Image.fromarray(x.astype(np.float32), mode="F").resize((w, h), resample))
+
+
+def _to_work(crop: np.ndarray, side: int) -> np.ndarray:
+    """Scale a cropped stroke image so that its longer side is ``side`` pixels (aspect kept)."""
+    h, w = crop.shape
+    s = side / max(h, w)
+    return np.clip(_resize_f(crop, (max(1, round(h * s)), max(1, round(w * s)))), 0, 1)
+
+
+def _disk(radius: float) -> np.ndarray:
+    r = max(1, int(np.ceil(radius)))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return (yy**2 + xx**2) <= radius**2 + 0.5
+
+
+def normalise_stroke_width(ink: np.ndarray, target: float) -> np.ndarray:
+    """Thicken strokes to about ``target`` pixels wide (estimated from the distance transform); never thins."""
+    mask = ink > 0.5
+    if not mask.any():
+        return ink
+    dt = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    width = 2.0 * float(np.percentile(dt[mask], 95))
+    if width >= 0.8 * target:
+        return ink
+    radius = (target - width) / 2.0
+    pad = int(np.ceil(radius)) + 1
+    grown = ndimage.grey_dilation(np.pad(ink, pad), footprint=_disk(radius))
+    return grown  # padded: the caller re-crops
+
+
+def ink_to_mnist(ink: np.ndarray, thicken: bool = True) -> np.ndarray:
+    """Stroke strength (H×W float, 1 = ink) → an MNIST-like digit, uint8 32×32×1 (white on black).
+
+    Like MNIST: crop to the strokes, scale the longer side to 20 px (area-averaged, so strokes get grey edges),
+    put the centre of mass at the centre of a 28×28 field, then pad to 32×32 like ``nam_core.data.mnist.pad28``."""
+    crop = _to_work(_crop_to_ink(ink), 80)  # work at 4× the 20 px box
+    if thicken:
+        crop = _crop_to_ink(normalise_stroke_width(crop, target=0.14 * 80), 0.05)
+    h, w = crop.shape
+    s = 20.0 / max(h, w)
+    small = np.clip(_resize_f(crop, (max(1, round(h * s)), max(1, round(w * s)))), 0, 1)
+    small = np.clip(small / max(float(small.max()), 1e-6), 0, 1)
+    cy, cx = ndimage.center_of_mass(small)
+    top = int(np.clip(round(14 - cy), 0, 28 - small.shape[0]))
+    left = int(np.clip(round(14 - cx), 0, 28 - small.shape[1]))
+    field_ = np.zeros((28, 28), np.float32)
+    field_[top : top + small.shape[0], left : left + small.shape[1]] = small
+    out = np.pad(np.round(field_ * 255).astype(np.uint8), 2)
+    return out[..., None]
+
+
+STREET_BG = np.array([214, 205, 188], np.float32)
+STREET_FG = np.array([34, 34, 44], np.float32)
+
+
+def ink_to_street(ink: np.ndarray) -> np.ndarray:
+    """Stroke strength → a street-number-like crop, uint8 32×32×3: a bold dark digit, ~22 px tall, on a light plate."""
+    crop = _to_work(_crop_to_ink(ink), 88)
+    crop = _crop_to_ink(normalise_stroke_width(crop, target=0.16 * 88), 0.05)
+    h, w = crop.shape
+    s = 22.0 / max(h, w)
+    small = np.clip(_resize_f(crop, (max(1, round(h * s)), max(1, round(w * s)))), 0, 1)
+    small = np.clip(small / max(float(small.max()), 1e-6), 0, 1)
+    a = np.zeros((32, 32), np.float32)
+    top, left = (32 - small.shape[0]) // 2, (32 - small.shape[1]) // 2
+    a[top : top + small.shape[0], left : left + small.shape[1]] = small
+    a = ndimage.gaussian_filter(a, 0.5)[..., None]
+    img = STREET_BG * (1 - a) + STREET_FG * a
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def ink_to_edges(ink: np.ndarray, size: int = 64) -> np.ndarray:
+    """Stroke strength → a pix2pix-like edge map, uint8 size×size×1 (white, thin dark strokes)."""
+    from ..data.edges import sketch_to_edges
+
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., 3] = np.round(np.clip(ink, 0, 1) * 255).astype(np.uint8)
+    if rgba[..., 3].min() >= 253:  # everything inked: sketch_to_edges reads alpha only when some is transparent
+        rgba[0, 0, 3] = 0
+    try:
+        return sketch_to_edges(rgba, size)
+    except ValueError as exc:
+        raise AppError(f"{EMPTY_SKETCH} ({exc})") from exc
+
+
+def ink_to_input(ink: np.ndarray, task: str) -> np.ndarray:
+    """Stroke strength → the image the task's model takes (H×W×C uint8 of the source domain)."""
+    kind = input_kind(task)
+    spec = DOMAINS[TASKS[task].source]
+    if kind == "digit":
+        return ink_to_mnist(ink)
+    if kind == "street":
+        return ink_to_street(ink)
+    return ink_to_edges(ink, spec.size)
+
+
+def sketch_to_input(value: Any, task: str) -> np.ndarray:
+    """A Sketchpad value → the model's input for ``task`` (uint8 H×W×C)."""
+    return ink_to_input(editor_ink(value), task)
+
+
+def upload_to_input(src: Any, task: str) -> np.ndarray:
+    """An uploaded image (path/array/PIL) → the model's input for ``task`` (uint8 H×W×C of the source domain).
+
+    Digits: images already in MNIST form (dark border, 28 or 32 px) are used as they are, others are read as strokes
+    (light-on-dark or dark-on-light, decided by the border; transparent PNGs by their alpha) and MNIST-normalised.
+    Edge maps: 64 px light images are used as they are, others are converted like a drawing. Photos are resized.
+    Grayscale↔RGB and alpha are handled; blank images are refused."""
+    from .translator import prepare_inputs
+
+    arr = load_image(src)
+    source = TASKS[task].source
+    spec = DOMAINS[source]
+    kind = input_kind(task)
+    if float(arr[..., :3].std()) < 1.0 and not _has_alpha_shape(arr):
+        raise AppError("The image is blank (a single colour): nothing to translate.")
+    if kind == "digit":
+        if _has_alpha_shape(arr):
+            ink = arr[..., 3].astype(np.float32) / 255.0
+        else:
+            g = _gray(arr)
+            ink = g if _border_median(g) < 0.5 else 1.0 - g
+            if arr.shape[:2] == (28, 28) and _border_median(g) < 0.5:
+                return np.pad(np.round(g * 255).astype(np.uint8), 2)[..., None]
+            if arr.shape[:2] == (32, 32) and _border_median(g) < 0.5:
+                return np.round(g * 255).astype(np.uint8)[..., None]
+        ink = np.clip(ink - float(np.median(ink)), 0, 1)  # drop a uniform background tint
+        _check_ink(ink, "No digit found in the image (it looks blank).")
+        return ink_to_mnist(ink)
+    if kind == "edges":
+        if _has_alpha_shape(arr):
+            ink = arr[..., 3].astype(np.float32) / 255.0
+        else:
+            g = _gray(arr)
+            if arr.shape[:2] == (spec.size, spec.size) and _border_median(g) > 0.5:
+                return prepare_inputs(arr, source)[0]
+            ink = 1.0 - g if _border_median(g) > 0.5 else g
+            ink = np.clip(ink - float(np.median(ink)), 0, 1)
+        _check_ink(ink, "No strokes found in the image (it looks blank).")
+        return ink_to_edges(ink, spec.size)
+    return prepare_inputs(arr, source)[0]  # street / svhn photos: alpha on white, gray→RGB, resize
+
+
+def choose_input(task: str, source: str, sketch: Any, upload: Any) -> np.ndarray:
+    """The model input from the active tab (``source`` = "draw" or "upload"); falls back to the other one when the
+    active one is empty (e.g. API clients, which do not switch tabs)."""
+    if source == "upload" and upload is not None:
+        return upload_to_input(upload, task)
+    try:
+        return sketch_to_input(sketch, task)
+    except AppError:
+        if upload is not None:
+            return upload_to_input(upload, task)
+        if source == "upload":
+            raise AppError("No uploaded image: upload one or click an example (or switch to the Draw tab).") from None
+        raise
+
+
+def to_display(image: np.ndarray, min_side: int = DISPLAY_MIN_SIDE) -> np.ndarray:
+    """uint8 H×W×C → a nearest-upscaled copy at least ``min_side`` px (H×W for gray) for crisp display."""
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    f = max(1, int(np.ceil(min_side / max(1, min(img.shape[:2])))))
+    if f > 1:
+        img = np.repeat(np.repeat(img, f, axis=0), f, axis=1)
+    return np.ascontiguousarray(img)
+
+
+def strip_image(images: np.ndarray, min_side: int = 96) -> np.ndarray:
+    """A row of tiles (the strip view) as one display image, tiles nearest-upscaled and separated by white."""
+    from ..utils import image_grid
+
+    tiles = np.stack([to_display(im, min_side) for im in images])
+    if tiles.ndim == 3:
+        tiles = tiles[..., None]
+    return to_display(image_grid(tiles, cols=len(tiles), pad=3), 1)
+
+
+# ------------------------------------------------------------------------------------------------ models
+
+
+@dataclass
+class ModelStatus:
+    """Whether a task × method × generator combination can be used, and a sentence saying why (not)."""
+
+    task: str
+    method: str
+    generator: str
+    where: str  # "local" | "hub" | "missing" | "failed"
+    message: str
+    path: Path | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.where in ("local", "hub")
+
+
+def checkpoint_folder(task: str, method: str, generator: str) -> str:
+    return f"{task}_{method}_{generator}"
+
+
+class ModelRegistry:
+    """Finds checkpoints (local first, then the Hub) and caches one Translator per task × method × generator."""
+
+    def __init__(self, root: str | Path | None = None, device: str | None = None,
+                 nam_steps: int | None = None) -> None:
+        self.root = checkpoints_dir(root)
+        self.device = device
+        self.nam_steps = nam_steps  # NAM's per-request optimisation steps (None: the Translator's default)
+        self._translators: dict[tuple[str, str, str], Any] = {}
+        self._generators: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+        self._failed: dict[tuple[str, str, str], str] = {}
+        self._lock = threading.RLock()
+        self.locks: dict[tuple[str, str, str], threading.Lock] = {}
+
+    # -------------------------------------------------------------- availability
+    def local_path(self, task: str, method: str, generator: str) -> Path | None:
+        p = self.root / checkpoint_folder(task, method, generator)
+        return p if (p / "config.json").exists() else None
+
+    def status(self, task: str, method: str, generator: str) -> ModelStatus:
+        """Availability of one combination, with an explanation for the UI."""
+        if task not in TASKS:
+            return ModelStatus(task, method, generator, "missing", f"Unknown task {task!r}.")
+        if method not in METHODS:
+            return ModelStatus(task, method, generator, "missing", f"Unknown method {method!r}.")
+        name = f"**{METHOD_LABEL[method]}** · {task_label(task)} · {GENERATOR_LABEL.get(generator, generator)} G"
+        key = (task, method, generator)
+        path = self.local_path(*key)
+        if path is not None:
+            return ModelStatus(task, method, generator, "local", f"**Ready:** {name} — checkpoint `{path.name}`", path)
+        if key in self._failed:
+            return ModelStatus(task, method, generator, "failed", f"**Unavailable:** {name}: {self._failed[key]}")
+        why = f"no checkpoint `{checkpoint_folder(*key)}` in `{self.root}`"
+        if TASKS[task].source == "svhn" or TASKS[task].target == "svhn":
+            why += " (SVHN is not bundled with the app: train it with your own SVHN .mat files, see the README)"
+        alts = [f"{METHOD_LABEL[m]}/{GENERATOR_LABEL[g]}" for m in METHODS for g in ("glann", "dcgan")
+                if (m, g) != (method, generator) and self.local_path(task, m, g) is not None]
+        alt = f" Available for this task: {', '.join(alts)}." if alts else ""
+        if hub_allowed():
+            msg = f"**Not local:** {name}: {why}; it will be downloaded from the Hugging Face Hub on first use.{alt}"
+            return ModelStatus(task, method, generator, "hub", msg)
+        return ModelStatus(task, method, generator, "missing", f"**Unavailable:** {name}: {why}.{alt}")
+
+    def available(self) -> list[tuple[str, str, str]]:
+        """Locally available combinations (task, method, generator)."""
+        return [(t, m, g) for t in TASK_ORDER for m in METHODS for g in ("glann", "dcgan")
+                if t in TASKS and self.local_path(t, m, g) is not None]
+
+    def default_choice(self) -> tuple[str, str, str]:
+        """A sensible first selection: VAE-NAM edges→shoes if present, else the first available combination."""
+        avail = self.available()
+        for pref in [("edges2shoes", "vae-nam", "glann"), ("street2mnist", "vae-nam", "glann")]:
+            if pref in avail:
+                return pref
+        vae = [a for a in avail if a[1] == "vae-nam"]
+        return (vae or avail or [("edges2shoes", "vae-nam", "glann")])[0]
+
+    def matrix_markdown(self) -> str:
+        """A task × method table of what is available (GLANN / DCGAN)."""
+        head = "| task | " + " | ".join(METHOD_LABEL[m] for m in METHODS) + " |\n|---|" + "---|" * len(METHODS)
+        rows = []
+        for t in TASK_ORDER:
+            if t not in TASKS:
+                continue
+            cells = []
+            for m in METHODS:
+                gens = [GENERATOR_LABEL[g] for g in ("glann", "dcgan") if self.local_path(t, m, g) is not None]
+                cells.append(", ".join(gens) if gens else "—")
+            rows.append(f"| {task_label(t)} | " + " | ".join(cells) + " |")
+        note = "" if hub_allowed() else "\n\nHub downloads are off (`HF_HUB_OFFLINE`/`NAM_APP_HUB=0`)."
+        return head + "\n" + "\n".join(rows) + f"\n\nCheckpoints folder: `{self.root}`.{note}"
+
+    # -------------------------------------------------------------- loading
+    def get(self, task: str, method: str, generator: str) -> Any:
+        """The cached Translator of a combination (loaded on first use); AppError with the reason when unavailable."""
+        from ..checkpoints import CheckpointError
+        from .translator import Translator
+
+        key = (task, method, generator)
+        with self._lock:
+            if key in self._translators:
+                return self._translators[key]
+            st = self.status(*key)
+            if not st.available:
+                raise AppError(st.message.replace("**", ""))
+            try:
+                if st.path is not None:
+                    tr = Translator.from_checkpoint(st.path, device=self.device)
+                else:
+                    tr = Translator.load(task, method, generator, device=self.device)
+                if self.nam_steps is not None:
+                    tr.nam_steps = int(self.nam_steps)
+            except (CheckpointError, OSError, ValueError, KeyError) as exc:
+                self._failed[key] = f"{type(exc).__name__}: {exc}"
+                raise AppError(f"Could not load {METHOD_LABEL[method]} for {task} ({generator}): {exc}") from exc
+            self._translators[key] = tr
+            self.locks[key] = threading.Lock()
+            return tr
+
+    def lock(self, task: str, method: str, generator: str) -> threading.Lock:
+        self.get(task, method, generator)
+        return self.locks[(task, method, generator)]
+
+    def loaded(self) -> dict[tuple[str, str, str], Any]:
+        return dict(self._translators)
+
+    # -------------------------------------------------------------- generators (GLANN tab)
+    def generator_domains(self) -> list[str]:
+        """Domains with a generator available (local ``gen_<domain>_<kind>`` folders or loaded translators)."""
+        doms = {p.name.split("_")[1] for p in self.root.glob("gen_*_*") if (p / "config.json").exists()}
+        doms |= {tr.target for tr in self._translators.values()}
+        for t, _, _ in self.available():
+            doms.add(TASKS[t].target)
+        order = ["shoes", "handbags", "mnist", "street", "svhn"]
+        return [d for d in order if d in doms] + sorted(doms - set(order))
+
+    def generator(self, domain: str, kind: str = "glann") -> tuple[Any, dict[str, Any]]:
+        """(G, config) of ``domain``'s ``kind`` generator: ``gen_<domain>_<kind>``, else the one of a mapping."""
+        from ..checkpoints import CheckpointError, read_config
+        from ..methods.generators import load_generator
+
+        key = (domain, kind)
+        with self._lock:
+            if key in self._generators:
+                return self._generators[key]
+            for tr in self._translators.values():
+                if tr.target == domain and tr.gen_config.get("method") == kind:
+                    self._generators[key] = (tr.G, tr.gen_config)
+                    return self._generators[key]
+            refs: list[str | Path] = [self.root / f"gen_{domain}_{kind}"]
+            for t, m, g in self.available():
+                if TASKS[t].target == domain and g == kind:
+                    try:
+                        cfg = read_config(self.root / checkpoint_folder(t, m, g))
+                    except CheckpointError:
+                        continue
+                    if cfg.get("generator"):
+                        refs += [Path(cfg["generator"]), self.root / Path(cfg["generator"]).name]
+            if hub_allowed():
+                refs.append(f"gen_{domain}_{kind}")
+            errors = []
+            for ref in refs:
+                if isinstance(ref, Path) and not (ref / "config.json").exists():
+                    continue
+                try:
+                    self._generators[key] = load_generator(ref, device=self.device)
+                    return self._generators[key]
+                except (CheckpointError, OSError, ValueError) as exc:
+                    errors.append(str(exc))
+            raise AppError(f"No {GENERATOR_LABEL.get(kind, kind)} generator of {DOMAIN_LABEL.get(domain, domain)} "
+                           f"found (looked for gen_{domain}_{kind} in {self.root}). {' '.join(errors)[:300]}")
+
+
+# ------------------------------------------------------------------------------------------------ results
+
+
+@dataclass
+class DirectionInfo:
+    """The sliders' meaning for the current input: one label and scale per usable direction."""
+
+    kind: str
+    scales: list[float]
+    note: str = ""
+
+    @property
+    def count(self) -> int:
+        return len(self.scales)
+
+    def labels(self, n: int = N_DIRECTIONS) -> list[str]:
+        kind = {"posterior": "posterior axis", "restarts": "restart PCA", "global": "global PCA"}.get(self.kind, "")
+        return [f"Direction {i + 1} · {kind} · 1σ = {self.scales[i]:.3g}" if i < self.count
+                else f"Direction {i + 1} (unused)" for i in range(n)]
+
+
+@dataclass
+class MapResult:
+    """One Map request: K solutions, T(G(z)) of each, their losses, the directions, the zip and the server time."""
+
+    input: np.ndarray  # H×W×C, what the model saw
+    outputs: np.ndarray  # K×H'×W'×C'
+    reconstructions: np.ndarray  # K×H×W×C
+    losses: np.ndarray  # K
+    directions: DirectionInfo
+    zip_path: Path
+    ms: float
+    device: str
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExploreResult:
+    outputs: np.ndarray
+    zip_path: Path
+    ms: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def _progress_cb(progress: ProgressFn | None, desc: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+
+    def cb(step: int, total: int) -> None:
+        progress(step / max(1, total), f"{desc} {step}/{total}")
+
+    return cb
+
+
+def _solve(tr: Any, image: np.ndarray, k: int, seed: int, callback: Callable[[int, int], None] | None) -> Any:
+    """translate_full for one image; Translator caches single-image solutions, so explore/strip/directions reuse
+    them (for NAM this avoids running the optimisation twice)."""
+    return tr.translate_full(image[None], k, seed, callback)
+
+
+def direction_info(tr: Any, image: np.ndarray, k: int, seed: int, kind: str,
+                   n: int = N_DIRECTIONS) -> tuple[DirectionInfo, list[str]]:
+    """The directions behind the sliders (falls back to per-input when the checkpoint has no global ones)."""
+    warns = []
+    if kind == "global" and tr.global_dirs is None:
+        warns.append("This checkpoint has no global (dataset PCA) directions; using per-input directions.")
+        kind = "input"
+    d = tr.directions(image, n, kind, k, seed)
+    scales = [float(s) for s in d.scales[:n]]
+    note = ""
+    if not scales:
+        if tr.method == "nam" and k < 2:
+            note = "NAM's per-input directions are the principal axes of its K solutions: use K ≥ 2."
+        elif tr.method == "ae-nam":
+            note = "AE-NAM is deterministic and this checkpoint has no global directions: nothing to explore."
+        else:
+            note = "No latent direction changes the output for this input."
+    else:
+        what = {"posterior": "axes of the VAE posterior q(z|x), ranked by how much they change G(z)",
+                "restarts": "principal axes of the K NAM solutions (restart spread)",
+                "global": "principal axes of the codes of the whole training set"}.get(d.kind, d.kind)
+        note = f"{len(scales)} direction(s): {what}. Sliders are in units of each direction's σ."
+    return DirectionInfo(d.kind, scales, note), warns
+
+
+def run_map(registry: ModelRegistry, task: str, method: str, generator: str, image: np.ndarray, k: int = 8,
+            seed: int = 0, kind: str = "input", progress: ProgressFn | None = None) -> MapResult:
+    """Translate one prepared input into K solutions (NAM reports its optimisation through ``progress``)."""
+    k = int(np.clip(int(k), 1, MAX_K))
+    seed = int(seed)
+    t0 = time.perf_counter()
+    tr = registry.get(task, method, generator)
+    if image.shape[-1] != DOMAINS[tr.source].channels or image.shape[0] != DOMAINS[tr.source].size:
+        raise AppError(f"The input is {image.shape} but {task} expects {DOMAINS[tr.source].size} px "
+                       f"{DOMAINS[tr.source].channels}-channel images: convert it again (press Map).")
+    cb = _progress_cb(progress, "NAM: optimising latent codes" if method == "nam" else "encoding")
+    with registry.lock(task, method, generator):
+        res = _solve(tr, image, k, seed, cb)
+        info, warns = direction_info(tr, image, k, seed, kind)
+    outs, recs, losses = res.outputs[0], res.reconstructions[0], res.losses[0]
+    ms = (time.perf_counter() - t0) * 1000
+    meta = {"task": task, "method": method, "generator": generator, "k": k, "seed": seed, "kind": info.kind,
+            "coefficients": [0.0] * N_DIRECTIONS, "server_ms": round(ms, 1)}
+    zp = write_zip(outs, meta, image, recs, losses)
+    return MapResult(image, outs, recs, losses, info, zp, ms, str(tr.device), warns)
+
+
+def run_explore(registry: ModelRegistry, task: str, method: str, generator: str, image: np.ndarray, k: int,
+                seed: int, coefficients: list[float], kind: str = "input", anchor: int | None = None,
+                progress: ProgressFn | None = None) -> ExploreResult:
+    """The K solutions moved by ``coefficients`` (σ units), rendered in one batched forward pass."""
+    t0 = time.perf_counter()
+    tr = registry.get(task, method, generator)
+    warns = []
+    if kind == "global" and tr.global_dirs is None:
+        warns.append("This checkpoint has no global (dataset PCA) directions; using per-input directions.")
+        kind = "input"
+    coefs = [float(np.clip(c, -SPAN, SPAN)) for c in coefficients]
+    cb = _progress_cb(progress, "NAM: optimising latent codes")
+    with registry.lock(task, method, generator):
+        outs = tr.explore(image, coefs, seed=int(seed), num_solutions=int(k), kind=kind, anchor=anchor, callback=cb)
+    ms = (time.perf_counter() - t0) * 1000
+    meta = {"task": task, "method": method, "generator": generator, "k": int(k), "seed": int(seed), "kind": kind,
+            "coefficients": coefs, "anchor": anchor, "server_ms": round(ms, 1)}
+    return ExploreResult(outs, write_zip(outs, meta, image), ms, warns)
+
+
+def run_strip(registry: ModelRegistry, task: str, method: str, generator: str, image: np.ndarray, k: int,
+              seed: int, direction: int, kind: str = "input", anchor: int = 0, steps: int = 7,
+              span: float = SPAN) -> tuple[np.ndarray, list[str], float]:
+    """One direction from −span σ to +span σ around solution ``anchor``: (images, captions, ms)."""
+    t0 = time.perf_counter()
+    tr = registry.get(task, method, generator)
+    if kind == "global" and tr.global_dirs is None:
+        kind = "input"
+    with registry.lock(task, method, generator):
+        d = tr.directions(image, N_DIRECTIONS, kind, int(k), int(seed))
+        if direction >= len(d.vectors):
+            raise AppError(f"Direction {direction + 1} is not available for this input ({len(d.vectors)} found).")
+        imgs = tr.strip(image, direction, steps=steps, span=span, seed=int(seed), kind=kind,
+                        anchor=int(anchor or 0), num_solutions=int(k))
+    caps = [f"{c:+.1f}σ" for c in np.linspace(-span, span, steps)]
+    return imgs, caps, (time.perf_counter() - t0) * 1000
+
+
+def random_coefficients(rng: np.random.Generator, n: int = N_DIRECTIONS, count: int | None = None) -> list[float]:
+    """N(0, 1) coefficients (σ units), clipped to ±3 and rounded to the sliders' step; unused ones are 0."""
+    c = np.clip(rng.standard_normal(n), -SPAN, SPAN).round(1)
+    if count is not None:
+        c[count:] = 0.0
+    return [float(v) for v in c]
+
+
+# ------------------------------------------------------------------------------------------------ GLANN tab
+
+
+def _slerp(a: Any, b: Any, t: float) -> Any:
+    import torch
+
+    an, bn = a / a.norm(), b / b.norm()
+    omega = torch.arccos(torch.clamp((an * bn).sum(), -1.0, 1.0))
+    if float(omega) < 1e-4:
+        return (1 - t) * a + t * b
+    so = torch.sin(omega)
+    return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
+
+
+def glann_sample(registry: ModelRegistry, domain: str, kind: str = "glann", n: int = 16,
+                 seed: int = 0) -> tuple[np.ndarray, float]:
+    """``n`` new images G(T(e)), e ~ N(0, I) (deterministic for a seed): (uint8 n×H×W×C, ms)."""
+    from ..methods.generators import sample_images
+    from ..utils import to_uint8
+
+    t0 = time.perf_counter()
+    G, _ = registry.generator(domain, kind)
+    imgs = to_uint8(sample_images(G, int(np.clip(n, 1, 64)), seed=int(seed)))
+    return imgs, (time.perf_counter() - t0) * 1000
+
+
+def glann_interpolate(registry: ModelRegistry, domain: str, seed_a: int, seed_b: int, steps: int = 8,
+                      kind: str = "glann") -> tuple[np.ndarray, float]:
+    """Spherical interpolation between the noise vectors of two seeds: (uint8 steps×H×W×C, ms)."""
+    import torch
+
+    from ..utils import to_uint8
+
+    t0 = time.perf_counter()
+    G, _ = registry.generator(domain, kind)
+    d = G.latent_dim
+    a = torch.randn(1, d, generator=torch.Generator().manual_seed(int(seed_a)))[0]
+    b = torch.randn(1, d, generator=torch.Generator().manual_seed(int(seed_b)))[0]
+    steps = int(np.clip(steps, 2, 16))
+    z = torch.stack([_slerp(a, b, float(t)) for t in np.linspace(0, 1, steps)])
+    dev = next(G.parameters()).device
+    with torch.no_grad():
+        imgs = to_uint8(G(z.to(dev)))
+    return imgs, (time.perf_counter() - t0) * 1000
+
+
+def glann_invert(registry: ModelRegistry, domain: str, src: Any, steps: int = 150, seed: int = 0,
+                 progress: ProgressFn | None = None) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Find the noise e with G(T(e)) ≈ the uploaded image (``glann.invert``): (input, reconstruction, loss, ms)."""
+    from ..losses import build_loss
+    from ..methods.glann import invert
+    from ..utils import to_tensor, to_uint8
+    from .translator import prepare_inputs
+
+    t0 = time.perf_counter()
+    G, cfg = registry.generator(domain, "glann")
+    if not hasattr(G, "noise_dim"):
+        raise AppError("Inversion needs a GLANN generator (G(T(e))).")
+    arr = load_image(src)
+    if float(arr[..., :3].std()) < 1.0 and not _has_alpha_shape(arr):
+        raise AppError("The image is blank (a single colour): nothing to invert.")
+    x = prepare_inputs(arr, domain)
+    dev = next(G.parameters()).device
+    loss_fn = build_loss(cfg.get("hparams", {}).get("loss", "laplacian") if isinstance(cfg.get("hparams"), dict)
+                         else "laplacian").to(dev)
+    steps = int(np.clip(steps, 10, 1000))
+    cb = None
+    if progress is not None:
+        def cb(step: int, loss: float) -> None:
+            progress((step + 1) / steps, f"inverting: step {step + 1}/{steps}, loss {loss:.4f}")
+    e, loss = invert(G, to_tensor(x, dev), loss_fn, steps=steps, restarts=4, seed=int(seed), callback=cb)
+    import torch
+
+    with torch.no_grad():
+        rec = to_uint8(G(e))[0]
+    return x[0], rec, float(loss[0]), (time.perf_counter() - t0) * 1000
+
+
+# ------------------------------------------------------------------------------------------------ zip, learn tab
+
+
+ZIP_ROOT = Path(tempfile.gettempdir()) / "nam_studio_app"
+ZIP_KEEP = 200
+
+
+def _png_bytes(img: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    a = img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
+    Image.fromarray(np.ascontiguousarray(a)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_zip(outputs: np.ndarray, meta: dict[str, Any], image: np.ndarray | None = None,
+              reconstructions: np.ndarray | None = None, losses: np.ndarray | None = None,
+              root: Path | None = None) -> Path:
+    """A zip of the gallery (solution_XX.png at native size), the input, T(G(z)) and losses.csv + info.json."""
+    root = root or ZIP_ROOT
+    folder = root / uuid.uuid4().hex[:12]
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"nam_{meta.get('task', 'out')}_{meta.get('method', '')}_seed{meta.get('seed', 0)}.zip"
+    path = folder / name
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for i, im in enumerate(outputs):
+            zf.writestr(f"solution_{i + 1:02d}.png", _png_bytes(im))
+        if image is not None:
+            zf.writestr("input.png", _png_bytes(image))
+        if reconstructions is not None:
+            for i, im in enumerate(reconstructions):
+                zf.writestr(f"why/T_of_G_z_{i + 1:02d}.png", _png_bytes(im))
+        if losses is not None:
+            s = io.StringIO()
+            w = csv.writer(s)
+            w.writerow(["solution", "loss"])
+            for i, v in enumerate(np.asarray(losses).ravel()):
+                w.writerow([i + 1, f"{float(v):.6f}"])
+            zf.writestr("losses.csv", s.getvalue())
+        zf.writestr("info.json", json.dumps(meta, indent=2, default=str))
+    _prune(root)
+    return path
+
+
+def _prune(root: Path, keep: int = ZIP_KEEP) -> None:
+    try:
+        dirs = sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime)
+    except OSError:
+        return
+    for d in dirs[:-keep]:
+        for f in d.glob("*"):
+            f.unlink(missing_ok=True)
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+
+
+LEARN_MD = """
+### What the methods do
+
+All three map an image **x** of domain A to images of domain B **without paired examples and without an
+adversary**. A generator **G** of domain B is trained first (alone), then frozen; a small network **T** learns to map
+B images back to A: **T(G(z)) ≈ x**. An analogy of x is then **G(z)** for a code z that explains x.
+
+* **NAM** (Hoshen & Wolf, 2018) — optimises z for each input by gradient descent on ‖T(G(z)) − x‖, from K random
+  starts: K solutions, slow (an optimisation per request; the progress bar shows it).
+* **AE-NAM** — trains an encoder E with T so that z = E(x) in one forward pass: fast and deterministic (one
+  solution; the gallery spreads it along the dataset's principal axes).
+* **VAE-NAM** — E predicts a Gaussian q(z|x) = N(μ, σ²); the K solutions are samples from it (the first is μ),
+  so the gallery shows the genuine ambiguity of the mapping, in one batched forward pass.
+* **GLANN** (Hoshen, Li & Malik, 2019) — the generator used here: GLO learns a code per training image with G,
+  then IMLE learns to map Gaussian noise onto those codes, so G(T(e)) samples new images, again with no
+  discriminator. **DCGAN** generators are offered for comparison.
+
+**Why panel**: each solution's T(G(z)) is what the model matched against your input; the loss is the Laplacian-
+pyramid L1 distance between the two (lower = a better explanation). **Directions**: per-input axes (VAE posterior
+axes, or the spread of NAM's restarts) or global ones (PCA of the codes of the training set); sliders are in σ.
+"""
+
+
+def results_markdown(root: str | Path | None = None) -> str:
+    """The evaluation table: ``results.md`` if present, else a table built from ``results.json``, else a note."""
+    root = checkpoints_dir(root)
+    md, js = root / "results.md", root / "results.json"
+    if md.exists():
+        try:
+            return md.read_text()
+        except OSError as exc:
+            return f"Could not read `{md}`: {exc}"
+    if js.exists():
+        try:
+            data = json.loads(js.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            return f"Could not read `{js}`: {exc}"
+        return _json_table(data)
+    return ("The evaluation has not been run yet: no `results.md` / `results.json` in "
+            f"`{root}`. Run `python training/evaluate.py --out {root}` to fill this table.")
+
+
+def results_figure(root: str | Path | None = None) -> str | None:
+    """Path of the evaluation figure ``results.png`` when the evaluation has written one."""
+    p = checkpoints_dir(root) / "results.png"
+    return str(p) if p.exists() else None
+
+
+def _json_table(data: Any) -> str:
+    rows = data.get("results", data.get("rows")) if isinstance(data, dict) else data
+    if isinstance(rows, dict):
+        rows = [{"name": k, **v} if isinstance(v, dict) else {"name": k, "value": v} for k, v in rows.items()]
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        return "```json\n" + json.dumps(data, indent=2)[:5000] + "\n```"
+    cols: list[str] = []
+    for r in rows:
+        cols += [c for c in r if c not in cols]
+
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def loss_curves_figure(configs: list[tuple[str, dict[str, Any]]]) -> Any:
+    """A matplotlib Figure with the training curves (``history``: list of {epoch, recon, ...}) of checkpoints."""
+    from matplotlib.figure import Figure
+
+    curves = [(name, cfg.get("history") or []) for name, cfg in configs]
+    curves = [(n, h) for n, h in curves if isinstance(h, list) and h and isinstance(h[0], dict)]
+    fig = Figure(figsize=(8, 3.2 * max(1, len(curves))), dpi=90)
+    if not curves:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, "No loss history: load a model (press Map) first.", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    for i, (name, hist) in enumerate(curves):
+        ax = fig.add_subplot(len(curves), 1, i + 1)
+        epochs = [h.get("epoch", j + 1) for j, h in enumerate(hist)]
+        keys = [k for k in hist[0] if k not in ("epoch", "seconds", "time", "lr") and
+                isinstance(hist[0][k], (int, float))]
+        vals = []
+        for k in keys:
+            ys = [h.get(k, np.nan) for h in hist]
+            vals += [v for v in ys if isinstance(v, (int, float)) and np.isfinite(v)]
+            ax.plot(epochs, ys, marker="o" if len(hist) < 20 else None, label=k)
+        if vals and min(vals) > 0 and max(vals) / min(vals) > 30:
+            ax.set_yscale("log")  # losses of very different sizes (e.g. KL and reconstruction)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        if keys:
+            ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def loaded_configs(registry: ModelRegistry) -> list[tuple[str, dict[str, Any]]]:
+    """(name, config) of every loaded mapping and its generator (for the loss-curve plot)."""
+    out = []
+    seen = set()
+    for (t, m, g), tr in registry.loaded().items():
+        out.append((f"{METHOD_LABEL[m]} {t} ({GENERATOR_LABEL.get(g, g)})", tr.config))
+        gname = f"generator {tr.target} ({tr.gen_config.get('method', g)})"
+        if gname not in seen:
+            seen.add(gname)
+            out.append((gname, tr.gen_config))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ examples
+
+
+def example_paths(folder: Path = EXAMPLES_DIR) -> list[tuple[Path, str]]:
+    """(png path, task) of the shipped examples, in task order (file names start with the task)."""
+    out = []
+    for t in TASK_ORDER:
+        out += [(p, t) for p in sorted(folder.glob(f"{t}_*.png"))]
+    return out
+
+
+def make_examples(out_dir: Path = EXAMPLES_DIR, per_task: int = 3, seed: int = 7) -> list[Path]:
+    """Write a few small PNGs per task from the datasets (test splits; street digits stand in for SVHN)."""
+    from ..data import load_domain, load_street
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    written = []
+    street = load_street("test", n=64, seed=4242)
+    for t in TASK_ORDER:
+        src = TASKS[t].source
+        if src in ("street", "svhn"):
+            ds_images = street.images
+        else:
+            ds_images = load_domain(src, "test").images
+        idx = rng.choice(len(ds_images), size=per_task, replace=False)
+        for j, i in enumerate(sorted(idx)):
+            p = out_dir / f"{t}_{j + 1}.png"
+            im = ds_images[i]
+            Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(p, format="PNG", optimize=True)
+            written.append(p)
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--make-examples" in sys.argv:
+        for p in make_examples():
+            print(p)

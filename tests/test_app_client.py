@@ -1,0 +1,165 @@
+"""The Gradio app served on 127.0.0.1 (a free port, in a thread) and driven through gradio_client."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # app.py lives at the repo root
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared fixture builder
+
+from test_serving_app_logic import FIXTURE_MODELS, build_tiny_checkpoints  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest) -> Iterator[str]:
+    import app
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    root = build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))
+    demo = app.build_demo(root, device="cpu")
+    demo.registry.nam_steps = 20  # type: ignore[attr-defined]
+    port = free_port()
+    app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+    mp.undo()
+
+
+def client(url: str):
+    from gradio_client import Client
+
+    return Client(url, verbose=False, download_files=True)
+
+
+@pytest.fixture(scope="module")
+def shared_client(server: str):
+    """One client for the per-model tests (each Map replaces the session's state, so they do not interfere)."""
+    return client(server)
+
+
+def images(gallery: list[dict]) -> list[np.ndarray]:
+    return [np.asarray(Image.open(item["image"])) for item in gallery]
+
+
+def test_page_serves(server: str) -> None:
+    with urllib.request.urlopen(server, timeout=30) as r:
+        html = r.read().decode()
+    assert r.status == 200 and "NAM Studio" in html
+
+
+@pytest.mark.parametrize("combo", FIXTURE_MODELS, ids=["_".join(c) for c in FIXTURE_MODELS])
+def test_map_and_explore_every_model(shared_client, combo: tuple[str, str, str]) -> None:
+    from gradio_client import handle_file
+
+    from nam_core.serving.app_logic import EXAMPLES_DIR
+
+    task, method, gen = combo
+    c = shared_client
+    out = c.predict(task, method, gen, None, handle_file(str(EXAMPLES_DIR / f"{task}_1.png")), 3, 1, "input",
+                    api_name="/map")
+    gallery, view, latency, zip_path, why = out[0], out[1], out[2], out[3], out[4]
+    tiles = images(gallery)
+    assert len(tiles) == 3 and all(t.shape[0] >= 128 for t in tiles)
+    assert "loss" in gallery[0]["caption"] and "ms" in latency
+    assert Path(view).exists() and len(why) == 4  # the input + T(G(z)) of each solution
+    with zipfile.ZipFile(zip_path) as zf:
+        assert sum(n.startswith("solution_") for n in zf.namelist()) == 3
+    moved_gallery, lat, _ = c.predict("input", 3.0, -2.0, 0.0, 0.0, api_name="/explore")
+    assert len(moved_gallery) == 3 and "ms" in lat
+    if method == "vae-nam":
+        assert any(not np.array_equal(a, b) for a, b in zip(tiles, images(moved_gallery)))
+
+
+@pytest.mark.parametrize("combo", [("street2mnist", "vae-nam", "glann"), ("edges2shoes", "nam", "glann")])
+def test_seed_strip_reset_random_kind(server: str, combo: tuple[str, str, str]) -> None:
+    from gradio_client import handle_file
+
+    from nam_core.serving.app_logic import EXAMPLES_DIR
+
+    task, method, gen = combo
+    c = client(server)
+    args = (None, handle_file(str(EXAMPLES_DIR / f"{task}_2.png")), 4, 5, "input")
+    tiles = images(c.predict(task, method, gen, *args, api_name="/map")[0])
+    again = images(c.predict(task, method, gen, *args, api_name="/map")[0])
+    assert all(np.array_equal(a, b) for a, b in zip(tiles, again))  # same seed, same gallery
+    strip, _ = c.predict("input", "Direction 1", api_name="/strip")
+    strip = np.asarray(Image.open(strip))
+    assert strip.shape[1] > 6 * strip.shape[0]  # seven tiles in a row
+    rnd = c.predict("input", api_name="/random")
+    assert all(-3.0 <= v <= 3.0 for v in rnd[:4]) and len(rnd[4]) == 4
+    reset = c.predict("input", api_name="/reset")
+    assert list(reset[:4]) == [0.0, 0.0, 0.0, 0.0]
+    assert all(np.array_equal(a, b) for a, b in zip(tiles, images(reset[4])))  # sliders at 0 = the Map result
+    note, *rest = c.predict("global", api_name="/directions_kind")
+    assert "training set" in note and len(rest[4]) == 4
+
+
+def test_errors_are_clear_and_server_keeps_serving(server: str, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    from nam_core.serving.app_logic import EXAMPLES_DIR
+
+    c = client(server)
+    with pytest.raises(Exception, match="canvas is empty"):
+        c.predict("edges2shoes", "vae-nam", "glann", None, None, 4, 0, "input", api_name="/map")
+    with pytest.raises(Exception, match="Unavailable"):
+        c.predict("edges2handbags", "vae-nam", "glann", None, handle_file(str(EXAMPLES_DIR / "edges2handbags_1.png")),
+                  4, 0, "input", api_name="/map")
+    with pytest.raises(Exception, match="Press Map first"):
+        c.predict("input", 1.0, 0.0, 0.0, 0.0, api_name="/explore")
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image at all")
+    with pytest.raises(Exception):  # noqa: B017 - rejected by Gradio's image preprocessing or by ours
+        c.predict("edges2shoes", "vae-nam", "glann", None, handle_file(str(fake)), 4, 0, "input", api_name="/map")
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (100, 100), (255, 255, 255)).save(blank)
+    with pytest.raises(Exception, match="blank"):
+        c.predict("street2mnist", "vae-nam", "glann", None, handle_file(str(blank)), 4, 0, "input", api_name="/map")
+    huge = tmp_path / "huge.png"  # 8000×8000, downscaled safely server-side
+    im = Image.new("L", (8000, 8000), 255)
+    ImageDraw.Draw(im).line([(1500, 1200), (6500, 1200), (3500, 7000)], fill=0, width=150)
+    im.save(huge)
+    out = c.predict("mnist2street", "vae-nam", "glann", None, handle_file(str(huge)), 3, 0, "input", api_name="/map")
+    assert len(out[0]) == 3
+    # still serving: a normal request after all the failures
+    ok = c.predict("street2mnist", "vae-nam", "glann", None, handle_file(str(EXAMPLES_DIR / "street2mnist_2.png")),
+                   2, 0, "input", api_name="/map")
+    assert len(ok[0]) == 2
+
+
+def test_sketch_through_the_api_and_glann_tab(server: str, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+    from test_serving_app_logic import drawing
+
+    layer = tmp_path / "layer.png"
+    Image.fromarray(drawing("edges", (255, 255, 255, 255))).save(layer)  # white strokes: dark-theme drawing
+    bg = tmp_path / "bg.png"
+    Image.new("RGB", (400, 400), (20, 20, 20)).save(bg)
+    sketch = {"background": handle_file(str(bg)), "layers": [handle_file(str(layer))],
+              "composite": handle_file(str(bg)), "id": None}
+    c = client(server)
+    out = c.predict("edges2shoes", "vae-nam", "glann", sketch, None, 3, 0, "input", api_name="/map")
+    view = np.asarray(Image.open(out[1]))
+    assert len(out[0]) == 3 and view.min() < 200 and np.median(view) == 255  # white background, dark strokes
+    samples, lat = c.predict("shoes", "glann", 5, 3, api_name="/glann_sample")
+    assert len(samples) == 5 and "ms" in lat
+    interp, _ = c.predict("mnist", "glann", 1, 2, 4, api_name="/glann_interpolate")
+    assert len(interp) == 4

@@ -1,0 +1,413 @@
+"""The app's logic (nam_core.serving.app_logic) on tiny real checkpoints trained in a session fixture.
+
+``build_tiny_checkpoints`` is shared with tests/test_app_client.py and tests/test_app_browser.py (imported from
+here, built once per process and kept in pytest's cache folder, keyed by a hash of the library sources): GLANN
+generators of mnist, street and shoes (+ a DCGAN of mnist), and the mappings listed in ``FIXTURE_MODELS``, trained
+for a few steps with 8 filters. edges2handbags and the SVHN tasks are left out on purpose: the app must explain that
+they are unavailable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import tempfile
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+FIXTURE_MODELS = [
+    ("street2mnist", "nam", "glann"), ("street2mnist", "ae-nam", "glann"), ("street2mnist", "vae-nam", "glann"),
+    ("street2mnist", "vae-nam", "dcgan"),
+    ("edges2shoes", "nam", "glann"), ("edges2shoes", "ae-nam", "glann"), ("edges2shoes", "vae-nam", "glann"),
+    ("mnist2street", "vae-nam", "glann"),
+]
+# enough steps for G's BatchNorm running statistics to settle (else G(z) barely depends on z in eval mode)
+GEN_ARGS = {"glann": {"epochs": 16, "batch_size": 8, "limit": 64, "ngf": 8, "imle_epochs": 1},
+            "dcgan": {"epochs": 5, "batch_size": 8, "limit": 64, "ngf": 8}}
+MAP_ARGS = {"epochs": 2, "batch_size": 16, "limit": 64, "nf": 8, "n_targets": 64}
+_BUILT: dict[str, Path] = {}
+_BUILD_LOCK = threading.Lock()
+
+
+def fixture_key() -> str:
+    """Hash of the library sources that shape a checkpoint + the fixture's recipe (the on-disk cache key)."""
+    import nam_core
+
+    h = hashlib.sha256(repr((FIXTURE_MODELS, GEN_ARGS, MAP_ARGS)).encode())
+    pkg = Path(nam_core.__file__).parent
+    for f in sorted(pkg.rglob("*.py")):
+        if not {"serving", "eval"} & set(f.parts):
+            h.update(f.relative_to(pkg).as_posix().encode() + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_tiny_checkpoints(cache: Path) -> Path:
+    """Train the fixture's generators and mappings into ``cache/<key>`` unless a previous run left them there
+    (pytest's cache folder; the key changes with the library sources); once per process."""
+    with _BUILD_LOCK:
+        if "root" in _BUILT:
+            return _BUILT["root"]
+        root = cache / fixture_key()
+        if not (root / "DONE").exists():
+            tmp = Path(tempfile.mkdtemp(prefix="build_", dir=cache))
+            _train_fixture(tmp)
+            (tmp / "DONE").write_text("ok")
+            shutil.rmtree(root, ignore_errors=True)
+            try:
+                tmp.rename(root)  # mappings find their generator as a sibling folder, so the move is safe
+            except OSError:  # another process won the race
+                shutil.rmtree(tmp, ignore_errors=True)
+        _BUILT["root"] = root
+        return root
+
+
+def _train_fixture(root: Path) -> None:
+    from nam_core import data as data_mod
+    from nam_core.methods.generators import train_generator
+    from nam_core.methods.mappings import TASKS, train_mapping
+
+    mp = pytest.MonkeyPatch()
+    # fewer synthetic street digits to render, and MNIST parsed once (the loaders are called per training)
+    mp.setitem(data_mod.STREET_SIZES, "train", 256)
+    mp.setitem(data_mod.STREET_SIZES, "test", 64)
+    spec = data_mod.DOMAINS["mnist"]
+    loaded: dict[str, object] = {}
+
+    def cached_mnist(split: str = "train", **kw: object) -> object:
+        if split not in loaded:
+            loaded[split] = spec.loader(split=split, **kw)
+        return loaded[split]
+
+    mp.setitem(data_mod.DOMAINS, "mnist", dataclasses.replace(spec, loader=cached_mnist))
+    try:
+        runs = root / "_runs"
+        gens: dict[tuple[str, str], Path] = {}
+        for dom, kind in sorted({(TASKS[t].target, g) for t, _, g in FIXTURE_MODELS}):
+            final = train_generator(dom, kind, runs / f"gen_{dom}_{kind}", progress=False, **GEN_ARGS[kind])
+            gens[(dom, kind)] = Path(shutil.copytree(final, root / f"gen_{dom}_{kind}"))
+        for task, method, gen in FIXTURE_MODELS:
+            final = train_mapping(task, method, gens[(TASKS[task].target, gen)], runs / f"{task}_{method}_{gen}",
+                                  progress=False, **MAP_ARGS)
+            shutil.move(str(final), root / f"{task}_{method}_{gen}")
+        shutil.rmtree(runs, ignore_errors=True)
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="session")
+def ckpt_root(request: pytest.FixtureRequest) -> Path:
+    return build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))
+
+
+@pytest.fixture(scope="session")
+def registry(ckpt_root: Path):
+    from nam_core.serving.app_logic import ModelRegistry
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_OFFLINE", "1")  # missing combinations must not try the network
+    yield ModelRegistry(ckpt_root, device="cpu", nam_steps=20)
+    mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def drawing(kind: str, color: tuple[int, int, int, int] = (0, 0, 0, 255), width: int = 12,
+            size: int = 400) -> np.ndarray:
+    """An RGBA layer like the Sketchpad's: transparent, with strokes of ``color`` (a 7, or a shoe outline)."""
+    im = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    d = ImageDraw.Draw(im)
+    s = size / 400
+    if kind == "digit":
+        d.line([(120 * s, 90 * s), (290 * s, 90 * s), (180 * s, 330 * s)], fill=color, width=width)
+        d.line([(170 * s, 210 * s), (260 * s, 210 * s)], fill=color, width=width)
+    else:
+        pts = [(60, 250), (70, 140), (130, 120), (180, 170), (300, 220), (350, 260), (340, 290), (70, 290), (60, 250)]
+        d.line([(x * s, y * s) for x, y in pts], fill=color, width=width)
+        d.line([(150 * s, 290 * s), (150 * s, 200 * s)], fill=color, width=width)
+    return np.asarray(im)
+
+
+def editor_value(layer: np.ndarray, theme: str = "light") -> dict:
+    """An EditorValue as the Sketchpad sends it: background flattened on the theme's canvas colour, one layer."""
+    bg = np.full(layer.shape[:2] + (3,), 255 if theme == "light" else 20, np.uint8)
+    a = layer[..., 3:4].astype(np.float32) / 255
+    comp = np.round(layer[..., :3] * a + bg * (1 - a)).astype(np.uint8)
+    return {"background": bg, "layers": [layer], "composite": comp}
+
+
+def task_kind(task: str) -> str:
+    return "edges" if task.startswith("edges") else "digit"
+
+
+# ---------------------------------------------------------------------------------------------- input conversion
+
+
+def test_sketch_alpha_conversion_light_and_dark_theme() -> None:
+    from nam_core.serving import app_logic as L
+
+    for task in ("mnist2street", "street2mnist", "edges2shoes"):
+        black = L.sketch_to_input(editor_value(drawing(task_kind(task), (0, 0, 0, 255)), "light"), task)
+        white = L.sketch_to_input(editor_value(drawing(task_kind(task), (255, 255, 255, 255)), "dark"), task)
+        np.testing.assert_array_equal(black, white)  # colour and theme do not matter, only alpha
+    digit = L.sketch_to_input(editor_value(drawing("digit")), "mnist2street")
+    assert digit.shape == (32, 32, 1) and digit.dtype == np.uint8
+    assert digit[:2].max() == 0 and digit[:, :2].max() == 0  # 28→32 zero padding, like nam_core.data.mnist
+    assert digit.max() == 255 and (digit > 128).mean() > 0.05  # white strokes on black
+    ys, xs = np.nonzero(digit[..., 0] > 0)
+    assert 18 <= ys.max() - ys.min() + 1 <= 21  # the longer side fills the 20 px box
+    w = digit[..., 0].astype(float)
+    com = (np.arange(32) @ w.sum(1) / w.sum(), np.arange(32) @ w.sum(0) / w.sum())
+    assert abs(com[0] - 15.5) < 1.0 and abs(com[1] - 15.5) < 1.0  # centred by mass
+    edges = L.sketch_to_input(editor_value(drawing("edges")), "edges2shoes")
+    assert edges.shape == (64, 64, 1) and np.median(edges) == 255 and edges.min() < 200  # white bg, dark strokes
+    street = L.sketch_to_input(editor_value(drawing("digit")), "street2mnist")
+    assert street.shape == (32, 32, 3) and street[0, 0].mean() > street[16, 16].mean()  # dark digit, light plate
+
+
+def test_stroke_width_is_normalised() -> None:
+    from nam_core.serving import app_logic as L
+
+    thin = L.sketch_to_input(editor_value(drawing("digit", width=3)), "mnist2street")
+    thick = L.sketch_to_input(editor_value(drawing("digit", width=14)), "mnist2street")
+    assert abs(int((thin > 128).sum()) - int((thick > 128).sum())) < 0.5 * (thick > 128).sum()
+
+
+def test_empty_sketch_message() -> None:
+    from nam_core.serving import app_logic as L
+
+    blank = np.zeros((400, 400, 4), np.uint8)
+    for value in (None, editor_value(blank), editor_value(blank, "dark"), {"background": None, "layers": [],
+                                                                            "composite": None}):
+        for task in ("mnist2street", "edges2shoes", "street2mnist"):
+            with pytest.raises(L.AppError, match="empty"):
+                L.sketch_to_input(value, task)
+
+
+def test_uploads_blank_huge_nonimage_alpha_gray(tmp_path: Path) -> None:
+    from nam_core.serving import app_logic as L
+
+    txt = tmp_path / "notes.png"
+    txt.write_text("this is not an image")
+    with pytest.raises(L.AppError, match="as an image"):
+        L.upload_to_input(str(txt), "edges2shoes")
+    with pytest.raises(L.AppError, match="not found"):
+        L.upload_to_input(str(tmp_path / "missing.png"), "edges2shoes")
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (300, 200), (255, 255, 255)).save(blank)
+    with pytest.raises(L.AppError, match="blank"):
+        L.upload_to_input(str(blank), "street2mnist")
+    huge = tmp_path / "huge.png"  # 8000×8000: downscaled safely (draft/thumbnail), then converted
+    im = Image.new("L", (8000, 8000), 255)
+    ImageDraw.Draw(im).line([(1000, 1000), (7000, 7000), (7000, 1000)], fill=0, width=120)
+    im.save(huge)
+    x = L.upload_to_input(str(huge), "mnist2street")
+    assert x.shape == (32, 32, 1) and x.max() == 255 and x[0, 0] == 0
+    with pytest.raises(L.AppError, match="too large"):
+        L.load_image(str(huge), max_pixels=10_000_000)
+    # alpha channel: white strokes on a transparent PNG (composited on white they would vanish)
+    rgba = tmp_path / "alpha.png"
+    Image.fromarray(drawing("digit", (255, 255, 255, 255))).save(rgba)
+    a = L.upload_to_input(str(rgba), "mnist2street")
+    np.testing.assert_array_equal(a, L.sketch_to_input(editor_value(drawing("digit")), "mnist2street"))
+    # grayscale ↔ RGB mismatches
+    gray = tmp_path / "gray.png"
+    g = np.full((40, 50), 90, np.uint8)
+    g[10:30, 10:20] = 200
+    Image.fromarray(g).save(gray)
+    assert L.upload_to_input(str(gray), "street2mnist").shape == (32, 32, 3)
+    rgb_edges = tmp_path / "edges_rgb.png"
+    Image.fromarray(editor_value(drawing("edges"))["composite"]).save(rgb_edges)
+    assert L.upload_to_input(str(rgb_edges), "edges2shoes").shape == (64, 64, 1)
+
+
+def test_examples_cover_every_task_and_pass_through_unchanged() -> None:
+    from nam_core.methods.mappings import TASKS
+    from nam_core.serving import app_logic as L
+
+    ex = L.example_paths()
+    assert {t for _, t in ex} == set(TASKS)
+    for p, t in ex:
+        x = L.upload_to_input(str(p), t)
+        raw = np.asarray(Image.open(p))
+        raw = raw[..., None] if raw.ndim == 2 else raw
+        if x.shape[-1] == 1 and raw.shape[-1] == 3:
+            raw = raw[..., :1]
+        np.testing.assert_array_equal(x, raw)  # dataset-sized examples are what the model sees, untouched
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+def test_registry_availability_explained(registry) -> None:
+    from nam_core.serving import app_logic as L
+
+    for combo in FIXTURE_MODELS:
+        assert registry.status(*combo).available
+    st = registry.status("edges2handbags", "vae-nam", "glann")
+    assert not st.available and "edges2handbags_vae-nam_glann" in st.message
+    st = registry.status("svhn2mnist", "nam", "glann")
+    assert "SVHN" in st.message
+    st = registry.status("street2mnist", "ae-nam", "dcgan")
+    assert "Available for this task" in st.message and "VAE-NAM/DCGAN" in st.message
+    with pytest.raises(L.AppError, match="Unavailable"):
+        registry.get("edges2handbags", "nam", "glann")
+    matrix = registry.matrix_markdown()
+    assert "| street digits → MNIST | GLANN | GLANN | GLANN, DCGAN |" in matrix
+    assert "| handbag edges → handbags | — | — | — |" in matrix
+    assert registry.default_choice() == ("edges2shoes", "vae-nam", "glann")
+
+
+@pytest.mark.parametrize("combo", FIXTURE_MODELS, ids=["_".join(c) for c in FIXTURE_MODELS])
+def test_map_every_model(registry, combo) -> None:
+    from nam_core.data import DOMAINS
+    from nam_core.methods.mappings import TASKS
+    from nam_core.serving import app_logic as L
+
+    task, method, gen = combo
+    img = L.sketch_to_input(editor_value(drawing(task_kind(task))), task)
+    steps = []
+    res = L.run_map(registry, task, method, gen, img, k=5, seed=3, progress=lambda f, d: steps.append(f))
+    tgt = DOMAINS[TASKS[task].target]
+    assert res.outputs.shape == (5, tgt.size, tgt.size, tgt.channels) and res.outputs.dtype == np.uint8
+    assert res.reconstructions.shape == (5, *img.shape) and res.losses.shape == (5,)
+    assert np.isfinite(res.losses).all() and res.ms > 0
+    assert (len(steps) > 0) == (method == "nam")  # NAM reports its optimisation
+    with zipfile.ZipFile(res.zip_path) as zf:
+        names = zf.namelist()
+    assert {"solution_01.png", "solution_05.png", "input.png", "losses.csv", "info.json"} <= set(names)
+    again = L.run_map(registry, task, method, gen, img, k=5, seed=3)
+    np.testing.assert_array_equal(res.outputs, again.outputs)  # same seed → same output
+    if method != "ae-nam":
+        other = L.run_map(registry, task, method, gen, img, k=5, seed=4)
+        assert not np.array_equal(other.outputs[1:], res.outputs[1:])
+    if res.directions.count:
+        coefs = [0.0] * L.N_DIRECTIONS
+        coefs[0] = 3.0
+        moved = L.run_explore(registry, task, method, gen, img, 5, 3, coefs)
+        assert moved.outputs.shape == res.outputs.shape
+        assert not np.array_equal(moved.outputs, res.outputs)  # the slider moves the gallery
+        zero = L.run_explore(registry, task, method, gen, img, 5, 3, [0.0] * L.N_DIRECTIONS)
+        np.testing.assert_array_equal(zero.outputs, res.outputs)  # all sliders at 0 = the Map result
+        strip, caps, _ = L.run_strip(registry, task, method, gen, img, 5, 3, 0, anchor=2)
+        assert strip.shape == (7, *res.outputs.shape[1:]) and caps[0] == "-3.0σ" and caps[-1] == "+3.0σ"
+        np.testing.assert_array_equal(strip[3], res.outputs[2])  # the middle of the strip is the anchor
+
+
+def test_directions_labels_global_toggle_and_fallback(registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nam_core.serving import app_logic as L
+
+    task = "street2mnist"
+    img = L.upload_to_input(str(L.EXAMPLES_DIR / "street2mnist_1.png"), task)
+    tr = registry.get(task, "vae-nam", "glann")
+    info, warns = L.direction_info(tr, img, 4, 0, "global")
+    assert info.kind == "global" and not warns and info.count >= 1
+    assert "1σ" in info.labels()[0]
+    moved = L.run_explore(registry, task, "vae-nam", "glann", img, 4, 0, [2.0, 0, 0, 0], kind="global")
+    base = L.run_explore(registry, task, "vae-nam", "glann", img, 4, 0, [0.0] * 4, kind="global")
+    assert not np.array_equal(moved.outputs, base.outputs)
+    tr2 = registry.get(task, "nam", "glann")
+    monkeypatch.setattr(tr2, "global_dirs", None)  # like a checkpoint saved without dataset PCA directions
+    info2, warns2 = L.direction_info(tr2, img, 4, 0, "global")
+    assert warns2 and "per-input" in warns2[0] and info2.kind == "restarts"
+    info3, _ = L.direction_info(tr2, img, 1, 0, "input")
+    assert info3.count == 0 and "K ≥ 2" in info3.note
+
+
+def test_mismatched_input_is_refused(registry) -> None:
+    from nam_core.serving import app_logic as L
+
+    edges = np.full((64, 64, 1), 255, np.uint8)
+    with pytest.raises(L.AppError, match="expects 32 px"):
+        L.run_map(registry, "street2mnist", "vae-nam", "glann", edges)
+
+
+def test_glann_sample_interpolate_invert(registry, tmp_path: Path) -> None:
+    from nam_core.serving import app_logic as L
+
+    assert {"mnist", "shoes"} <= set(registry.generator_domains())
+    a, _ = L.glann_sample(registry, "shoes", "glann", 6, seed=1)
+    b, _ = L.glann_sample(registry, "shoes", "glann", 6, seed=1)
+    assert a.shape == (6, 64, 64, 3)
+    np.testing.assert_array_equal(a, b)
+    d, _ = L.glann_sample(registry, "mnist", "dcgan", 3, seed=1)
+    assert d.shape == (3, 32, 32, 1)
+    interp, _ = L.glann_interpolate(registry, "mnist", 1, 2, steps=5)
+    s1, _ = L.glann_sample(registry, "mnist", "glann", 1, seed=1)
+    assert interp.shape == (5, 32, 32, 1)
+    np.testing.assert_array_equal(interp[0], s1[0])  # t = 0 is seed A's sample
+    p = tmp_path / "shoe.png"
+    Image.fromarray(a[0]).save(p)
+    x, rec, loss, _ = L.glann_invert(registry, "shoes", str(p), steps=10)
+    assert x.shape == rec.shape == (64, 64, 3) and np.isfinite(loss)
+    with pytest.raises(L.AppError, match="No GLANN generator"):
+        L.glann_sample(registry, "handbags", "glann", 2)
+
+
+def test_learn_tab_results_and_curves(registry, tmp_path: Path) -> None:
+    from nam_core.serving import app_logic as L
+
+    assert "has not been run" in L.results_markdown(tmp_path) and L.results_figure(tmp_path) is None
+    Image.new("RGB", (8, 8)).save(tmp_path / "results.png")
+    assert L.results_figure(tmp_path) == str(tmp_path / "results.png")
+    (tmp_path / "results.json").write_text(json.dumps([{"task": "street2mnist", "method": "vae-nam", "acc": 0.9}]))
+    md = L.results_markdown(tmp_path)
+    assert "| task | method | acc |" in md and "0.9" in md
+    (tmp_path / "results.md").write_text("| a | b |\n|---|---|\n| 1 | 2 |")
+    assert L.results_markdown(tmp_path).startswith("| a | b |")
+    registry.get("street2mnist", "vae-nam", "glann")
+    cfgs = L.loaded_configs(registry)
+    assert any("VAE-NAM street2mnist" in n for n, _ in cfgs)
+    fig = L.loss_curves_figure(cfgs)
+    assert len(fig.axes) >= 2 and fig.axes[0].lines
+    empty = L.loss_curves_figure([])
+    assert empty.axes[0].texts
+
+
+def test_gpu_decorator_is_a_noop_without_spaces() -> None:
+    from nam_core.serving import app_logic as L
+
+    def f(x: int) -> int:
+        return x + 1
+
+    try:
+        import spaces  # noqa: F401
+    except ImportError:
+        assert L.gpu(duration=30)(f) is f
+
+
+def test_display_and_random_coefficients() -> None:
+    from nam_core.serving import app_logic as L
+
+    d = L.to_display(np.zeros((32, 32, 1), np.uint8))
+    assert d.shape == (128, 128)
+    assert L.to_display(np.zeros((64, 64, 3), np.uint8)).shape == (128, 128, 3)
+    c = L.random_coefficients(np.random.default_rng(0), count=2)
+    assert len(c) == L.N_DIRECTIONS and c[2:] == [0.0, 0.0] and all(-3 <= v <= 3 for v in c)
+
+
+def test_choose_input_falls_back_to_the_other_source(tmp_path: Path) -> None:
+    from nam_core.serving import app_logic as L
+
+    ex = str(L.EXAMPLES_DIR / "edges2shoes_1.png")
+    drawn = editor_value(drawing("edges"))
+    np.testing.assert_array_equal(L.choose_input("edges2shoes", "draw", drawn, ex),
+                                  L.sketch_to_input(drawn, "edges2shoes"))
+    np.testing.assert_array_equal(L.choose_input("edges2shoes", "upload", drawn, ex),
+                                  L.upload_to_input(ex, "edges2shoes"))
+    empty = editor_value(np.zeros((400, 400, 4), np.uint8))
+    np.testing.assert_array_equal(L.choose_input("edges2shoes", "draw", empty, ex),
+                                  L.upload_to_input(ex, "edges2shoes"))
+    with pytest.raises(L.AppError, match="No uploaded image"):
+        L.choose_input("edges2shoes", "upload", empty, None)
+    strip = L.strip_image(np.zeros((7, 32, 32, 1), np.uint8))
+    assert strip.shape == (96 + 6, 7 * 96 + 8 * 3)
