@@ -142,3 +142,37 @@ def test_build_loss_vgg_hed(hed_loss: PerceptualLoss) -> None:
     # same backbone, half the pixel term
     diff = float(hed_loss(x, y)) - float(hed(x, y))
     assert diff == pytest.approx(0.5 * float(LaplacianL1()(x, y)), rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ["laplacian-flat", "structure", "ncc"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shape_losses_monotone(name: str, channels: int) -> None:
+    loss = build_loss(name)
+    x = _images(c=channels)
+    assert float(loss(x, x)) < 1e-3
+    vals = [float(loss(x, _perturbed(x, e))) for e in EPS]
+    assert all(a < b for a, b in zip(vals, vals[1:])), vals
+    assert loss(x, _perturbed(x, 0.1), reduction="none").shape == (3,)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        loss(x, x[:2])
+
+
+@pytest.mark.parametrize("name", ["structure", "ncc"])
+def test_shape_losses_ignore_colour_contrast_and_polarity(name: str) -> None:
+    """What makes them usable across domains: recolouring, a contrast change or dark-on-light vs light-on-dark
+    costs (almost) nothing, while moving the strokes costs a lot."""
+    loss = build_loss(name)
+    x = _images(c=3)
+    inverted, faded = -x, 0.5 * x + 0.2
+    gray = x.mean(1, keepdim=True).expand_as(x)
+    moved = torch.roll(x, shifts=(8, 8), dims=(2, 3))
+    far = float(loss(x, moved))
+    for y in (inverted, faded, gray):
+        assert float(loss(x, y)) < 0.25 * far
+
+
+def test_laplacian_flat_weighs_colour() -> None:
+    """The flat weighting counts a colour shift (low-pass) as much as detail; the GLO weighting barely sees it."""
+    x = _images(c=3)
+    shifted = (x + torch.tensor([0.3, -0.3, 0.0]).view(1, 3, 1, 1)).clamp(-1, 1)
+    assert float(build_loss("laplacian-flat")(x, shifted)) > 10 * float(build_loss("laplacian")(x, shifted))

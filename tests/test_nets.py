@@ -24,13 +24,16 @@ def _case(kind: str, size: int, channels: int) -> tuple[dict[str, Any], torch.Te
         return dict(in_channels=channels, size=size, ndf=8), img, (n,)
     if kind == "encoder":
         return dict(in_channels=channels, size=size, latent_dim=LATENT, nef=8), img, (n, LATENT)
-    if kind == "mapping":
+    if kind in ("mapping", "local_mapping"):
         out_c = 4 - channels  # 1 → 3, 3 → 1
         return dict(in_channels=channels, out_channels=out_c, size=size, nf=8), img, (n, out_c, size, size)
     if kind == "imle":
         return dict(noise_dim=LATENT, latent_dim=LATENT + 2, hidden=32), z, (n, LATENT + 2)
     if kind == "classifier":
         return dict(in_channels=channels, width=8), img, (n, 10)
+    if kind == "resnet_translator":
+        out_c = 4 - channels  # 1 ↔ 3 channels, as between mnist and street
+        return dict(in_channels=channels, out_channels=out_c, size=size, ngf=8, n_blocks=2), img, (n, out_c, size, size)
     raise AssertionError(f"no test case for network kind {kind!r}; add one")
 
 

@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--beta", type=float, help="VAE-NAM: KL weight")
     p.add_argument("--loss", default="laplacian")
     p.add_argument("--nf", type=int, default=64)
+    p.add_argument("--t-arch", default="crn", choices=["crn", "local"],
+                   help="T: the NAM paper's CRN, or a weak local 3-conv map (forces codes to carry the shape)")
     p.add_argument("--limit", type=int)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device")
@@ -44,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(a.threads)
     recipe = "python training/train_mapping.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     final = train_mapping(a.task, a.method, a.generator, a.out, epochs=a.epochs, batch_size=a.batch_size,
-                          n_targets=a.n_targets, beta=a.beta, loss=a.loss, nf=a.nf, limit=a.limit, seed=a.seed,
-                          device=a.device, max_minutes=a.max_minutes, recipe=recipe)
+                          n_targets=a.n_targets, beta=a.beta, loss=a.loss, nf=a.nf, t_arch=a.t_arch, limit=a.limit,
+                          seed=a.seed, device=a.device, max_minutes=a.max_minutes, recipe=recipe)
     print(final)
     return 0
 

@@ -31,12 +31,14 @@ class NAM(DDPWrappable):
     def __init__(self, generator: nn.Module, n_targets: int, in_channels: int, size: int, nf: int = 64,
                  loss: str = "laplacian", lr_t: float = 1e-3, lr_z: float = 1e-2, prior_weight: float = 1e-3,
                  decay_every: int = 20, decay: float = 0.5, seed: int = 0, device: torch.device | str = "cpu",
-                 task: str = "", generator_ref: str = "", loss_kwargs: dict | None = None) -> None:
+                 task: str = "", generator_ref: str = "", loss_kwargs: dict | None = None,
+                 t_arch: str = "crn") -> None:
         self.device = torch.device(device)
         self.G = freeze(generator.to(self.device))
         self.latent_dim = generator.latent_dim
         out_ch = self._probe_channels()
-        self.T = build_net("mapping", in_channels=out_ch, out_channels=in_channels, size=size, nf=nf).to(self.device)
+        self.T = build_net("mapping" if t_arch == "crn" else "local_mapping", in_channels=out_ch,
+                           out_channels=in_channels, size=size, nf=nf).to(self.device)
         gen = torch.Generator().manual_seed(seed)
         self.codes = nn.Embedding(n_targets, self.latent_dim, sparse=True).to(self.device)
         with torch.no_grad():
@@ -49,7 +51,7 @@ class NAM(DDPWrappable):
         self.schedulers = [torch.optim.lr_scheduler.StepLR(o, decay_every, decay) for o in self.optimizers.values()]
         self.hparams = {"n_targets": n_targets, "in_channels": in_channels, "size": size, "nf": nf, "loss": loss,
                         "lr_t": lr_t, "lr_z": lr_z, "prior_weight": prior_weight, "decay_every": decay_every,
-                        "decay": decay, "seed": seed}
+                        "decay": decay, "seed": seed, "t_arch": t_arch}
         self.task, self.generator_ref = task, generator_ref
         self._fixed = torch.linspace(0, n_targets - 1, min(n_targets, 50)).long().to(self.device)
 

@@ -27,7 +27,7 @@ class VAENAM(DDPWrappable):
                  beta: float = 1e-3, beta_warmup_epochs: int = 5, nf: int = 64, nef: int = 64,
                  loss: str = "laplacian", lr: float = 1e-3, decay_every: int = 20, decay: float = 0.5,
                  seed: int = 0, device: torch.device | str = "cpu", task: str = "", generator_ref: str = "",
-                 loss_kwargs: dict | None = None) -> None:
+                 loss_kwargs: dict | None = None, t_arch: str = "crn") -> None:
         self.device = torch.device(device)
         self.G = freeze(generator.to(self.device))
         self.latent_dim = generator.latent_dim
@@ -35,7 +35,8 @@ class VAENAM(DDPWrappable):
             out_ch = self.G(torch.zeros(2, self.latent_dim, device=self.device)).shape[1]
         self.E = build_net("encoder", in_channels=in_channels, size=size, latent_dim=self.latent_dim, nef=nef,
                            variational=variational).to(self.device)
-        self.T = build_net("mapping", in_channels=out_ch, out_channels=in_channels, size=size, nf=nf).to(self.device)
+        self.T = build_net("mapping" if t_arch == "crn" else "local_mapping", in_channels=out_ch,
+                           out_channels=in_channels, size=size, nf=nf).to(self.device)
         self.variational, self.beta_max, self.warmup = variational, beta, beta_warmup_epochs
         self.epoch = 0
         self.loss_fn = build_loss(loss, **(loss_kwargs or {})).to(self.device)
@@ -45,7 +46,7 @@ class VAENAM(DDPWrappable):
         self.schedulers = [torch.optim.lr_scheduler.StepLR(self.optimizers["ET"], decay_every, decay)]
         self.hparams = {"in_channels": in_channels, "size": size, "variational": variational, "beta": beta,
                         "beta_warmup_epochs": beta_warmup_epochs, "nf": nf, "nef": nef, "loss": loss, "lr": lr,
-                        "decay_every": decay_every, "decay": decay, "seed": seed}
+                        "decay_every": decay_every, "decay": decay, "seed": seed, "t_arch": t_arch}
         self.task, self.generator_ref = task, generator_ref
         self._fixed: torch.Tensor | None = None
 

@@ -13,7 +13,7 @@ from torch import nn
 from .classifier import DigitClassifier
 from .dcgan import DCGANDiscriminator, DCGANGenerator, Encoder, dcgan_init
 from .imle import IMLEMapping
-from .mapping import MappingT
+from .mapping import LocalT, MappingT
 from .translator_nets import ResnetTranslator
 
 
@@ -27,6 +27,7 @@ NETS: dict[str, Callable[..., nn.Module]] = {
     "discriminator": DCGANDiscriminator,
     "encoder": Encoder,
     "mapping": MappingT,
+    "local_mapping": LocalT,
     "imle": IMLEMapping,
     "classifier": DigitClassifier,
     "resnet_translator": ResnetTranslator,
@@ -50,6 +51,7 @@ def net_config(net: nn.Module) -> dict[str, Any]:
     return cfg
 
 
-__all__ = ["NETS", "DCGANDiscriminator", "DCGANGenerator", "DigitClassifier", "Encoder", "IMLEMapping", "MappingT",
+__all__ = ["NETS", "DCGANDiscriminator", "DCGANGenerator", "DigitClassifier", "Encoder", "IMLEMapping", "LocalT",
+           "MappingT",
            "ResnetTranslator",
            "build_net", "dcgan_init", "net_config"]

@@ -38,3 +38,23 @@ class MappingT(nn.Module):
                 h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
                 h = torch.cat([h, F.adaptive_avg_pool2d(x, h.shape[-1])], dim=1)
         return torch.tanh(self.out(h))
+
+
+class LocalT(nn.Module):
+    """A deliberately weak mapping: three 3×3 convolutions (a 7-pixel receptive field) at full resolution.
+
+    It can recolour and re-stroke locally but cannot draw new shapes, so a reconstruction T(G(z)) ≈ y forces the
+    latent code to reproduce the *shape* of y — what keeps a digit's identity when the loss is shape-only
+    (e.g. :class:`~nam_core.losses.NCCLoss`)."""
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, size: int = 32, nf: int = 32) -> None:
+        super().__init__()
+        self.size, self.in_channels, self.out_channels = size, in_channels, out_channels
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, nf, 3, 1, 1, bias=False), nn.BatchNorm2d(nf), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(nf, nf, 3, 1, 1, bias=False), nn.BatchNorm2d(nf), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(nf, out_channels, 3, 1, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(x))
