@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--n-targets", type=int, help="NAM: number of target images (default 2000)")
     p.add_argument("--beta", type=float, help="VAE-NAM: KL weight")
+    p.add_argument("--lr-z", type=float, default=1e-2, help="NAM: learning rate of the per-target codes")
     p.add_argument("--loss", default="laplacian")
     p.add_argument("--nf", type=int, default=64)
     p.add_argument("--t-arch", default="crn", choices=["crn", "local"],
@@ -46,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(a.threads)
     recipe = "python training/train_mapping.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     final = train_mapping(a.task, a.method, a.generator, a.out, epochs=a.epochs, batch_size=a.batch_size,
-                          n_targets=a.n_targets, beta=a.beta, loss=a.loss, nf=a.nf, t_arch=a.t_arch, limit=a.limit,
-                          seed=a.seed, device=a.device, max_minutes=a.max_minutes, recipe=recipe)
+                          n_targets=a.n_targets, beta=a.beta, loss=a.loss, nf=a.nf, t_arch=a.t_arch, lr_z=a.lr_z,
+                          limit=a.limit, seed=a.seed, device=a.device, max_minutes=a.max_minutes, recipe=recipe)
     print(final)
     return 0
 

@@ -66,7 +66,8 @@ def get_task(name: str) -> Task:
 
 def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | Path, epochs: int | None = None,
                   batch_size: int | None = None, n_targets: int | None = None, beta: float | None = None,
-                  loss: str = "laplacian", nf: int = 64, t_arch: str = "crn", limit: int | None = None,
+                  loss: str = "laplacian", nf: int = 64, t_arch: str = "crn", lr_z: float = 1e-2,
+                  limit: int | None = None,
                   seed: int = 0, device: str | None = None, max_minutes: float | None = None, progress: bool = True,
                   recipe: str = "") -> Path:
     """Train ``method`` for ``task`` on top of the frozen generator checkpoint ``generator``; resumable.
@@ -88,7 +89,7 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
     if method == "nam":
         ds = ds.subset(hp["n_targets"] if limit is None else min(limit, hp["n_targets"]))
         m: Any = NAM(G, len(ds), spec.channels, spec.size, nf=nf, loss=loss, seed=seed, device=dev, task=task,
-                     generator_ref=str(generator), t_arch=t_arch)
+                     generator_ref=str(generator), t_arch=t_arch, lr_z=lr_z)
     else:
         ds = ds.subset(limit)
         m = VAENAM(G, spec.channels, spec.size, variational=method == "vae-nam", beta=hp.get("beta", 0.0), nf=nf,

@@ -121,6 +121,8 @@ class Translator:
         if "global_vectors" in mapping.tensors:
             self.global_dirs = Directions(mapping.tensors["global_vectors"], mapping.tensors["global_std"], "global")
         self.nam_steps = 100
+        self.nam_init = "retrieval"  # or "random": Gaussian starts (the NAM paper's)
+        self._pool: torch.Tensor | None = None
         self.cache_size = 8  # solutions of the last few single-image requests (NAM optimisation is costly)
         self._cache: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = OrderedDict()
 
@@ -166,7 +168,7 @@ class Translator:
         """Latent solutions z (N, K, d) and, for VAE/AE-NAM, σ (N, d)."""
         if self.method == "nam":
             z, _ = nam_infer(self.G, self.T, x, num_solutions=k, steps=self.nam_steps, loss=self.loss_fn,
-                             seed=seed, callback=callback)
+                             seed=seed, init=self._nam_init(x, k, seed), callback=callback)
             return z, None
         assert self.E is not None
         if self.method == "vae-nam":
@@ -177,6 +179,29 @@ class Translator:
         eps[:, 0] = 0
         spread = self._global_spread().to(mu)
         return mu.unsqueeze(1) + AE_NAM_TEMPERATURE * eps * spread, torch.zeros_like(mu)
+
+    @torch.no_grad()
+    def _nam_init(self, x: torch.Tensor, k: int, seed: int) -> torch.Tensor | None:
+        """NAM starts: for each input, the K training codes whose T(G(z)) match it best (plus a little seeded noise,
+        so the K solutions can differ) — a retrieval start from the unlabelled training targets instead of pure
+        noise, which the non-convex per-image optimisation needs to converge in ~100 steps. ``None`` (Gaussian
+        starts) when the checkpoint has no codes or ``nam_init="random"``."""
+        codes = self.ckpt.tensors.get("codes")
+        if codes is None or self.nam_init != "retrieval":
+            return None
+        if self._pool is None:
+            recs = torch.cat([self.T(self.G(codes[i : i + 256])) for i in range(0, len(codes), 256)])
+            self._pool = recs
+        gen = torch.Generator().manual_seed(seed)
+        starts = []
+        for xi in x:
+            losses = torch.cat([self.loss_fn(self._pool[i : i + 512], xi[None].expand(len(self._pool[i : i + 512]),
+                                                                                          -1, -1, -1), reduction="none")
+                                for i in range(0, len(self._pool), 512)])
+            best = losses.topk(min(k, len(losses)), largest=False).indices
+            best = best[torch.arange(k) % len(best)]
+            starts.append(codes[best] + 0.1 * torch.randn(k, codes.shape[1], generator=gen).to(codes))
+        return torch.cat(starts)
 
     def _global_spread(self) -> torch.Tensor:
         if self.global_dirs is None:
