@@ -250,15 +250,16 @@ class Translator:
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Solutions for one image, cached (LRU of ``cache_size``): (x 1×C×H×W, z (K, d), σ (d,) or None)."""
         x = self._inputs(image)[:1]
-        key = (x.cpu().numpy().tobytes(), k, seed)
+        key = (x.cpu().numpy().tobytes(), k, seed, self.nam_steps, self.nam_init)
         if key in self._cache:
             self._cache.move_to_end(key)
-        else:
-            z, sigma = self._solutions(x, k, seed, callback)
-            self._cache[key] = (x, z[0], None if sigma is None else sigma[0])
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return self._cache[key]
+            return self._cache[key]
+        z, sigma = self._solutions(x, k, seed, callback)
+        entry = (x, z[0], None if sigma is None else sigma[0])
+        self._cache[key] = entry
+        while len(self._cache) > max(0, self.cache_size):  # cache_size = 0 turns caching off
+            self._cache.popitem(last=False)
+        return entry
 
 
     def directions(self, image: np.ndarray, k: int = 4, kind: str = "input", num_solutions: int = 8,

@@ -1,0 +1,374 @@
+"""The mapping methods (nam_core.methods.nam / vae_nam / directions / mappings) on tiny problems: a DCGAN generator
+with 8 filters and an 8-d latent, 16 synthetic 32×32 targets, a few optimiser steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nam_core.data import DOMAINS
+from nam_core.losses import build_loss
+from nam_core.methods.directions import Directions, fix_signs, move, pca, posterior_directions, restart_directions
+from nam_core.methods.glann import GLANNSampler
+from nam_core.methods.mappings import METHODS, TASKS, get_task, global_directions
+from nam_core.methods.nam import NAM, freeze, nam_infer
+from nam_core.methods.vae_nam import VAENAM, encode_sample, kl_standard_normal
+from nam_core.nets import build_net
+from nam_core.utils import to_tensor
+
+LATENT = 8
+
+
+def tiny_generator(out_channels: int = 1, size: int = 32, latent_dim: int = LATENT, seed: int = 0) -> torch.nn.Module:
+    """A DCGAN generator (8 filters) whose BatchNorm running statistics are set from 256 random codes, so that in
+    eval mode G(z) really depends on z (with the initial statistics the output is almost constant)."""
+    torch.manual_seed(seed)
+    G = build_net("dcgan_generator", latent_dim=latent_dim, out_channels=out_channels, size=size, ngf=8)
+    for m in G.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None  # cumulative average
+    G.train()
+    with torch.no_grad():
+        G(torch.randn(256, latent_dim, generator=torch.Generator().manual_seed(seed + 1)))
+    return freeze(G)
+
+
+def smooth_images(n: int, channels: int, size: int = 32, seed: int = 0) -> torch.Tensor:
+    """Blurry random images in [-1, 1] (N×C×H×W): learnable structure, not white noise."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.randn(n, channels, size // 8, size // 8, generator=g)
+    return torch.tanh(1.5 * F.interpolate(low, size=size, mode="bilinear", align_corners=False))
+
+
+def make_method(method: str, G: torch.nn.Module, n_targets: int, t_arch: str = "crn", loss: str = "laplacian"):
+    if method == "nam":
+        return NAM(G, n_targets, in_channels=3, size=32, nf=8, loss=loss, lr_t=3e-3, lr_z=3e-2, seed=0,
+                   t_arch=t_arch, task="street2mnist")
+    return VAENAM(G, in_channels=3, size=32, variational=method == "vae-nam", nf=8, nef=8, loss=loss, lr=3e-3,
+                  seed=0, t_arch=t_arch, task="street2mnist")
+
+
+def _set_train(m) -> None:
+    for net in m.networks.values():
+        net.train()
+
+
+# ---------------------------------------------------------------- training
+@pytest.mark.parametrize("loss", ["laplacian", "ncc"])
+@pytest.mark.parametrize("t_arch", ["crn", "local"])
+@pytest.mark.parametrize("method", ["nam", "ae-nam", "vae-nam"])
+def test_training_reduces_the_loss(method: str, t_arch: str, loss: str) -> None:
+    torch.manual_seed(0)
+    G = tiny_generator()
+    images = smooth_images(16, 3)
+    m = make_method(method, G, len(images), t_arch, loss)
+    _set_train(m)
+    index = torch.arange(len(images))
+    recon = [m.train_step(index, images)["recon"] for _ in range(25)]
+    assert all(np.isfinite(recon))
+    first, last = np.mean(recon[:3]), np.mean(recon[-3:])
+    assert last < 0.9 * first, (method, t_arch, loss, recon)
+    # G is frozen: no gradients reach it and its weights never change
+    assert all(not p.requires_grad and p.grad is None for p in G.parameters())
+    assert m.config()["method"] == method and m.config()["hparams"]["t_arch"] == t_arch
+    if t_arch == "local":
+        assert m.T.nam_config["kind"] == "local_mapping"
+    else:
+        assert m.T.nam_config["kind"] == "mapping"
+
+
+@pytest.mark.parametrize("method", ["nam", "vae-nam"])
+def test_training_through_a_glann_sampler(method: str) -> None:
+    """The shipped generators are GLANN samplers G(T(e)) (sphere-projected GLO generator after an IMLE mapping)."""
+    torch.manual_seed(0)
+    glo = build_net("glo_generator", latent_dim=LATENT, out_channels=1, size=32, ngf=8)
+    imle = build_net("imle", noise_dim=LATENT, latent_dim=LATENT, hidden=32, depth=2)
+    G = GLANNSampler(glo, imle)
+    for m in G.modules():
+        if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            m.momentum = None
+    G.train()
+    with torch.no_grad():
+        G(torch.randn(256, LATENT))
+    G = freeze(G)
+    images = smooth_images(16, 3)
+    m = make_method(method, G, len(images))
+    assert m.latent_dim == LATENT
+    _set_train(m)
+    recon = [m.train_step(torch.arange(16), images)["recon"] for _ in range(20)]
+    assert np.mean(recon[-3:]) < 0.9 * np.mean(recon[:3])
+
+
+def test_nam_codes_are_trained_and_saved() -> None:
+    G = tiny_generator()
+    images = smooth_images(8, 3)
+    m = make_method("nam", G, len(images))
+    before = m.codes.weight.detach().clone()
+    _set_train(m)
+    m.train_step(torch.arange(4), images[:4])
+    after = m.codes.weight.detach()
+    assert not torch.equal(before[:4], after[:4])  # the batch's codes moved
+    assert torch.equal(before[4:], after[4:])  # the others did not (sparse updates)
+    assert set(m.tensors()) == {"codes"} and m.tensors()["codes"].shape == (8, LATENT)
+    other = make_method("nam", tiny_generator(), len(images))
+    other.load_tensors(m.tensors())
+    assert torch.equal(other.codes.weight, m.codes.weight)
+    assert m.samples().shape == (8, 1, 32, 32)
+
+
+# -------------------------------------------------------------- KL and AE
+def test_kl_zero_for_the_prior_and_positive_otherwise() -> None:
+    zeros = torch.zeros(3, LATENT)
+    assert torch.equal(kl_standard_normal(zeros, zeros), torch.zeros(3))
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(5, LATENT, generator=g), torch.randn(5, LATENT, generator=g)
+    kl = kl_standard_normal(mu, logvar)
+    assert kl.shape == (5,) and (kl > 0).all()
+    assert (kl_standard_normal(mu, zeros[:1].expand_as(mu)) > 0).all()  # only μ off
+    assert (kl_standard_normal(zeros[:1].expand_as(mu), logvar) > 0).all()  # only σ off
+    ref = torch.distributions.kl_divergence(torch.distributions.Normal(mu, (0.5 * logvar).exp()),
+                                            torch.distributions.Normal(0.0, 1.0)).sum(1)
+    torch.testing.assert_close(kl, ref)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)`")
+def test_beta_warms_up_for_vae_and_is_zero_for_ae() -> None:
+    G = tiny_generator()
+    vae = VAENAM(G, 3, 32, variational=True, beta=1e-2, beta_warmup_epochs=4, nf=8, nef=8)
+    assert vae.beta == pytest.approx(1e-2 / 4)
+    for e in range(6):
+        vae.on_epoch_end(e)
+    assert vae.beta == pytest.approx(1e-2)
+    ae = VAENAM(G, 3, 32, variational=False, beta=1e-2, nf=8, nef=8)
+    assert ae.beta == 0.0
+
+
+def test_ae_nam_has_no_kl_and_deterministic_codes() -> None:
+    G = tiny_generator()
+    images = smooth_images(8, 3)
+    ae = make_method("ae-nam", G, len(images))
+    assert ae.E.logvar is None and ae.config()["method"] == "ae-nam"
+    _set_train(ae)
+    logs = [ae.train_step(torch.arange(8), images) for _ in range(2)]
+    assert all(lg["kl"] == 0.0 for lg in logs)
+    ae.E.eval()
+    with torch.no_grad():
+        mu1, logvar = ae.E(images)
+        mu2, _ = ae.E(images)
+    assert torch.equal(mu1, mu2)
+    z, mu, sigma = encode_sample(ae.E, images, 4, seed=3)
+    assert float(sigma.max()) < 1e-6  # σ is negligible: the K "samples" are the code itself
+    torch.testing.assert_close(z, mu.unsqueeze(1).expand_as(z), atol=1e-5, rtol=0)
+    vae = make_method("vae-nam", G, len(images))
+    _set_train(vae)
+    assert vae.train_step(torch.arange(8), images)["kl"] > 0
+
+
+# ---------------------------------------------------------- encode_sample
+def test_encode_sample_shapes_mean_first_and_seeding() -> None:
+    torch.manual_seed(0)
+    E = build_net("encoder", in_channels=3, size=32, latent_dim=LATENT, nef=8, variational=True).eval()
+    x = smooth_images(3, 3)
+    with torch.no_grad():
+        z, mu, sigma = encode_sample(E, x, 5, seed=0)
+        mu_ref, logvar = E(x)
+        z_again, _, _ = encode_sample(E, x, 5, seed=0)
+        z_other, _, _ = encode_sample(E, x, 5, seed=1)
+        z_cold, _, _ = encode_sample(E, x, 5, seed=1, temperature=0.0)
+    assert z.shape == (3, 5, LATENT) and mu.shape == sigma.shape == (3, LATENT)
+    torch.testing.assert_close(mu, mu_ref)
+    torch.testing.assert_close(sigma, (0.5 * logvar).exp())
+    assert torch.equal(z[:, 0], mu)  # the first solution is the posterior mean
+    assert torch.equal(z, z_again)
+    assert torch.equal(z_other[:, 0], mu)
+    assert not torch.allclose(z[:, 1:], z_other[:, 1:])
+    assert len({tuple(r.tolist()) for r in z[0]}) == 5  # K distinct samples
+    torch.testing.assert_close(z_cold, mu.unsqueeze(1).expand_as(z_cold))
+    one = encode_sample(E, x, 1, seed=0)[0]
+    assert one.shape == (3, 1, LATENT) and torch.equal(one[:, 0], mu)
+
+
+# ---------------------------------------------------------------- nam_infer
+@pytest.fixture(scope="module")
+def frozen_pair() -> tuple[torch.nn.Module, torch.nn.Module, torch.Tensor]:
+    """(G, T, targets) where the targets are T(G(z*)) for hidden codes z*: a problem nam_infer can solve."""
+    G = tiny_generator()
+    torch.manual_seed(1)
+    T = freeze(build_net("mapping", in_channels=1, out_channels=3, size=32, nf=8))
+    with torch.no_grad():
+        T.train()
+        T(G(torch.randn(64, LATENT)))  # BN statistics of T's real inputs
+        T.eval()
+        targets = T(G(torch.randn(2, LATENT, generator=torch.Generator().manual_seed(7))))
+    return G, T, targets
+
+
+def test_nam_infer_shapes_determinism_and_progress(frozen_pair) -> None:
+    G, T, targets = frozen_pair
+    calls: list[tuple[int, int]] = []
+    z, losses = nam_infer(G, T, targets, num_solutions=3, steps=6, seed=0, callback=lambda s, n: calls.append((s, n)))
+    assert z.shape == (2, 3, LATENT) and losses.shape == (2, 3)
+    assert calls == [(s, 6) for s in range(1, 7)]
+    z2, losses2 = nam_infer(G, T, targets, num_solutions=3, steps=6, seed=0)
+    assert torch.equal(z, z2) and torch.equal(losses, losses2)
+    z3, _ = nam_infer(G, T, targets, num_solutions=3, steps=6, seed=1)
+    assert not torch.allclose(z, z3)
+    assert not z.requires_grad and not any(p.requires_grad for p in T.parameters())
+
+
+def test_nam_infer_reduces_the_loss_from_the_random_start(frozen_pair) -> None:
+    G, T, targets = frozen_pair
+    loss = build_loss("laplacian")
+    z0, start = nam_infer(G, T, targets, num_solutions=4, steps=0, seed=0, loss=loss)
+    init = torch.randn(2 * 4, LATENT, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(z0, init.view(2, 4, LATENT))  # steps=0: the random start itself
+    _, end = nam_infer(G, T, targets, num_solutions=4, steps=40, seed=0, loss=loss)
+    assert float(end.mean()) < 0.8 * float(start.mean())
+    assert int((end < start).sum()) >= 6  # nearly every solution improved
+    with torch.no_grad():  # reported losses are the real per-solution losses
+        zs, ls = nam_infer(G, T, targets, num_solutions=2, steps=3, seed=0, loss=loss)
+        torch.testing.assert_close(ls, loss(T(G(zs.flatten(0, 1))), targets.repeat_interleave(2, 0),
+                                            reduction="none").view(2, 2))
+
+
+def test_nam_infer_uses_the_given_init(frozen_pair) -> None:
+    G, T, targets = frozen_pair
+    init = torch.full((2 * 3, LATENT), 0.25)
+    z, _ = nam_infer(G, T, targets, num_solutions=3, steps=0, init=init)
+    assert torch.equal(z, init.view(2, 3, LATENT))
+    assert torch.equal(init, torch.full((6, LATENT), 0.25))  # not modified in place
+
+
+# --------------------------------------------------------------- directions
+def _orthonormal(v: torch.Tensor) -> None:
+    torch.testing.assert_close(v @ v.T, torch.eye(len(v)), atol=1e-5, rtol=0)
+
+
+def anisotropic_codes(n: int = 200, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    rot, _ = torch.linalg.qr(torch.randn(LATENT, LATENT, generator=g))
+    scales = torch.tensor([4.0, 3.0, 2.0, 1.5, 1.0, 0.5, 0.25, 0.1])
+    return (torch.randn(n, LATENT, generator=g) * scales) @ rot.T + 1.0
+
+
+def test_pca_orthonormal_sorted_and_consistent() -> None:
+    codes = anisotropic_codes()
+    mean, vecs, std = pca(codes, 5)
+    assert mean.shape == (LATENT,) and vecs.shape == (5, LATENT) and std.shape == (5,)
+    _orthonormal(vecs)
+    assert (std[:-1] >= std[1:]).all() and (std > 0).all()
+    torch.testing.assert_close(mean, codes.mean(0))
+    proj = (codes - codes.mean(0)) @ vecs.T  # the std of the projections (ddof 1)
+    torch.testing.assert_close(std, proj.std(0), rtol=1e-4, atol=1e-5)
+    assert std[0] == pytest.approx(4.0, rel=0.2)
+    _, v3, _ = pca(codes[:3], 6)  # at most as many axes as samples
+    assert len(v3) == 3
+
+
+def test_fix_signs_sign_stability_and_reference_alignment() -> None:
+    _, vecs, _ = pca(anisotropic_codes(), 4)
+    flipped = vecs * torch.tensor([-1.0, 1.0, -1.0, -1.0])[:, None]
+    assert torch.equal(fix_signs(flipped), fix_signs(vecs))
+    out = fix_signs(flipped)
+    assert (out.gather(1, out.abs().argmax(1, keepdim=True)) > 0).all()  # largest entry positive
+    ref = -vecs[[1, 0, 3, 2]]  # a permuted, negated reference
+    aligned = fix_signs(flipped, ref)
+    assert torch.equal(aligned, fix_signs(vecs, ref))
+    torch.testing.assert_close(aligned, -vecs)  # each row points like its matching reference row
+    assert ((aligned @ ref.T).max(1).values > 0.99).all()
+    # a row unrelated to the reference (|dot| ≤ 0.2 with every row) falls back to "largest entry positive"
+    lone = torch.zeros(1, LATENT)
+    lone[0, 0], lone[0, 1] = -0.8, 0.6
+    ref2 = torch.zeros(1, LATENT)
+    ref2[0, 5] = 1.0
+    assert torch.equal(fix_signs(lone, ref2), -lone)
+    assert torch.equal(fix_signs(-lone, ref2), -lone)
+    assert torch.equal(fix_signs(vecs, torch.zeros(0, LATENT)), fix_signs(vecs))
+
+
+def test_restart_directions() -> None:
+    z = anisotropic_codes(8, seed=1)
+    d = restart_directions(z, 4)
+    assert d.kind == "restarts" and d.vectors.shape == (4, LATENT) and d.scales.shape == (4,)
+    _orthonormal(d.vectors)
+    assert (d.scales[:-1] >= d.scales[1:]).all()
+    d_flip = restart_directions(2 * z.mean(0) - z, 4)  # z reflected through its mean: axes flip sign
+    torch.testing.assert_close(d_flip.vectors, d.vectors, atol=1e-5, rtol=0)
+    ref = -d.vectors
+    torch.testing.assert_close(restart_directions(z, 4, reference=ref).vectors, ref, atol=1e-5, rtol=0)
+    assert len(restart_directions(z[:1], 4).vectors) == 0
+    same = restart_directions(z[:1].repeat(5, 1), 4)  # identical restarts: no spread, no direction
+    assert len(same.vectors) == 0 and len(same.scales) == 0
+    line = z[:1] + torch.linspace(-1, 1, 6)[:, None] * torch.eye(LATENT)[2]  # spread along one axis only
+    d_line = restart_directions(line, 4)
+    assert len(d_line.vectors) == 1
+    torch.testing.assert_close(d_line.vectors[0].abs(), torch.eye(LATENT)[2], atol=1e-5, rtol=0)
+
+
+def test_posterior_directions_rank_axes_and_drop_dead_ones() -> None:
+    G = tiny_generator()
+    mu = torch.randn(LATENT, generator=torch.Generator().manual_seed(3)) * 0.5
+    sigma = torch.tensor([0.8, 1e-9, 0.5, 0.0, 1.0, 1e-9, 0.3, 0.6])
+    d = posterior_directions(G, mu, sigma, k=LATENT)
+    assert d.kind == "posterior"
+    _orthonormal(d.vectors)
+    axes = d.vectors.abs().argmax(1)
+    assert set(axes.tolist()) == {0, 2, 4, 6, 7}  # σ≈0 axes dropped
+    assert (d.vectors.sum(1) == 1).all()  # unit axes, positive
+    torch.testing.assert_close(d.scales, sigma[axes])
+    with torch.no_grad():  # ranked by ‖G(μ + σ_j e_j) − G(μ)‖, descending
+        base = G(mu[None])
+        score = torch.stack([(G((mu + sigma[j] * torch.eye(LATENT)[j])[None]) - base).norm() for j in axes])
+    assert (score[:-1] >= score[1:] - 1e-6).all()
+    top2 = posterior_directions(G, mu, sigma, k=2)
+    assert torch.equal(top2.vectors, d.vectors[:2])
+    ref = -torch.eye(LATENT)[[0, 4]]
+    d_ref = posterior_directions(G, mu, sigma, k=LATENT, reference=ref)
+    assert (d_ref.vectors[axes == 0, 0] == -1).all() and (d_ref.vectors[axes == 4, 4] == -1).all()
+    assert (d_ref.vectors[axes == 2, 2] == 1).all()
+
+
+def test_move() -> None:
+    vecs = torch.eye(LATENT)[[1, 3]]
+    dirs = Directions(vecs, torch.tensor([0.5, 2.0]), "global")
+    z = torch.randn(4, LATENT, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(move(z, dirs, [0.0, 0.0]), z)
+    moved = move(z, dirs, [3.0])
+    torch.testing.assert_close(moved - z, (3.0 * 0.5 * vecs[0]).expand_as(z))
+    both = move(z[0], dirs, torch.tensor([1.0, -1.0, 7.0]))  # the extra coefficient is ignored
+    torch.testing.assert_close(both - z[0], 0.5 * vecs[0] - 2.0 * vecs[1])
+    empty = Directions(torch.zeros(0, LATENT), torch.zeros(0), "restarts")
+    assert torch.equal(move(z, empty, [1.0, 2.0]), z)
+    assert torch.equal(move(z, dirs, []), z)
+
+
+# --------------------------------------------------------- tasks, global PCA
+def test_tasks_name_known_domains() -> None:
+    assert set(METHODS) == {"nam", "ae-nam", "vae-nam"}
+    for name, task in TASKS.items():
+        assert task.name == name and task.source in DOMAINS and task.target in DOMAINS
+        assert get_task(name) is task
+    assert (get_task("street2mnist").source, get_task("street2mnist").target) == ("street", "mnist")
+    with pytest.raises(KeyError, match="unknown task"):
+        get_task("mnist2cats")
+
+
+@pytest.mark.parametrize("method", ["nam", "vae-nam"])
+def test_global_directions(method: str) -> None:
+    G = tiny_generator()
+    images = smooth_images(12, 3)
+    m = make_method(method, G, len(images))
+    uint8 = ((images.permute(0, 2, 3, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+    out = global_directions(m, uint8, torch.device("cpu"), k=4)
+    assert set(out) == {"global_mean", "global_vectors", "global_std"}
+    assert out["global_vectors"].shape == (4, LATENT) and out["global_mean"].shape == (LATENT,)
+    _orthonormal(out["global_vectors"])
+    assert (out["global_std"][:-1] >= out["global_std"][1:]).all()
+    if method == "nam":
+        torch.testing.assert_close(out["global_mean"], m.codes.weight.mean(0))
+    else:
+        with torch.no_grad():
+            mu, _ = m.E.eval()(to_tensor(uint8))
+        torch.testing.assert_close(out["global_mean"], mu.mean(0), atol=1e-5, rtol=1e-5)

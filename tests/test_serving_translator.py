@@ -1,0 +1,426 @@
+"""nam_core.serving.translator on tiny street2mnist checkpoints built here in a second (an 8-filter DCGAN generator
+of "mnist" and NAM / AE-NAM / VAE-NAM mappings trained for a few steps on 16 synthetic images), plus
+``prepare_inputs`` on its own."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nam_core.checkpoints import CheckpointError, save_checkpoint
+from nam_core.methods.mappings import global_directions
+from nam_core.methods.nam import NAM, freeze
+from nam_core.methods.vae_nam import VAENAM
+from nam_core.nets import build_net
+from nam_core.serving.translator import Translator, prepare_inputs
+from nam_core.utils import to_tensor
+
+LATENT = 8
+N_TARGETS = 16
+METHODS = ("nam", "ae-nam", "vae-nam")
+
+
+def _street_images(n: int, seed: int) -> np.ndarray:
+    """Blurry random RGB 32×32 uint8 images (stand-ins for street digits)."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.randn(n, 3, 4, 4, generator=g)
+    x = torch.tanh(1.5 * F.interpolate(low, size=32, mode="bilinear", align_corners=False))
+    return ((x.permute(0, 2, 3, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+
+
+def _tiny_generator() -> torch.nn.Module:
+    torch.manual_seed(0)
+    G = build_net("dcgan_generator", latent_dim=LATENT, out_channels=1, size=32, ngf=8)
+    for m in G.modules():  # BN statistics from real codes, so that G(z) depends on z in eval mode
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None
+    G.train()
+    with torch.no_grad():
+        G(torch.randn(256, LATENT))
+    return freeze(G)
+
+
+@pytest.fixture(scope="module")
+def ckpts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Folders: "gen" (a generator checkpoint) and one mapping checkpoint per method, as train_mapping writes them."""
+    root = tmp_path_factory.mktemp("translator_ckpts")
+    G = _tiny_generator()
+    gen = save_checkpoint(root / "gen_mnist", {"G": G}, {"kind": "generator", "domain": "mnist", "method": "dcgan",
+                                                         "latent_dim": LATENT, "image_size": 32, "channels": 1})
+    images = _street_images(N_TARGETS, seed=0)
+    x = to_tensor(images)
+    out = {"gen": gen}
+    for method in METHODS:
+        torch.manual_seed(1)
+        if method == "nam":
+            m = NAM(G, N_TARGETS, 3, 32, nf=8, lr_z=5e-2, task="street2mnist", generator_ref=str(gen))
+        else:
+            m = VAENAM(G, 3, 32, variational=method == "vae-nam", nf=8, nef=8, task="street2mnist",
+                       generator_ref=str(gen))
+        for net in m.networks.values():
+            net.train()
+        for _ in range(5):
+            m.train_step(torch.arange(N_TARGETS), x)
+        tensors = m.tensors() if method == "nam" else {}
+        tensors.update(global_directions(m, images, torch.device("cpu"), k=4))
+        config = m.config()
+        config.update({"source": "street", "target": "mnist", "image_size": 32, "generator_method": "dcgan"})
+        out[method] = save_checkpoint(root / f"street2mnist_{method}_dcgan", m.networks, config, tensors=tensors)
+    return out
+
+
+@pytest.fixture(scope="module")
+def translators(ckpts: dict[str, Path]) -> dict[str, Translator]:
+    trs = {m: Translator.from_checkpoint(ckpts[m], device="cpu") for m in METHODS}
+    trs["nam"].nam_steps = 5
+    return trs
+
+
+@pytest.fixture
+def tr(request: pytest.FixtureRequest, translators: dict[str, Translator]) -> Translator:
+    """The translator of ``request.param`` with an empty solution cache."""
+    t = translators[request.param]
+    t._cache.clear()
+    t.cache_size = 8
+    t.nam_init = "retrieval"
+    return t
+
+
+@pytest.fixture(scope="module")
+def inputs() -> np.ndarray:
+    return _street_images(3, seed=5)
+
+
+all_methods = pytest.mark.parametrize("tr", METHODS, indirect=True)
+
+
+# ------------------------------------------------------------------ loading
+def test_from_checkpoint_loads_mapping_and_generator(translators: dict[str, Translator]) -> None:
+    for method, t in translators.items():
+        assert t.method == method and (t.source, t.target) == ("street", "mnist")
+        assert t.latent_dim == LATENT and t.gen_config["kind"] == "generator"
+        assert (t.E is None) == (method == "nam")
+        assert t.global_dirs is not None and t.global_dirs.vectors.shape == (4, LATENT)
+        assert not any(p.requires_grad for p in t.G.parameters())
+
+
+def test_from_checkpoint_finds_a_sibling_generator_and_rejects_generators(ckpts: dict[str, Path],
+                                                                          tmp_path: Path) -> None:
+    moved = Path(shutil.copytree(ckpts["vae-nam"], ckpts["gen"].parent / "moved_vae"))
+    cfg_path = moved / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["generator"] = str(tmp_path / "elsewhere" / "gen_mnist")  # a stale absolute path; the sibling exists
+    cfg_path.write_text(json.dumps(cfg))
+    t = Translator.from_checkpoint(moved, device="cpu")
+    assert t.method == "vae-nam" and t.latent_dim == LATENT
+    with pytest.raises(CheckpointError, match="not a mapping checkpoint"):
+        Translator.from_checkpoint(ckpts["gen"], device="cpu")
+
+
+# ---------------------------------------------------------------- translate
+@all_methods
+def test_translate_shape_dtype_and_determinism(tr: Translator, inputs: np.ndarray) -> None:
+    out = tr.translate(inputs[:2], num_solutions=3, seed=0)
+    assert out.shape == (2, 3, 32, 32, 1) and out.dtype == np.uint8
+    assert np.array_equal(out, tr.translate(inputs[:2], num_solutions=3, seed=0))
+    single = tr.translate(inputs[0], num_solutions=3, seed=0)  # H×W×C: one image, through the cache
+    assert single.shape == (1, 3, 32, 32, 1)
+    tr._cache.clear()
+    assert np.array_equal(single, tr.translate(inputs[0], num_solutions=3, seed=0))  # re-solved: same result
+    assert np.array_equal(single[:, 0], out[:1, 0])  # the first solution does not depend on the batch
+    full = tr.translate_full(inputs[:2], num_solutions=3, seed=0)
+    assert np.array_equal(full.outputs, out)
+    assert full.reconstructions.shape == (2, 3, 32, 32, 3) and full.reconstructions.dtype == np.uint8
+    assert full.losses.shape == (2, 3) and np.isfinite(full.losses).all() and full.z.shape == (2, 3, LATENT)
+    with pytest.raises(ValueError, match="num_solutions"):
+        tr.translate(inputs[:1], num_solutions=0)
+
+
+@all_methods
+def test_different_inputs_give_different_outputs(tr: Translator, inputs: np.ndarray) -> None:
+    out = tr.translate(inputs[:2], num_solutions=2, seed=0)
+    assert not np.array_equal(out[0], out[1])
+
+
+def test_vae_nam_seeds_differ_but_keep_the_posterior_mean(translators: dict[str, Translator],
+                                                          inputs: np.ndarray) -> None:
+    t = translators["vae-nam"]
+    a = t.translate(inputs[:1], num_solutions=4, seed=0)
+    b = t.translate(inputs[:1], num_solutions=4, seed=1)
+    assert np.array_equal(a[:, 0], b[:, 0])  # solution 0 is G(μ) for every seed
+    assert not np.array_equal(a[:, 1:], b[:, 1:])
+    assert len({a[0, i].tobytes() for i in range(4)}) > 1  # the K solutions differ
+
+
+def test_ae_nam_solutions_spread_along_the_global_axes(translators: dict[str, Translator],
+                                                       inputs: np.ndarray) -> None:
+    t = translators["ae-nam"]
+    full = t.translate_full(inputs[:2], num_solutions=4, seed=0)
+    with torch.no_grad():
+        mu, _ = t.E(to_tensor(inputs[:2]))
+    torch.testing.assert_close(full.z[:, 0], mu)
+    assert not torch.allclose(full.z[:, 1], mu)
+
+
+def test_nam_callback_reports_every_step(translators: dict[str, Translator], inputs: np.ndarray) -> None:
+    t = translators["nam"]
+    t._cache.clear()
+    calls: list[tuple[int, int]] = []
+    t.translate(inputs[:1], num_solutions=2, seed=3, callback=lambda s, n: calls.append((s, n)))
+    assert calls == [(s, t.nam_steps) for s in range(1, t.nam_steps + 1)]
+
+
+# -------------------------------------------------------------- solve cache
+def _count_solutions(t: Translator, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    original = t._solutions
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(t, "_solutions", counting)
+    return calls
+
+
+@all_methods
+def test_solve_cache_hit_returns_the_same_solutions(tr: Translator, inputs: np.ndarray,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_solutions(tr, monkeypatch)
+    x, z, sigma = tr.solve(inputs[0], k=3, seed=0)
+    assert x.shape == (1, 3, 32, 32) and z.shape == (3, LATENT)
+    assert (sigma is None) == (tr.method == "nam")
+    x2, z2, _ = tr.solve(inputs[0], k=3, seed=0)
+    assert len(calls) == 1 and torch.equal(z, z2) and torch.equal(x, x2)
+    tr.translate(inputs[0], num_solutions=3, seed=0)  # translate reuses the cached solutions
+    tr.directions(inputs[0], k=2, num_solutions=3, seed=0)
+    tr.explore(inputs[0], [1.0, 0.0], seed=0, num_solutions=3)
+    assert len(calls) == 1
+    tr.solve(inputs[0], k=3, seed=1)  # another seed, another k: new entries
+    tr.solve(inputs[0], k=2, seed=0)
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("tr", ["vae-nam"], indirect=True)
+def test_solve_cache_is_lru(tr: Translator, inputs: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_solutions(tr, monkeypatch)
+    tr.cache_size = 2
+    a, b, c = inputs
+    tr.solve(a, 2)
+    tr.solve(b, 2)
+    tr.solve(a, 2)  # hit: a becomes the most recent
+    assert len(calls) == 2
+    tr.solve(c, 2)  # evicts b, the least recently used
+    assert len(tr._cache) == 2 and len(calls) == 3
+    tr.solve(a, 2)
+    assert len(calls) == 3
+    tr.solve(b, 2)  # b was evicted: solved again
+    assert len(calls) == 4 and len(tr._cache) == 2
+
+
+# --------------------------------------------------------- directions, explore
+@all_methods
+def test_explore_with_zero_coefficients_gives_the_solutions(tr: Translator, inputs: np.ndarray) -> None:
+    plain = tr.translate(inputs[0], num_solutions=3, seed=0)[0]
+    zeros = tr.explore(inputs[0], [0.0, 0.0], seed=0, num_solutions=3)
+    assert zeros.shape == (3, 32, 32, 1) and zeros.dtype == np.uint8
+    assert np.array_equal(zeros, plain)
+    moved = tr.explore(inputs[0], [3.0, 0.0], seed=0, num_solutions=3)
+    assert not np.array_equal(moved, plain)
+    anchored = tr.explore(inputs[0], [0.0, 0.0], seed=0, num_solutions=3, anchor=1)
+    assert all(np.array_equal(tile, plain[1]) for tile in anchored)
+    g_zero = tr.explore(inputs[0], [0.0, 0.0], seed=0, num_solutions=3, kind="global")
+    assert np.array_equal(g_zero, plain)
+    assert not np.array_equal(tr.explore(inputs[0], [3.0], seed=0, num_solutions=3, kind="global"), plain)
+
+
+@all_methods
+def test_input_directions_are_orthonormal(tr: Translator, inputs: np.ndarray) -> None:
+    d = tr.directions(inputs[0], k=3, num_solutions=4, seed=0)
+    assert 1 <= len(d.vectors) <= 3 and d.vectors.shape[1] == LATENT and len(d.scales) == len(d.vectors)
+    torch.testing.assert_close(d.vectors @ d.vectors.T, torch.eye(len(d.vectors)), atol=1e-5, rtol=0)
+    assert (d.scales > 0).all()
+    assert d.kind == {"nam": "restarts", "ae-nam": "global", "vae-nam": "posterior"}[tr.method]
+    with pytest.raises(ValueError, match="kind"):
+        tr.directions(inputs[0], k=2, kind="sideways")
+
+
+@all_methods
+def test_global_directions_are_orthonormal_and_input_independent(tr: Translator, inputs: np.ndarray) -> None:
+    d1 = tr.directions(inputs[0], k=3, kind="global")
+    d2 = tr.directions(inputs[1], k=3, kind="global")
+    assert d1.kind == "global" and d1.vectors.shape == (3, LATENT)
+    assert torch.equal(d1.vectors, d2.vectors) and torch.equal(d1.scales, d2.scales)
+    torch.testing.assert_close(d1.vectors @ d1.vectors.T, torch.eye(3), atol=1e-5, rtol=0)
+    assert (d1.scales[:-1] >= d1.scales[1:]).all()
+
+
+@all_methods
+def test_strip(tr: Translator, inputs: np.ndarray) -> None:
+    s = tr.strip(inputs[0], direction=0, steps=5, span=2.0, num_solutions=3)
+    assert s.shape == (5, 32, 32, 1) and s.dtype == np.uint8
+    plain = tr.translate(inputs[0], num_solutions=3, seed=0)[0]
+    assert np.array_equal(s[2], plain[0])  # the middle of an odd strip is the anchor solution itself
+    assert not np.array_equal(s[0], s[-1])
+    with pytest.raises(ValueError, match="directions available"):
+        tr.strip(inputs[0], direction=50, num_solutions=3)
+
+
+def test_cache_size_zero_disables_the_cache(translators: dict[str, Translator], inputs: np.ndarray,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cache_size`` is a public knob; 0 should mean "no caching", not a crash."""
+    t = translators["vae-nam"]
+    t._cache.clear()
+    monkeypatch.setattr(t, "cache_size", 0)
+    calls = _count_solutions(t, monkeypatch)
+    try:
+        x, z, _ = t.solve(inputs[0], 2)
+    except KeyError:  # the key's bytes would flood the report
+        pytest.fail("Translator.solve with cache_size=0 raises KeyError: the new entry is evicted before it is read")
+    assert z.shape == (2, LATENT)
+    t.solve(inputs[0], 2)
+    assert len(calls) == 2 and len(t._cache) == 0
+
+
+# ------------------------------------------------------------ NAM retrieval
+def test_nam_retrieval_init(translators: dict[str, Translator], inputs: np.ndarray) -> None:
+    t = translators["nam"]
+    t.nam_init = "retrieval"
+    codes = t.ckpt.tensors["codes"]
+    x = to_tensor(inputs[:2])
+    k = 4
+    starts = t._nam_init(x, k, seed=0)
+    assert starts.shape == (2 * k, LATENT)
+    assert torch.equal(starts, t._nam_init(x, k, seed=0))
+    assert not torch.equal(starts, t._nam_init(x, k, seed=1))
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        recs = t.T(t.G(codes))
+    for i in range(2):
+        noise = torch.randn(k, LATENT, generator=gen)
+        block = starts[i * k : (i + 1) * k]
+        assert len({tuple(r.tolist()) for r in block}) == k  # K distinct starts
+        base = block - 0.1 * noise  # each start is a training code plus a little seeded noise
+        dist = torch.cdist(base, codes)
+        assert (dist.min(1).values < 1e-5).all()
+        chosen = set(dist.argmin(1).tolist())
+        assert len(chosen) == k  # K different training codes ...
+        losses = t.loss_fn(recs, x[i : i + 1].expand(len(codes), -1, -1, -1), reduction="none")
+        assert chosen == set(losses.topk(k, largest=False).indices.tolist())  # ... the K best-matching ones
+    many = t._nam_init(x[:1], N_TARGETS + 3, seed=0)  # more starts than codes: codes are reused
+    assert many.shape == (N_TARGETS + 3, LATENT)
+    t.nam_init = "random"
+    try:
+        assert t._nam_init(x, k, seed=0) is None
+        t._cache.clear()
+        out = t.translate(inputs[:1], num_solutions=2, seed=0)
+        assert out.shape == (1, 2, 32, 32, 1)
+    finally:
+        t.nam_init = "retrieval"
+        t._cache.clear()
+
+
+def test_nam_solutions_start_from_retrieval(translators: dict[str, Translator], inputs: np.ndarray) -> None:
+    t = translators["nam"]
+    t._cache.clear()
+    x = to_tensor(inputs[:1])
+    steps = t.nam_steps
+    try:
+        t.nam_steps = 0
+        z, _ = t._solutions(x, 3, seed=0)
+        torch.testing.assert_close(z[0], t._nam_init(x, 3, seed=0))
+    finally:
+        t.nam_steps = steps
+
+
+def test_glann_generator_checkpoint(ckpts: dict[str, Path], tmp_path: Path, inputs: np.ndarray) -> None:
+    """A GLANN generator checkpoint (GLO G + IMLE T + codes) loads as one sampler that the Translator maps through."""
+    torch.manual_seed(0)
+    glo = build_net("glo_generator", latent_dim=LATENT, out_channels=1, size=32, ngf=8)
+    imle = build_net("imle", noise_dim=LATENT, latent_dim=LATENT, hidden=32, depth=2)
+    gen = save_checkpoint(tmp_path / "gen_glann", {"G": glo, "T": imle},
+                          {"kind": "generator", "domain": "mnist", "method": "glann", "latent_dim": LATENT},
+                          tensors={"codes": torch.randn(10, LATENT)})
+    t = Translator.from_checkpoint(ckpts["vae-nam"], device="cpu", generator=gen)
+    assert type(t.G).__name__ == "GLANNSampler" and t.latent_dim == LATENT
+    assert t.G.codes.shape == (10, LATENT) and not any(p.requires_grad for p in t.G.parameters())
+    out = t.translate(inputs[:2], num_solutions=2, seed=0)
+    assert out.shape == (2, 2, 32, 32, 1) and out.dtype == np.uint8
+
+
+# ------------------------------------------------------------ prepare_inputs
+def test_prepare_inputs_rgba_is_composited_on_white() -> None:
+    rgba = np.zeros((1, 32, 32, 4), np.uint8)  # fully transparent black
+    assert (prepare_inputs(rgba, "street") == 255).all()
+    assert (prepare_inputs(rgba, "mnist") == 255).all()
+    rgba[..., 3] = 255  # opaque black
+    assert (prepare_inputs(rgba, "street") == 0).all()
+    rgba[..., 3] = 128  # half-transparent black: mid gray
+    half = prepare_inputs(rgba, "street")
+    assert half.shape == (1, 32, 32, 3) and np.abs(half.astype(int) - 127).max() <= 1
+
+
+def test_prepare_inputs_channel_conversions() -> None:
+    gray = np.arange(2 * 32 * 32, dtype=np.int64).reshape(2, 32, 32, 1) % 256
+    gray = gray.astype(np.uint8)
+    rgb = prepare_inputs(gray, "street")
+    assert rgb.shape == (2, 32, 32, 3) and rgb.dtype == np.uint8
+    assert all(np.array_equal(rgb[..., c], gray[..., 0]) for c in range(3))
+    red = np.zeros((1, 32, 32, 3), np.uint8)
+    red[..., 0] = 255
+    g = prepare_inputs(red, "mnist")
+    assert g.shape == (1, 32, 32, 1) and (g == 76).all()  # 0.299 · 255
+    assert np.array_equal(prepare_inputs(rgb, "mnist"), gray)  # gray → RGB → gray round trip
+    assert prepare_inputs(gray, "mnist").flags["C_CONTIGUOUS"]
+
+
+def test_prepare_inputs_shapes_and_resizing() -> None:
+    flat = np.full((40, 40), 200, np.uint8)  # H×W
+    out = prepare_inputs(flat, "mnist")
+    assert out.shape == (1, 32, 32, 1) and (out == 200).all()  # a constant image stays constant
+    one = np.full((64, 64, 3), 90, np.uint8)  # H×W×C
+    assert prepare_inputs(one, "street").shape == (1, 32, 32, 3)
+    many = np.zeros((5, 32, 32), np.uint8)  # N×H×W grayscale
+    assert prepare_inputs(many, "mnist").shape == (5, 32, 32, 1)
+    up = prepare_inputs(np.full((2, 16, 16, 3), 10, np.uint8), "shoes")
+    assert up.shape == (2, 64, 64, 3) and (up == 10).all()
+    same = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    assert np.array_equal(prepare_inputs(same, "street"), same)  # already right: unchanged
+
+
+def test_prepare_inputs_float_and_wide_ints() -> None:
+    f = np.zeros((1, 32, 32, 1), np.float32)
+    f[..., :16, :] = 1.0
+    f[..., 16:, :] = 0.5
+    out = prepare_inputs(f, "mnist")
+    assert out.dtype == np.uint8
+    assert (out[:, :, :16] == 255).all() and (out[:, :, 16:] == 128).all()
+    wide = np.full((1, 32, 32, 3), 300, np.int32)  # out-of-range integers are clipped
+    assert (prepare_inputs(wide, "street") == 255).all()
+    big = np.full((1, 32, 32, 3), 37.0)  # floats beyond [0, 1] are taken as 0–255 values
+    assert (prepare_inputs(big, "street") == 37).all()
+
+
+@pytest.mark.parametrize("shape", [(32,), (1, 1, 32, 32, 3), (2, 32, 32, 2), (1, 32, 32, 5), (1, 2, 2, 3),
+                                   (3, 3)])
+def test_prepare_inputs_rejects_bad_shapes(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError):
+        prepare_inputs(np.zeros(shape, np.uint8), "street")
+
+
+def test_translate_accepts_other_formats(translators: dict[str, Translator], inputs: np.ndarray) -> None:
+    t = translators["vae-nam"]
+    base = t.translate(inputs[:1], num_solutions=2, seed=0)
+    as_float = t.translate(inputs[:1].astype(np.float32) / 255.0, num_solutions=2, seed=0)
+    assert np.array_equal(base, as_float)
+    rgba = np.concatenate([inputs[:1], np.full((1, 32, 32, 1), 255, np.uint8)], axis=-1)
+    assert np.array_equal(t.translate(rgba, num_solutions=2, seed=0), base)
+    assert t.translate(inputs[0][..., 0], num_solutions=2, seed=0).shape == (1, 2, 32, 32, 1)  # gray → RGB
+    with pytest.raises(ValueError):
+        t.translate(np.zeros((1, 32, 32, 2), np.uint8))
