@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # app.py lives at the repo root
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared fixture builder
 
-from test_app_client import free_port  # noqa: E402
+from test_app_client import serve_app  # noqa: E402
 from test_serving_app_logic import build_tiny_checkpoints  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -48,19 +48,10 @@ def ensure_chromium() -> str:
 
 @pytest.fixture(scope="module")
 def server(request: pytest.FixtureRequest) -> Iterator[str]:
-    import app
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HUB_OFFLINE", "1")
     root = os.environ.get("NAM_SCREENSHOT_CHECKPOINTS") or build_tiny_checkpoints(
         request.config.cache.mkdir("nam_app_checkpoints"))
-    demo = app.build_demo(root, device="cpu")
-    demo.registry.nam_steps = 20  # type: ignore[attr-defined]
-    port = free_port()
-    app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-    mp.undo()
+    with serve_app(root) as url:
+        yield url
 
 
 def test_draw_map_gallery_screenshot(server: str, tmp_path: Path) -> None:

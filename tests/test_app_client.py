@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import urllib.request
@@ -27,20 +28,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(request: pytest.FixtureRequest) -> Iterator[str]:
+@contextlib.contextmanager
+def serve_app(root: str | Path) -> Iterator[str]:
+    """The real app on 127.0.0.1 (free port, Hub lookups off) over the checkpoints in ``root``; yields its URL."""
     import app
 
     mp = pytest.MonkeyPatch()
     mp.setenv("HF_HUB_OFFLINE", "1")
-    root = build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))
     demo = app.build_demo(root, device="cpu")
     demo.registry.nam_steps = 20  # type: ignore[attr-defined]
     port = free_port()
     app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-    mp.undo()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest) -> Iterator[str]:
+    with serve_app(build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))) as url:
+        yield url
 
 
 def client(url: str):

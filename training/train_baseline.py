@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nam_core.methods.baselines import BASELINES, train_baseline  # noqa: E402
 from nam_core.methods.mappings import TASKS  # noqa: E402
+from training.common import setup_run  # noqa: E402
 
 
 def parse_hparams(items: list[str]) -> dict[str, Any]:
@@ -58,11 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--threads", type=int)
     a = p.parse_args(argv)
-    if a.threads:
-        import torch
-
-        torch.set_num_threads(a.threads)
-    recipe = "python training/train_baseline.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    recipe = setup_run("train_baseline.py", a.threads, argv)
     final = train_baseline(a.task, a.method, a.out, epochs=a.epochs, batch_size=a.batch_size, limit=a.limit,
                            seed=a.seed, device=a.device, max_minutes=a.max_minutes, recipe=recipe,
                            hparams=parse_hparams(a.hp), f_checkpoint=a.f_checkpoint, f_epochs=a.f_epochs)

@@ -8,7 +8,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nam_core.data import DOMAINS  # noqa: E402
 from nam_core.eval.classifier import train_classifier  # noqa: E402
+from training.common import setup_run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,11 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device")
     p.add_argument("--threads", type=int)
     a = p.parse_args(argv)
-    if a.threads:
-        import torch
-
-        torch.set_num_threads(a.threads)
-    recipe = "python training/train_classifier.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    recipe = setup_run("train_classifier.py", a.threads, argv)
     print(train_classifier(a.domain, a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                            device=a.device, recipe=recipe))
     return 0

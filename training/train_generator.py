@@ -11,7 +11,6 @@ The finished checkpoint is ``OUT/final`` (copy it into ``checkpoints/`` to ship 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nam_core.data import list_domains  # noqa: E402
 from nam_core.methods.generators import train_generator  # noqa: E402
+from training.common import setup_run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,11 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-minutes", type=float, help="stop cleanly after this long; rerun to resume")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     a = p.parse_args(argv)
-    if a.threads:
-        import torch
-
-        torch.set_num_threads(a.threads)
-    recipe = "python training/train_generator.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    recipe = setup_run("train_generator.py", a.threads, argv)
     final = train_generator(a.domain, a.method, a.out, epochs=a.epochs, latent_dim=a.latent_dim, ngf=a.ngf,
                             batch_size=a.batch_size, loss=a.loss, imle_epochs=a.imle_epochs, limit=a.limit,
                             seed=a.seed, device=a.device, max_minutes=a.max_minutes, recipe=recipe)

@@ -11,13 +11,13 @@ Example::
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nam_core.methods.mappings import METHODS, TASKS, train_mapping  # noqa: E402
+from training.common import setup_run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,11 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--threads", type=int)
     a = p.parse_args(argv)
-    if a.threads:
-        import torch
-
-        torch.set_num_threads(a.threads)
-    recipe = "python training/train_mapping.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    recipe = setup_run("train_mapping.py", a.threads, argv)
     final = train_mapping(a.task, a.method, a.generator, a.out, epochs=a.epochs, batch_size=a.batch_size,
                           n_targets=a.n_targets, beta=a.beta, loss=a.loss, nf=a.nf, t_arch=a.t_arch, lr_z=a.lr_z,
                           limit=a.limit, seed=a.seed, device=a.device, max_minutes=a.max_minutes, recipe=recipe)
