@@ -424,3 +424,24 @@ def test_translate_accepts_other_formats(translators: dict[str, Translator], inp
     assert t.translate(inputs[0][..., 0], num_solutions=2, seed=0).shape == (1, 2, 32, 32, 1)  # gray → RGB
     with pytest.raises(ValueError):
         t.translate(np.zeros((1, 32, 32, 2), np.uint8))
+
+
+def test_vae_nam_posterior_directions_are_cached_per_solution_set(translators: dict[str, Translator],
+                                                                  inputs: np.ndarray,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slider updates must not re-probe the generator: the posterior directions of a cached solution set are reused,
+    and a new input gets its own."""
+    import nam_core.serving.translator as mod
+
+    t = translators["vae-nam"]
+    t._cache.clear()
+    calls = []
+    real = mod.posterior_directions
+    monkeypatch.setattr(mod, "posterior_directions", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    first = t.directions(inputs[0], k=3)
+    again = t.directions(inputs[0], k=3)
+    assert again is first and len(calls) == 1
+    other = t.directions(inputs[1], k=3)
+    assert len(calls) == 2 and other is not first
+    t.explore(inputs[0], [1.0, 0.0, 0.0])
+    assert len(calls) == 2

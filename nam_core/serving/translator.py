@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,6 +124,7 @@ class Translator:
         self.nam_steps = 100
         self.nam_init = "retrieval"  # or "random": Gaussian starts (the NAM paper's)
         self._pool: torch.Tensor | None = None
+        self._dirs: dict[int, tuple[weakref.ref, dict[int, Directions]]] = {}  # id(z) → (ref, {k: Directions})
         self.cache_size = 8  # solutions of the last few single-image requests (NAM optimisation is costly)
         self._cache: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = OrderedDict()
 
@@ -273,8 +275,15 @@ class Translator:
         if kind != "input":
             raise ValueError("kind must be 'input' or 'global'")
         x, z, sigma = self.solve(image, num_solutions, seed)
-        if self.method == "vae-nam" and sigma is not None:
-            return posterior_directions(self.G, z[0], sigma, k, reference=ref)
+        if self.method == "vae-nam" and sigma is not None:  # costs d + 1 generator passes: cached per solution set
+            ref_z, per_z = self._dirs.get(id(z), (None, {}))
+            if ref_z is None or ref_z() is not z:  # keyed by identity: z lives in the solution cache
+                per_z = {}
+                self._dirs = {i: v for i, v in self._dirs.items() if v[0]() is not None}
+                self._dirs[id(z)] = (weakref.ref(z), per_z)
+            if k not in per_z:
+                per_z[k] = posterior_directions(self.G, z[0], sigma, k, reference=ref)
+            return per_z[k]
         if self.method == "ae-nam":
             return self.directions(image, k, "global") if self.global_dirs is not None else restart_directions(z, k)
         return restart_directions(z, k, reference=ref)
