@@ -285,3 +285,17 @@ def test_update_manifest(tmp_path: Path) -> None:
     assert e["kind"] == "generator" and e["domain"] == "mnist" and e["metrics"] == {"fid": 1.5}
     assert e["sha256"]["model.safetensors"] == sha256_file(root / "mnist_glann" / "model.safetensors")
     assert e["size_bytes"] == (root / "mnist_glann" / "model.safetensors").stat().st_size
+
+
+def test_find_checkpoints_by_kind(tmp_path: Path) -> None:
+    from nam_core.checkpoints import find_checkpoints
+
+    _save(tmp_path / "gen_a")
+    save_checkpoint(tmp_path / "map_b", _nets(), {"kind": "mapping", "task": "street2mnist"})
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    gens = find_checkpoints(tmp_path, "generator")
+    maps = find_checkpoints(tmp_path, "mapping")
+    assert [p.name for p, _ in gens] == ["gen_a"] and gens[0][1]["domain"] == "mnist"
+    assert [p.name for p, _ in maps] == ["map_b"] and maps[0][1]["task"] == "street2mnist"
+    assert find_checkpoints(tmp_path, "classifier") == []

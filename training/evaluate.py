@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from nam_core.checkpoints import find_checkpoints  # noqa: E402
 from nam_core.data import DOMAINS, load_domain  # noqa: E402
 from nam_core.eval.metrics import (  # noqa: E402
     edge_agreement,
@@ -71,16 +72,8 @@ def find_classifier(domain: str, classifier_dir: str | Path, device: torch.devic
 
 def find_generators(root: str | Path) -> list[dict[str, str]]:
     """Generator checkpoint folders directly under ``root``: domain, method, path."""
-    out = []
-    for cfg_path in sorted(Path(root).glob("*/config.json")):
-        try:
-            cfg = json.loads(cfg_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if cfg.get("kind") == "generator":
-            out.append({"domain": cfg.get("domain", ""), "method": cfg.get("method", ""),
-                        "path": str(cfg_path.parent), "train_seconds": cfg.get("train_seconds_total")})
-    return out
+    return [{"domain": cfg.get("domain", ""), "method": cfg.get("method", ""), "path": str(path),
+             "train_seconds": cfg.get("train_seconds_total")} for path, cfg in find_checkpoints(root, "generator")]
 
 
 def _train_seconds(path: str | Path) -> float | None:

@@ -206,6 +206,20 @@ def resolve_checkpoint(ref: str | Path, repo_id: str | None = None, cache_dir: s
     return Path(files[CONFIG]).parent
 
 
+def find_checkpoints(root: str | Path, kind: str) -> list[tuple[Path, dict[str, Any]]]:
+    """(folder, config) of every checkpoint of ``kind`` ("generator", "mapping", "classifier") directly under
+    ``root``; unreadable configs are skipped."""
+    found = []
+    for cfg_path in sorted(Path(root).glob(f"*/{CONFIG}")):
+        try:
+            cfg = json.loads(cfg_path.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if cfg.get("kind") == kind:
+            found.append((cfg_path.parent, cfg))
+    return found
+
+
 def update_manifest(root: str | Path = CHECKPOINTS_DIR) -> Path:
     """Rewrite ``root/manifest.json``: every checkpoint folder under ``root`` with its kind, size, sha256, metrics."""
     root = Path(root)
@@ -226,5 +240,6 @@ def update_manifest(root: str | Path = CHECKPOINTS_DIR) -> Path:
     return out
 
 
-__all__ = ["Checkpoint", "CheckpointError", "flatten_state", "load_checkpoint", "read_config", "resolve_checkpoint",
+__all__ = ["Checkpoint", "CheckpointError", "find_checkpoints",
+           "flatten_state", "load_checkpoint", "read_config", "resolve_checkpoint",
            "save_checkpoint", "sha256_file", "unflatten_state", "update_manifest"]

@@ -405,9 +405,7 @@ def train_baseline(task: str, method: str, out_dir: str | Path, epochs: int | No
                       max_minutes=max_minutes, progress=progress)
     trainer = Trainer(m, src.images, cfg, device=dev)
     t0 = time.time()
-    trainer.fit()
-    if trainer.epoch < hp["epochs"]:
-        print(f"{method} not finished; run the same command again to resume", file=sys.stderr)
+    if not trainer.fit_to_end(method):
         return run_dir / "last"
     config = m.config()
     config.update({"source": t.source, "target": t.target, "image_size": m.size,

@@ -6,7 +6,6 @@ a DCGAN generator, or a GLANN sampler ``G(T(e))``.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -53,9 +52,7 @@ def train_generator(domain: str, method: str, out_dir: str | Path, epochs: int |
         m = GLO(len(ds), spec.channels, spec.size, latent_dim=hp["latent_dim"], ngf=hp["ngf"], loss=hp["loss"],
                 seed=seed, device=dev, domain=domain)
         trainer = Trainer(m, ds.images, cfg, device=dev)
-        trainer.fit()
-        if trainer.epoch < hp["epochs"]:
-            print("GLO stage not finished; run the same command again to resume", file=sys.stderr)
+        if not trainer.fit_to_end("GLO stage"):
             return stage_dir / "last"
         t_imle = time.time()
         imle = IMLE(m.codes.weight.detach(), seed=seed, device=dev)
@@ -72,9 +69,7 @@ def train_generator(domain: str, method: str, out_dir: str | Path, epochs: int |
         m = DCGAN(spec.channels, spec.size, latent_dim=hp["latent_dim"], ngf=hp["ngf"], ndf=hp["ngf"],
                   real_images=real, seed=seed, device=dev, domain=domain)
         trainer = Trainer(m, ds.images, cfg, device=dev)
-        trainer.fit()
-        if trainer.epoch < hp["epochs"]:
-            print("DCGAN not finished; run the same command again to resume", file=sys.stderr)
+        if not trainer.fit_to_end("DCGAN"):
             return stage_dir / "last"
         G = m.best_generator()
         nets = {"G": G}

@@ -100,9 +100,7 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                       max_minutes=max_minutes, progress=progress)
     trainer = Trainer(m, ds.images, cfg, device=dev)
     t0 = time.time()
-    trainer.fit()
-    if trainer.epoch < hp["epochs"]:
-        print(f"{method} not finished; run the same command again to resume", file=sys.stderr)
+    if not trainer.fit_to_end(method):
         return out / method / "last"
     config = m.config()
     config.update({"source": t.source, "target": t.target, "image_size": spec.size,

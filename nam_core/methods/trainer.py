@@ -219,6 +219,14 @@ class Trainer:
                 break
         return last
 
+    def fit_to_end(self, name: str) -> bool:
+        """:meth:`fit`; True when all ``cfg.epochs`` are done, else (stopped by ``max_minutes``) say how to resume."""
+        self.fit()
+        if self.epoch < self.cfg.epochs:
+            print(f"{name} not finished; run the same command again to resume", file=sys.stderr)
+            return False
+        return True
+
     def _sync_tensors(self) -> None:
         """Under DDP: buffers from rank 0 everywhere; per-image tensors (codes) live with the rank that owns their
         images, merged by ownership."""

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoints import CheckpointError, load_checkpoint, resolve_checkpoint
+from ..checkpoints import CheckpointError, find_checkpoints, load_checkpoint, resolve_checkpoint
 from ..data import DOMAINS
 from ..losses import build_loss
 from ..methods.directions import Directions, move, posterior_directions, restart_directions
@@ -43,18 +42,9 @@ def checkpoint_name(task: str, method: str, generator: str = "glann") -> str:
 
 
 def available_models(root: str | Path = CHECKPOINTS_DIR) -> list[dict[str, str]]:
-    """Shipped mapping checkpoints (task, method, generator, path) from ``root/manifest.json`` or the folders."""
-    root = Path(root)
-    out = []
-    for cfg_path in sorted(root.glob("*/config.json")):
-        try:
-            cfg = json.loads(cfg_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if cfg.get("kind") == "mapping":
-            out.append({"task": cfg.get("task", ""), "method": cfg.get("method", ""),
-                        "generator": cfg.get("generator_method", ""), "path": str(cfg_path.parent)})
-    return out
+    """Mapping checkpoints (task, method, generator, path) in the folders directly under ``root``."""
+    return [{"task": cfg.get("task", ""), "method": cfg.get("method", ""), "generator": cfg.get("generator_method", ""),
+             "path": str(path)} for path, cfg in find_checkpoints(root, "mapping")]
 
 
 def prepare_inputs(images: np.ndarray, domain: str) -> np.ndarray:
