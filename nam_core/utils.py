@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import tempfile
@@ -32,6 +33,17 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def per_image_noise(images: torch.Tensor, k: int, dim: int, seed: int = 0) -> torch.Tensor:
+    """Gaussian noise (N, K, dim) on the CPU whose row i depends only on ``seed`` and the content of image i, so an
+    image gets the same K samples whatever else is in its batch and wherever it sits in it."""
+    rows = []
+    for img in images.detach().float().cpu():
+        digest = hashlib.blake2b(img.numpy().tobytes(), digest_size=8, key=int(seed).to_bytes(8, "little", signed=True))
+        gen = torch.Generator().manual_seed(int.from_bytes(digest.digest(), "little") & (2**63 - 1))
+        rows.append(torch.randn(k, dim, generator=gen))
+    return torch.stack(rows) if rows else torch.zeros(0, k, dim)
 
 
 def to_tensor(images: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:

@@ -299,3 +299,27 @@ def test_find_checkpoints_by_kind(tmp_path: Path) -> None:
     assert [p.name for p, _ in gens] == ["gen_a"] and gens[0][1]["domain"] == "mnist"
     assert [p.name for p, _ in maps] == ["map_b"] and maps[0][1]["task"] == "street2mnist"
     assert find_checkpoints(tmp_path, "classifier") == []
+
+
+def test_store_half_halves_the_file_and_loads_as_float32(tmp_path: Path) -> None:
+    nets = _save(tmp_path / "ck")
+    full = load_checkpoint(tmp_path / "ck", device="cpu")
+    size = (tmp_path / "ck" / "model.safetensors").stat().st_size
+    ckmod.store_half(tmp_path / "ck")
+    cfg = read_config(tmp_path / "ck")
+    assert cfg["stored_dtype"] == "float16" and cfg["size_bytes"] < 0.6 * size
+    assert cfg["sha256"]["model.safetensors"] == sha256_file(tmp_path / "ck" / "model.safetensors")
+    half = load_checkpoint(tmp_path / "ck", device="cpu")  # sha256 verified, weights cast back to float32
+    assert all(p.dtype == torch.float32 for p in half["G"].parameters())
+    assert half.tensors["codes"].dtype == torch.float32
+    torch.testing.assert_close(half.tensors["codes"], full.tensors["codes"], rtol=1e-3, atol=1e-3)
+    z = torch.randn(3, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(half["G"](z), full["G"](z), rtol=0, atol=2e-2)
+    assert set(half.networks) == set(nets)
+
+
+def test_store_half_refuses_training_state(tmp_path: Path) -> None:
+    _save(tmp_path / "ck", state={"epoch": 3, "w": torch.ones(2)})
+    with pytest.raises(CheckpointError, match="training state"):
+        ckmod.store_half(tmp_path / "ck")

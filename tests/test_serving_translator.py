@@ -19,7 +19,7 @@ from nam_core.methods.nam import NAM, freeze
 from nam_core.methods.vae_nam import VAENAM
 from nam_core.nets import build_net
 from nam_core.serving.translator import Translator, prepare_inputs
-from nam_core.utils import to_tensor
+from nam_core.utils import per_image_noise, to_tensor
 
 LATENT = 8
 N_TARGETS = 16
@@ -140,6 +140,20 @@ def test_translate_shape_dtype_and_determinism(tr: Translator, inputs: np.ndarra
     assert full.losses.shape == (2, 3) and np.isfinite(full.losses).all() and full.z.shape == (2, 3, LATENT)
     with pytest.raises(ValueError, match="num_solutions"):
         tr.translate(inputs[:1], num_solutions=0)
+
+
+@all_methods
+def test_solutions_do_not_depend_on_the_batch(tr: Translator, inputs: np.ndarray) -> None:
+    """All K solutions of an image are the same alone, first or second in a batch, and beside other images."""
+    tr.cache_size = 0
+    batch = tr.translate_full(inputs[:3], num_solutions=4, seed=7)
+    swapped = tr.translate_full(inputs[[2, 1, 0]], num_solutions=4, seed=7)
+    alone = tr.translate_full(inputs[1:2], num_solutions=4, seed=7)
+    for got, want in ((swapped.z[1], batch.z[1]), (alone.z[0], batch.z[1]), (swapped.z[0], batch.z[2])):
+        np.testing.assert_allclose(got, want, atol=1e-4)
+    assert not np.allclose(batch.z[0, 1:], batch.z[1, 1:])  # …and different images still get different samples
+    other_seed = tr.translate_full(inputs[1:2], num_solutions=4, seed=8)
+    assert not np.allclose(other_seed.z[0, 1:], alone.z[0, 1:])
 
 
 @all_methods
@@ -299,11 +313,11 @@ def test_nam_retrieval_init(translators: dict[str, Translator], inputs: np.ndarr
     assert starts.shape == (2 * k, LATENT)
     assert torch.equal(starts, t._nam_init(x, k, seed=0))
     assert not torch.equal(starts, t._nam_init(x, k, seed=1))
-    gen = torch.Generator().manual_seed(0)
+    noises = per_image_noise(x, k, LATENT, seed=0)  # the same per-image noise NAM's Gaussian starts use
     with torch.no_grad():
         recs = t.T(t.G(codes))
     for i in range(2):
-        noise = torch.randn(k, LATENT, generator=gen)
+        noise = noises[i]
         block = starts[i * k : (i + 1) * k]
         assert len({tuple(r.tolist()) for r in block}) == k  # K distinct starts
         base = block - 0.1 * noise  # each start is a training code plus a little seeded noise

@@ -128,6 +128,26 @@ def test_max_minutes_stops_with_checkpoint(digits: np.ndarray, tmp_path: Path) -
     assert t2.epoch == 2
 
 
+def test_finish_early_exports_what_was_trained(digits: np.ndarray, tmp_path: Path) -> None:
+    """With ``finish_early`` a run stopped by ``max_minutes`` says "export" (the CLIs then write ``final``)."""
+    t = Trainer(_glo(64), digits[:64], _cfg(tmp_path, 5, max_minutes=0.0, finish_early=True), device="cpu")
+    assert t.fit_to_end("GLO") and t.epoch == 1
+    t2 = Trainer(_glo(64), digits[:64], _cfg(tmp_path / "b", 5, max_minutes=0.0), device="cpu")
+    assert not t2.fit_to_end("GLO")
+
+
+def test_train_generator_finish_early_writes_final(mnist_train: DomainDataset, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gen_mod, "load_domain", lambda domain, split: mnist_train)
+    out = train_generator("mnist", "glann", tmp_path, epochs=4, imle_epochs=1, latent_dim=8, ngf=8, limit=64,
+                          max_minutes=0.0, finish_early=True, progress=False)
+    assert out == tmp_path / "final"
+    cfg = read_config(out)
+    assert cfg["epochs_done"] == 1 and cfg["recipe"]["hparams"]["epochs"] == 4
+    G, _ = load_generator(out, device="cpu")
+    assert G(torch.randn(2, 8)).shape == (2, 1, 32, 32)
+
+
 def test_tensor_images_and_checkpoint_every(digits: np.ndarray, tmp_path: Path) -> None:
     images = to_tensor(digits[:64])
     t = Trainer(_glo(64), images, _cfg(tmp_path, 3, checkpoint_every=2, sample_every=2), device="cpu")

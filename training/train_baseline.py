@@ -56,11 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device")
     p.add_argument("--max-minutes", type=float)
+    p.add_argument("--finish-early", action="store_true",
+                   help="with --max-minutes: export the final model from the epochs done instead of stopping to resume")
     p.add_argument("--threads", type=int)
     a = p.parse_args(argv)
     recipe = setup_run("train_baseline.py", a.threads, argv)
     final = train_baseline(a.task, a.method, a.out, epochs=a.epochs, batch_size=a.batch_size, limit=a.limit,
-                           seed=a.seed, device=a.device, max_minutes=a.max_minutes, recipe=recipe,
+                           seed=a.seed, device=a.device, max_minutes=a.max_minutes,
+                           finish_early=a.finish_early, recipe=recipe,
                            hparams=parse_hparams(a.hp), f_checkpoint=a.f_checkpoint, f_epochs=a.f_epochs)
     print(final)
     return 0

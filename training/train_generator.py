@@ -36,12 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cuda | mps | cpu (default: auto)")
     p.add_argument("--max-minutes", type=float, help="stop cleanly after this long; rerun to resume")
+    p.add_argument("--finish-early", action="store_true",
+                   help="with --max-minutes: export the final model from the epochs done instead of stopping to resume")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     a = p.parse_args(argv)
     recipe = setup_run("train_generator.py", a.threads, argv)
     final = train_generator(a.domain, a.method, a.out, epochs=a.epochs, latent_dim=a.latent_dim, ngf=a.ngf,
                             batch_size=a.batch_size, loss=a.loss, imle_epochs=a.imle_epochs, limit=a.limit,
-                            seed=a.seed, device=a.device, max_minutes=a.max_minutes, recipe=recipe)
+                            seed=a.seed, device=a.device, max_minutes=a.max_minutes,
+                            finish_early=a.finish_early, recipe=recipe)
     print(final)
     return 0
 

@@ -32,19 +32,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--beta", type=float, help="VAE-NAM: KL weight")
     p.add_argument("--lr-z", type=float, default=1e-2, help="NAM: learning rate of the per-target codes")
     p.add_argument("--loss", default="laplacian")
-    p.add_argument("--nf", type=int, default=64)
+    p.add_argument("--nf", type=int, default=64, help="width of T")
+    p.add_argument("--nef", type=int, default=64, help="AE/VAE-NAM: width of the encoder E")
     p.add_argument("--t-arch", default="crn", choices=["crn", "local"],
                    help="T: the NAM paper's CRN, or a weak local 3-conv map (forces codes to carry the shape)")
     p.add_argument("--limit", type=int)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device")
     p.add_argument("--max-minutes", type=float)
+    p.add_argument("--finish-early", action="store_true",
+                   help="with --max-minutes: export the final model from the epochs done instead of stopping to resume")
     p.add_argument("--threads", type=int)
     a = p.parse_args(argv)
     recipe = setup_run("train_mapping.py", a.threads, argv)
     final = train_mapping(a.task, a.method, a.generator, a.out, epochs=a.epochs, batch_size=a.batch_size,
-                          n_targets=a.n_targets, beta=a.beta, loss=a.loss, nf=a.nf, t_arch=a.t_arch, lr_z=a.lr_z,
-                          limit=a.limit, seed=a.seed, device=a.device, max_minutes=a.max_minutes, recipe=recipe)
+                          n_targets=a.n_targets, beta=a.beta, loss=a.loss, nf=a.nf, nef=a.nef, t_arch=a.t_arch,
+                          lr_z=a.lr_z, limit=a.limit, seed=a.seed, device=a.device, max_minutes=a.max_minutes,
+                          finish_early=a.finish_early, recipe=recipe)
     print(final)
     return 0
 

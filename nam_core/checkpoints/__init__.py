@@ -120,6 +120,25 @@ def save_checkpoint(path: str | Path, networks: dict[str, nn.Module], config: di
     return path
 
 
+def store_half(path: str | Path) -> Path:
+    """Rewrite a checkpoint folder's float32 weights as float16 (half the size; :func:`load_checkpoint` casts them
+    back to float32) and update its sha256 / size; refuses checkpoints that carry training state (resume needs
+    full precision). Used for shipped checkpoints; returns ``path``."""
+    path = Path(path)
+    cfg = read_config(path)
+    if cfg.get("train_state") is not None:
+        raise CheckpointError(f"{path} holds training state; keep it in float32")
+    flat = load_file(str(path / WEIGHTS))
+    flat = {k: v.half() if v.dtype == torch.float32 else v for k, v in flat.items()}
+    with atomic_path(path / WEIGHTS) as tmp:
+        save_file(flat, str(tmp), metadata={"format": FORMAT})
+    cfg.update({"sha256": {WEIGHTS: sha256_file(path / WEIGHTS)}, "size_bytes": (path / WEIGHTS).stat().st_size,
+                "stored_dtype": "float16"})
+    with atomic_path(path / CONFIG) as tmp:
+        tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True))
+    return path
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     """The parsed ``config.json`` of a checkpoint folder (clear errors when missing or not ours)."""
     cfg_path = Path(path) / CONFIG
@@ -164,7 +183,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None, 
         except RuntimeError as exc:
             raise CheckpointError(f"{path}: weights of {name!r} do not fit its architecture: {exc}") from exc
         nets[name] = net.to(dev).eval()
-    tensors = {k[len("tensors."):]: v.to(dev) for k, v in flat.items() if k.startswith("tensors.")}
+    tensors = {k[len("tensors."):]: v.to(dev, torch.float32) if v.is_floating_point() else v.to(dev)
+               for k, v in flat.items() if k.startswith("tensors.")}  # float16-stored (shipped) → float32
     state = None
     if with_state and cfg.get("train_state") is not None:
         st = {k[len("train."):]: v for k, v in flat.items() if k.startswith("train.")}
@@ -242,4 +262,4 @@ def update_manifest(root: str | Path = CHECKPOINTS_DIR) -> Path:
 
 __all__ = ["Checkpoint", "CheckpointError", "find_checkpoints",
            "flatten_state", "load_checkpoint", "read_config", "resolve_checkpoint",
-           "save_checkpoint", "sha256_file", "unflatten_state", "update_manifest"]
+           "save_checkpoint", "sha256_file", "store_half", "unflatten_state", "update_manifest"]

@@ -362,7 +362,8 @@ def build_baseline(method: str, task: str, source: DomainDataset, target: Domain
 
 def train_baseline(task: str, method: str, out_dir: str | Path, epochs: int | None = None,
                    batch_size: int | None = None, limit: int | None = None, seed: int = 0, device: str | None = None,
-                   max_minutes: float | None = None, progress: bool = True, recipe: str = "",
+                   max_minutes: float | None = None, finish_early: bool = False, progress: bool = True,
+                   recipe: str = "",
                    hparams: dict[str, Any] | None = None, f_checkpoint: str | Path | None = None,
                    f_epochs: int | None = None,
                    datasets: tuple[DomainDataset, DomainDataset] | None = None) -> Path:
@@ -402,7 +403,8 @@ def train_baseline(task: str, method: str, out_dir: str | Path, epochs: int | No
     if resuming and method == "dtn" and f_checkpoint is None:
         m.f_info = read_config(run_dir / "last").get("f_encoder", m.f_info)  # type: ignore[attr-defined]
     cfg = TrainConfig(out_dir=str(run_dir), epochs=hp["epochs"], batch_size=hp["batch_size"], seed=seed,
-                      max_minutes=max_minutes, progress=progress)
+                      max_minutes=max_minutes, progress=progress,
+                      finish_early=finish_early)
     trainer = Trainer(m, src.images, cfg, device=dev)
     t0 = time.time()
     if not trainer.fit_to_end(method):
@@ -410,7 +412,8 @@ def train_baseline(task: str, method: str, out_dir: str | Path, epochs: int | No
     config = m.config()
     config.update({"source": t.source, "target": t.target, "image_size": m.size,
                    "train_images": len(src), "target_images": len(tgt),
-                   "train_seconds_total": round(trainer.train_seconds, 1), "device": str(dev),
+                   "train_seconds_total": round(trainer.train_seconds, 1), "epochs_done": trainer.epoch,
+                   "device": str(dev),
                    "recipe": {"command": recipe, "hparams": hp, "method_hparams": dict(hparams or {}), "seed": seed,
                               "limit": limit, "f_checkpoint": str(f_checkpoint) if f_checkpoint else None},
                    "history": trainer.history})

@@ -31,7 +31,7 @@ def train_generator(domain: str, method: str, out_dir: str | Path, epochs: int |
                     latent_dim: int | None = None, ngf: int | None = None, batch_size: int | None = None,
                     loss: str | None = None, imle_epochs: int | None = None, limit: int | None = None,
                     seed: int = 0, device: str | None = None, max_minutes: float | None = None,
-                    progress: bool = True, recipe: str | None = None) -> Path:
+                    finish_early: bool = False, progress: bool = True, recipe: str | None = None) -> Path:
     """Train a ``glann`` or ``dcgan`` generator of ``domain``; resumable; returns the final checkpoint folder
     (``out_dir/final``), which holds G (and T for GLANN) plus config, samples and loss curves beside it."""
     if method not in DEFAULTS:
@@ -47,7 +47,8 @@ def train_generator(domain: str, method: str, out_dir: str | Path, epochs: int |
     out = Path(out_dir)
     stage_dir = out / method
     cfg = TrainConfig(out_dir=str(stage_dir), epochs=hp["epochs"], batch_size=hp["batch_size"], seed=seed,
-                      max_minutes=max_minutes, progress=progress)
+                      max_minutes=max_minutes, progress=progress,
+                      finish_early=finish_early)
     if method == "glann":
         m = GLO(len(ds), spec.channels, spec.size, latent_dim=hp["latent_dim"], ngf=hp["ngf"], loss=hp["loss"],
                 seed=seed, device=dev, domain=domain)
@@ -80,7 +81,7 @@ def train_generator(domain: str, method: str, out_dir: str | Path, epochs: int |
     config.update({
         "kind": "generator", "domain": domain, "image_size": spec.size, "channels": spec.channels,
         "latent_dim": hp["latent_dim"], "train_images": len(ds), "data_source": ds.info.get("source", ""),
-        "train_seconds_total": round(trainer.train_seconds + extra_seconds, 1),
+        "train_seconds_total": round(trainer.train_seconds + extra_seconds, 1), "epochs_done": trainer.epoch,
         "device": str(dev), "recipe": {"command": recipe or "", "hparams": hp, "seed": seed},
         "history": trainer.history,
     })

@@ -66,9 +66,9 @@ def get_task(name: str) -> Task:
 
 def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | Path, epochs: int | None = None,
                   batch_size: int | None = None, n_targets: int | None = None, beta: float | None = None,
-                  loss: str = "laplacian", nf: int = 64, t_arch: str = "crn", lr_z: float = 1e-2,
-                  limit: int | None = None,
-                  seed: int = 0, device: str | None = None, max_minutes: float | None = None, progress: bool = True,
+                  loss: str = "laplacian", nf: int = 64, nef: int = 64, t_arch: str = "crn", lr_z: float = 1e-2,
+                  limit: int | None = None, seed: int = 0, device: str | None = None,
+                  max_minutes: float | None = None, finish_early: bool = False, progress: bool = True,
                   recipe: str = "") -> Path:
     """Train ``method`` for ``task`` on top of the frozen generator checkpoint ``generator``; resumable.
 
@@ -93,11 +93,12 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
     else:
         ds = ds.subset(limit)
         m = VAENAM(G, spec.channels, spec.size, variational=method == "vae-nam", beta=hp.get("beta", 0.0), nf=nf,
-                   loss=loss, seed=seed, device=dev, task=task, generator_ref=str(generator),
+                   nef=nef, loss=loss, seed=seed, device=dev, task=task, generator_ref=str(generator),
                    t_arch=t_arch)
     out = Path(out_dir)
     cfg = TrainConfig(out_dir=str(out / method), epochs=hp["epochs"], batch_size=hp["batch_size"], seed=seed,
-                      max_minutes=max_minutes, progress=progress)
+                      max_minutes=max_minutes, progress=progress,
+                      finish_early=finish_early)
     trainer = Trainer(m, ds.images, cfg, device=dev)
     t0 = time.time()
     if not trainer.fit_to_end(method):
@@ -105,7 +106,8 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
     config = m.config()
     config.update({"source": t.source, "target": t.target, "image_size": spec.size,
                    "generator_method": gcfg.get("method"), "train_images": len(ds),
-                   "train_seconds_total": round(trainer.train_seconds, 1), "device": str(dev),
+                   "train_seconds_total": round(trainer.train_seconds, 1), "epochs_done": trainer.epoch,
+                   "device": str(dev),
                    "recipe": {"command": recipe, "hparams": hp, "seed": seed, "loss": loss},
                    "history": trainer.history})
     tensors = m.tensors() if method == "nam" else {}

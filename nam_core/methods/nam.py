@@ -14,6 +14,7 @@ from torch import nn
 
 from ..losses import build_loss
 from ..nets import build_net
+from ..utils import per_image_noise
 from .base import DDPWrappable
 
 
@@ -101,13 +102,15 @@ def nam_infer(G: nn.Module, T: nn.Module, targets: torch.Tensor, num_solutions: 
               callback: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Optimise ``num_solutions`` codes per target from random starts, all in one batch, with T and G frozen.
 
-    Returns codes (N, K, latent) and final per-solution losses (N, K). ``callback(step, steps)`` reports progress.
+    The loss is summed over targets and Adam works per coordinate, so each target's solutions do not depend on the
+    rest of its batch. Returns codes (N, K, latent) and final per-solution losses (N, K). ``callback(step, steps)``
+    reports progress.
     """
     loss_fn = loss if loss is not None else build_loss("laplacian")
     n, k, d = len(targets), num_solutions, G.latent_dim
     dev = targets.device
     if init is None:
-        init = torch.randn(n * k, d, generator=torch.Generator().manual_seed(seed))
+        init = per_image_noise(targets, k, d, seed)  # each target's starts depend on it and the seed only
     z = init.reshape(n * k, d).to(dev).clone().requires_grad_(True)
     tgt = targets.repeat_interleave(k, dim=0)
     opt = torch.optim.Adam([z], lr=lr)

@@ -64,6 +64,7 @@ class TrainConfig:
     max_minutes: float | None = None  # stop cleanly (with a checkpoint) after this wall time
     progress: bool = True
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    finish_early: bool = False  # stopped by max_minutes: fit_to_end still says "export" (the epochs done so far)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -222,6 +223,10 @@ class Trainer:
     def fit_to_end(self, name: str) -> bool:
         """:meth:`fit`; True when all ``cfg.epochs`` are done, else (stopped by ``max_minutes``) say how to resume."""
         self.fit()
+        if self.epoch < self.cfg.epochs and self.cfg.finish_early:
+            print(f"{name}: stopped after {self.epoch}/{self.cfg.epochs} epochs; exporting it as it is",
+                  file=sys.stderr)
+            return True
         if self.epoch < self.cfg.epochs:
             print(f"{name} not finished; run the same command again to resume", file=sys.stderr)
             return False

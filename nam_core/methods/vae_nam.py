@@ -11,6 +11,7 @@ from torch import nn
 
 from ..losses import build_loss
 from ..nets import build_net
+from ..utils import per_image_noise
 from .base import DDPWrappable
 from .nam import freeze
 
@@ -102,11 +103,12 @@ class VAENAM(DDPWrappable):
 
 def encode_sample(E: nn.Module, images: torch.Tensor, num_solutions: int, seed: int = 0,
                   temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One pass of E, then K samples of ε in one batch: returns z (N, K, d), μ (N, d), σ (N, d)."""
+    """One pass of E, then K samples of ε in one batch: returns z (N, K, d), μ (N, d), σ (N, d). Image i's ε depend
+    on ``seed`` and its own pixels only (:func:`~nam_core.utils.per_image_noise`), not on its batch."""
     mu, logvar = E(images)
     sigma = (0.5 * logvar).exp()
-    eps = torch.randn(num_solutions, *mu.shape, generator=torch.Generator().manual_seed(seed)).to(mu.device)
+    eps = per_image_noise(images, num_solutions, mu.shape[1], seed).to(mu)  # batch-independent per image
     if num_solutions >= 1:
-        eps[0] = 0.0  # the first solution is always the posterior mean
-    z = mu.unsqueeze(1) + temperature * eps.transpose(0, 1) * sigma.unsqueeze(1)
+        eps[:, 0] = 0.0  # the first solution is always the posterior mean
+    z = mu.unsqueeze(1) + temperature * eps * sigma.unsqueeze(1)
     return z, mu, sigma

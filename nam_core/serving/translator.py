@@ -28,7 +28,7 @@ from ..methods.mappings import get_task
 from ..methods.nam import nam_infer
 from ..methods.vae_nam import encode_sample
 from ..paths import CHECKPOINTS_DIR
-from ..utils import get_device, to_tensor, to_uint8
+from ..utils import get_device, per_image_noise, to_tensor, to_uint8
 
 GENERATORS = ("glann", "dcgan")
 BASELINE_METHODS = ("distancegan", "dtn", "cyclegan")
@@ -167,7 +167,7 @@ class Translator:
             z, mu, sigma = encode_sample(self.E, x, k, seed=seed)
             return z, sigma
         mu, _ = self.E(x)  # AE-NAM: deterministic code, K solutions spread along the global axes
-        eps = torch.randn(len(mu), k, self.latent_dim, generator=torch.Generator().manual_seed(seed)).to(mu)
+        eps = per_image_noise(x, k, self.latent_dim, seed).to(mu)
         eps[:, 0] = 0
         spread = self._global_spread().to(mu)
         return mu.unsqueeze(1) + AE_NAM_TEMPERATURE * eps * spread, torch.zeros_like(mu)
@@ -184,15 +184,15 @@ class Translator:
         if self._pool is None:
             recs = torch.cat([self.T(self.G(codes[i : i + 256])) for i in range(0, len(codes), 256)])
             self._pool = recs
-        gen = torch.Generator().manual_seed(seed)
+        noise = per_image_noise(x, k, codes.shape[1], seed).to(codes)
         starts = []
-        for xi in x:
+        for xi, ni in zip(x, noise):
             losses = torch.cat([self.loss_fn(self._pool[i : i + 512], xi[None].expand(len(self._pool[i : i + 512]),
                                                                                           -1, -1, -1), reduction="none")
                                 for i in range(0, len(self._pool), 512)])
             best = losses.topk(min(k, len(losses)), largest=False).indices
             best = best[torch.arange(k) % len(best)]
-            starts.append(codes[best] + 0.1 * torch.randn(k, codes.shape[1], generator=gen).to(codes))
+            starts.append(codes[best] + 0.1 * ni)
         return torch.cat(starts)
 
     def _global_spread(self) -> torch.Tensor:
