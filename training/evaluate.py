@@ -41,7 +41,7 @@ from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
 from nam_core.serving import Translator, available_models  # noqa: E402
 from nam_core.utils import get_device  # noqa: E402
 
-METHOD_ORDER = {"nam": 0, "ae-nam": 1, "vae-nam": 2}
+METHOD_ORDER = {"nam": 0, "ae-nam": 1, "vae-nam": 2, "distancegan": 3, "dtn": 4, "cyclegan": 5}
 
 
 def log(msg: str) -> None:
@@ -252,7 +252,7 @@ def print_machine(device: str | None = None) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", nargs="+", choices=sorted(TASKS), help="default: every task with shipped checkpoints")
-    p.add_argument("--methods", nargs="+", choices=["nam", "ae-nam", "vae-nam"])
+    p.add_argument("--methods", nargs="+", choices=list(METHOD_ORDER), help="default: all, GAN baselines included")
     p.add_argument("--generators", nargs="+", choices=["glann", "dcgan"])
     p.add_argument("--checkpoints", default=str(CHECKPOINTS_DIR), help="folder of the shipped checkpoints")
     p.add_argument("--classifier-dir", help="folder holding clf_<domain> (default: --checkpoints)")

@@ -50,12 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="docs/grids")
     p.add_argument("--tasks", nargs="*")
+    p.add_argument("--names", nargs="*", help="only these checkpoint folders (e.g. street2mnist_vae-nam_glann)")
     p.add_argument("--rows", type=int, default=10)
     p.add_argument("--k", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     for m in available_models():
-        if a.tasks and m["task"] not in a.tasks:
+        if (a.tasks and m["task"] not in a.tasks) or (a.names and Path(m["path"]).name not in a.names):
             continue
         grid = grid_for(m["path"], a.rows, a.k, a.seed)
         name = Path(m["path"]).name
