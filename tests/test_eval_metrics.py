@@ -128,7 +128,21 @@ def test_evaluate_translator_edge_agreement_on_edge_tasks():
     tr.source = "shoes_edges"
     res = M.evaluate_translator(tr, edges, num_solutions=2, batch=2, latency_images=1, latency_repeats=1,
                                 edge_extractor=lambda x: x[..., :1], edge_n=3)
-    assert res["edge_f1"] == 1.0 and res["edge_n"] == 3 and "mean" not in res
+    assert res["edge_f1"] == 1.0 and res["edge_n"] == 3 and "mean" not in res and "photo_fid" not in res
+
+
+def test_evaluate_translator_photo_fid_of_edge_analogies():
+    """Analogies identical to the reference photos score FID ≈ 0; analogies unlike them score much higher."""
+    rng = np.random.default_rng(0)
+    photos = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
+    tr = FakeTranslator()  # outputs = inputs, so feeding the photos themselves gives perfect analogies
+    tr.source = "shoes_edges"
+    kw = dict(num_solutions=1, batch=10, latency_images=1, latency_repeats=1, edge_extractor=lambda x: x[..., :1],
+              edge_n=40)
+    same = M.evaluate_translator(tr, photos, reference_images=photos, **kw)
+    dark = M.evaluate_translator(tr, photos // 4, reference_images=photos, **kw)
+    assert same["photo_n"] == 40 and abs(same["photo_fid"]) < 1e-3
+    assert dark["photo_fid"] > 100 * max(same["photo_fid"], 1e-3)
 
 
 def test_edge_f1_tolerance():

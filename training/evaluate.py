@@ -98,11 +98,14 @@ def evaluate_mappings(models: list[dict[str, str]], classifier_dir: str | Path, 
     recipe, ~0.5 s per image; "auto": HED when its weights are cached)."""
     rows, edge_ref = [], {}
     data: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    photos: dict[str, np.ndarray] = {}
     classifiers: dict[str, torch.nn.Module | None] = {}
     for m in sorted(models, key=lambda m: (m["task"], m["generator"], METHOD_ORDER.get(m["method"], 9))):
         task = get_task(m["task"])
         if task.source not in data:
             data[task.source] = eval_subset(task.source, n_test, seed)
+        if task.source.endswith("_edges") and task.target not in photos:
+            photos[task.target] = eval_subset(task.target, n_test, seed)[0]  # real photos for the analogies' FID
         images, labels = data[task.source]
         if task.target not in classifiers:
             classifiers[task.target] = (find_classifier(task.target, classifier_dir, device)
@@ -123,7 +126,8 @@ def evaluate_mappings(models: list[dict[str, str]], classifier_dir: str | Path, 
         res = evaluate_translator(tr, images, labels if clf is not None else None, clf, num_solutions=num_solutions,
                                   batch=batch, seed=seed, latency_images=latency_images,
                                   latency_repeats=latency_repeats, edge_n=edge_n, time_budget_s=budget,
-                                  latency_budget_s=lat_budget, edge_extractor=edge_method)
+                                  latency_budget_s=lat_budget, edge_extractor=edge_method,
+                                  reference_images=photos.get(task.target) if task.source.endswith("_edges") else None)
         row = {"task": m["task"], "method": m["method"], "generator": m["generator"], "checkpoint": m["path"],
                "train_seconds": _train_seconds(m["path"]), **res}
         rows.append(row)
@@ -131,7 +135,7 @@ def evaluate_mappings(models: list[dict[str, str]], classifier_dir: str | Path, 
             acc = (f"acc {100 * res['mean']:.1f}% (lowest-loss {100 * res['best_of_k']:.1f}%, "
                    f"any {100 * res['any_of_k']:.1f}%)")
         else:
-            acc = f"edge F1 {res.get('edge_f1')}"
+            acc = f"edge F1 {res.get('edge_f1')}, photo FID {res.get('photo_fid')}"
         log(f"  n={res['n']}: {acc}; {res['ms_per_analogy_batched']:.1f} ms/analogy batched, "
             f"{res['ms_per_analogy_batch1']:.1f} ms batch-1 [{time.time() - t0:.0f}s]")
         if task.source.endswith("_edges") and m["task"] not in edge_ref:

@@ -190,7 +190,8 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
                         latency_images: int = 3, latency_repeats: int = 3, edges: bool | None = None,
                         edge_extractor: EdgeExtractor | str = "auto", edge_n: int | None = 100,
                         time_budget_s: float | None = None, latency_budget_s: float | None = None,
-                        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                        progress: Callable[[str], None] | None = None, reference_images: np.ndarray | None = None,
+                        reference_features: FeatureFn | None = None) -> dict[str, Any]:
     """Translate ``images`` (the task's inputs, uint8 N×H×W×C) in batches with K = ``num_solutions`` and score them.
 
     Returns :func:`translation_accuracy`'s fields (when ``labels`` and ``classifier`` are given) plus timing:
@@ -199,7 +200,9 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
     ``latency_images`` × ``latency_repeats`` calls after a warm-up), ``loss_mean`` / ``loss_best`` (mean per-solution
     and per-input lowest reconstruction loss) and, for edges→photo tasks (``edges``; default: the input domain is
     an ``*_edges`` domain), ``edge_f1`` (:func:`edge_agreement` on the first ``edge_n`` inputs, all K solutions;
-    edge extraction is slow on CPU). Batch ``i`` uses seed ``seed + i``; timings exclude scoring.
+    edge extraction is slow on CPU) and, given ``reference_images`` (real photos of the output domain),
+    ``photo_fid`` / ``photo_f8`` / ``photo_f1_8``: FID and PRD of those analogies against the photos in
+    ``reference_features`` (default: 8×8 pooled pixels). Batch ``i`` uses seed ``seed + i``; timings exclude scoring.
 
     ``time_budget_s`` caps the batched pass (NAM optimises its codes per input: seconds each on a CPU): each batch
     is sized to fit the time left at the cost per input measured so far (first guess: K × the warm-up time of one
@@ -224,7 +227,7 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
         translator._cache.clear()
     translator.translate_full(np.asarray(images[:1]), num_solutions=1, seed=seed)  # warm-up (lazy init, caches)
     per_input = k * (time.perf_counter() - t0)  # first guess: NAM's cost grows ~linearly with K
-    preds, losses, f1s = [], [], []
+    preds, losses, f1s, kept = [], [], [], []
     lat: list[float] = []  # a one-image batch is also a batch-1 latency sample
     seconds, done, bi = 0.0, 0, 0
     while done < n_requested:
@@ -251,6 +254,7 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
         m = len(chunk) if edge_n is None else max(0, min(len(chunk), edge_n - done))
         if edges and m:
             f1s.append(edge_agreement(chunk[:m], tr.outputs[:m], extractor) * m)
+            kept.append(tr.outputs[:m].reshape(-1, *tr.outputs.shape[2:]))
         done += len(chunk)
         bi += 1
         if progress is not None:
@@ -281,6 +285,13 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
         scored = n if edge_n is None else min(n, edge_n)
         res["edge_f1"] = float(sum(f1s) / scored) if scored else None
         res["edge_n"] = int(scored)
+        if reference_images is not None and kept:
+            from ..methods.dcgan import pixel_features
+
+            outs = np.concatenate(kept)
+            pm = generator_metrics(outs, np.asarray(reference_images), features=reference_features or pixel_features,
+                                   n=len(outs), seed=seed, num_runs=5)
+            res.update({f"photo_{k_}": v for k_, v in pm.items()})
     return res
 
 
