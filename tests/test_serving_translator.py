@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -459,3 +460,14 @@ def test_vae_nam_posterior_directions_are_cached_per_solution_set(translators: d
     assert len(calls) == 2 and other is not first
     t.explore(inputs[0], [1.0, 0.0, 0.0])
     assert len(calls) == 2
+
+
+def test_bench_speed_times_translate_without_the_cache(translators: dict[str, Translator], inputs: np.ndarray) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import bench_speed
+
+    t = translators["vae-nam"]
+    res = bench_speed.time_translator(t, inputs, k=3, batch=3, n_images=2, repeats=2, device=torch.device("cpu"))
+    assert res["calls"] == 4 and res["ms_batch1"] > 0 and res["ms_batched"] > 0
+    assert t.cache_size == 0 and len(t._cache) == 0  # real work timed, nothing reused
+    t.cache_size = 8

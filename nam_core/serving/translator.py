@@ -234,8 +234,22 @@ class Translator:
 
     def translate(self, images: np.ndarray, num_solutions: int = 8, seed: int = 0,
                   callback: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """uint8 images (N, H, W, C) of the input domain → uint8 analogies (N, K, H', W', C')."""
-        return self.translate_full(images, num_solutions, seed, callback).outputs
+        """uint8 images (N, H, W, C) of the input domain → uint8 analogies (N, K, H', W', C').
+
+        The same analogies as :meth:`translate_full`, without its extras (T(G(z)) and the losses): VAE-NAM and
+        AE-NAM then cost one pass of E and of G."""
+        if num_solutions < 1:
+            raise ValueError("num_solutions must be ≥ 1")
+        x = self._inputs(images)
+        if len(x) == 1:
+            z = self.solve(images, num_solutions, seed, callback)[1].unsqueeze(0)
+        else:
+            z = self._solutions(x, num_solutions, seed, callback)[0]
+        with torch.no_grad():
+            flat = z.reshape(-1, self.latent_dim)
+            outs = torch.cat([self.G(flat[i : i + 256]) for i in range(0, len(flat), 256)])
+        n, k = z.shape[:2]
+        return to_uint8(outs).reshape(n, k, outs.shape[2], outs.shape[3], outs.shape[1])
 
     # ------------------------------------------------------------ directions
     def solve(self, image: np.ndarray, k: int = 8, seed: int = 0, callback: Callable[[int, int], None] | None = None

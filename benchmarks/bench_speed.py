@@ -1,0 +1,112 @@
+"""NAM vs VAE-NAM (and AE-NAM) inference speed per analogy, measured in one run on one machine.
+
+For every task × generator with a NAM and a VAE-NAM checkpoint, times ``Translator.translate`` (the analogies only,
+K solutions per input, the solution cache off) on the same test inputs:
+
+* batch-1: median over ``--images`` × ``--repeats`` calls with one input (after a warm-up),
+* batched: ``--batch`` inputs in one call (NAM: ``--nam-batch``), wall time divided by the number of inputs,
+
+and prints the VAE-NAM speed-up over NAM for both. No assertions: figures only.
+
+    python benchmarks/bench_speed.py                         # shipped checkpoints, this machine's CPU
+    python benchmarks/bench_speed.py --device cuda --threads 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+from nam_core.data import load_domain  # noqa: E402
+from nam_core.methods.mappings import get_task  # noqa: E402
+from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
+from nam_core.serving import Translator, available_models  # noqa: E402
+from nam_core.utils import get_device  # noqa: E402
+from training.evaluate import print_machine  # noqa: E402
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_translator(tr: Translator, images, k: int, batch: int, n_images: int, repeats: int,
+                    device: torch.device) -> dict[str, float]:
+    """ms per analogy (all K solutions of one input): median batch-1 call and one batched call."""
+    tr.cache_size = 0
+    tr._cache.clear()
+    tr.translate(images[:1], num_solutions=k, seed=0)  # warm-up: lazy init, retrieval pool
+    one = []
+    for i in range(n_images):
+        for r in range(repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            tr.translate(images[i : i + 1], num_solutions=k, seed=r)
+            _sync(device)
+            one.append(time.perf_counter() - t0)
+    _sync(device)
+    t0 = time.perf_counter()
+    tr.translate(images[:batch], num_solutions=k, seed=0)
+    _sync(device)
+    batched = (time.perf_counter() - t0) / min(batch, len(images))
+    return {"ms_batch1": 1000 * statistics.median(one), "ms_batched": 1000 * batched, "calls": len(one)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoints", default=str(CHECKPOINTS_DIR))
+    p.add_argument("--tasks", nargs="*")
+    p.add_argument("--k", type=int, default=8, help="solutions per input")
+    p.add_argument("--images", type=int, default=3, help="distinct inputs timed one at a time")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--batch", type=int, default=100, help="inputs per batched call (AE-NAM / VAE-NAM)")
+    p.add_argument("--nam-batch", type=int, default=10, help="inputs per batched call (NAM)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--json", help="also write the figures here")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    dev = get_device(a.device)
+    print_machine(a.device)
+    models = [m for m in available_models(a.checkpoints) if m["method"] in ("nam", "ae-nam", "vae-nam")
+              and (not a.tasks or m["task"] in a.tasks)]
+    groups: dict[tuple[str, str], dict[str, str]] = {}
+    for m in models:
+        groups.setdefault((m["task"], m["generator"]), {})[m["method"]] = m["path"]
+    rows = []
+    for (task, gen), paths in sorted(groups.items()):
+        if not {"nam", "vae-nam"} <= set(paths):
+            continue
+        images = load_domain(get_task(task).source, "test").images[: max(a.batch, a.images)]
+        res = {}
+        for method in ("vae-nam", "ae-nam", "nam"):
+            if method not in paths:
+                continue
+            tr = Translator.from_checkpoint(paths[method], device=dev)
+            batch = a.nam_batch if method == "nam" else a.batch
+            res[method] = time_translator(tr, images, a.k, batch, a.images, a.repeats, dev)
+            print(f"{task} ({gen}) {method:8s} batch-1 {res[method]['ms_batch1']:9.2f} ms  "
+                  f"batched {res[method]['ms_batched']:9.3f} ms per analogy (K={a.k})", flush=True)
+        r1 = res["nam"]["ms_batch1"] / res["vae-nam"]["ms_batch1"]
+        rb = res["nam"]["ms_batched"] / res["vae-nam"]["ms_batched"]
+        print(f"{task} ({gen}): VAE-NAM is {r1:.0f}× faster than NAM at batch 1, {rb:.0f}× batched", flush=True)
+        rows.append({"task": task, "generator": gen, **{m: v for m, v in res.items()}, "speedup_batch1": r1,
+                     "speedup_batched": rb})
+    if a.json:
+        Path(a.json).write_text(json.dumps({"device": str(dev), "threads": torch.get_num_threads(), "k": a.k,
+                                            "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
