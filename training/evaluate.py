@@ -98,14 +98,14 @@ def evaluate_mappings(models: list[dict[str, str]], classifier_dir: str | Path, 
     recipe, ~0.5 s per image; "auto": HED when its weights are cached)."""
     rows, edge_ref = [], {}
     data: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-    photos: dict[str, np.ndarray] = {}
+    ref_photos: dict[str, np.ndarray] = {}
     classifiers: dict[str, torch.nn.Module | None] = {}
     for m in sorted(models, key=lambda m: (m["task"], m["generator"], METHOD_ORDER.get(m["method"], 9))):
         task = get_task(m["task"])
         if task.source not in data:
             data[task.source] = eval_subset(task.source, n_test, seed)
-        if task.source.endswith("_edges") and task.target not in photos:
-            photos[task.target] = eval_subset(task.target, n_test, seed)[0]  # real photos for the analogies' FID
+        if task.source.endswith("_edges") and task.target not in ref_photos:
+            ref_photos[task.target] = eval_subset(task.target, n_test, seed)[0]  # real photos for the analogies' FID
         images, labels = data[task.source]
         if task.target not in classifiers:
             classifiers[task.target] = (find_classifier(task.target, classifier_dir, device)
@@ -127,7 +127,7 @@ def evaluate_mappings(models: list[dict[str, str]], classifier_dir: str | Path, 
                                   batch=batch, seed=seed, latency_images=latency_images,
                                   latency_repeats=latency_repeats, edge_n=edge_n, time_budget_s=budget,
                                   latency_budget_s=lat_budget, edge_extractor=edge_method,
-                                  reference_images=photos.get(task.target) if task.source.endswith("_edges") else None)
+                                  reference_images=ref_photos.get(task.target))
         row = {"task": m["task"], "method": m["method"], "generator": m["generator"], "checkpoint": m["path"],
                "train_seconds": _train_seconds(m["path"]), **res}
         rows.append(row)
