@@ -145,6 +145,13 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                 str(res.zip_path), why, why_md, res.directions.note,
                 _anchor_md(None), None, *_slider_updates(res.directions)]
 
+    @guarded
+    def on_compare(state: dict[str, Any] | None) -> tuple[Any, str, str]:
+        state = _need_state(state)
+        res = L.run_compare(reg, state["task"], state["input"])
+        return ([(L.to_display(img), label) for img, label in res.outputs], res.message,
+                _latency("Compare with GANs", res.ms))
+
     def _render(state: dict[str, Any], kind: str, coefs: list[float]) -> tuple[list[Any], str, Any]:
         res = L.run_explore(reg, state["task"], state["method"], state["generator"], state["input"], state["k"],
                             state["seed"], coefs, kind, None)
@@ -324,6 +331,12 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                                              format="png", allow_preview=False, elem_classes=["pixelated"],
                                              interactive=False)
                             why_md = gr.Markdown("")
+                        with gr.Accordion("Compare with GANs (CycleGAN, DistanceGAN, DTN)", open=False):
+                            compare_btn = gr.Button("Compare the last mapped input", size="sm")
+                            compare = gr.Gallery(label="GAN baselines' analogies", columns=3, height=220,
+                                                 format="png", allow_preview=False, elem_classes=["pixelated"],
+                                                 interactive=False)
+                            compare_md = gr.Markdown("")
             with gr.Tab("GLANN", id="glann") as tab_glann:
                 gr.Markdown("GLANN samples images from noise without an adversary: G(T(e)), e ~ N(0, I).")
                 doms = reg.generator_domains()
@@ -390,6 +403,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         kind.change(on_kind, [state, kind], [dir_note, *sliders, gallery, latency, download, state],
                     api_name="directions_kind")
         strip_btn.click(on_strip, [state, kind, strip_dir], [strip, latency], api_name="strip")
+        compare_btn.click(on_compare, [state], [compare, compare_md, latency], api_name="compare")
         gallery.select(on_select, [state, kind, strip_dir], [state, anchor_md, strip, latency], api_name=False)
         g_btn.click(on_sample, [g_domain, g_kind, g_n, g_seed], [g_gallery, g_latency], api_name="glann_sample")
         i_btn.click(on_interp, [g_domain, g_kind, i_a, i_b, i_steps], [i_gallery, g_latency],

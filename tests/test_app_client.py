@@ -121,6 +121,21 @@ def test_seed_strip_reset_random_kind(server: str, combo: tuple[str, str, str]) 
     assert "training set" in note and len(rest[4]) == 4
 
 
+def test_compare_with_gans(server: str) -> None:
+    from gradio_client import handle_file
+
+    from nam_core.serving.app_logic import EXAMPLES_DIR
+
+    c = client(server)
+    with pytest.raises(Exception, match="Press Map first"):
+        c.predict(api_name="/compare")
+    c.predict("street2mnist", "vae-nam", "glann", None, handle_file(str(EXAMPLES_DIR / "street2mnist_1.png")), 2, 0,
+              "input", api_name="/map")
+    gallery, note, lat = c.predict(api_name="/compare")
+    assert [item["caption"] for item in gallery] == ["DistanceGAN"] and images(gallery)[0].shape[0] >= 128
+    assert "Not shipped for this task: CycleGAN, DTN" in note and "Compare with GANs" in lat
+
+
 def test_errors_are_clear_and_server_keeps_serving(server: str, tmp_path: Path) -> None:
     from gradio_client import handle_file
 

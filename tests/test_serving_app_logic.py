@@ -32,6 +32,8 @@ FIXTURE_MODELS = [
 GEN_ARGS = {"glann": {"epochs": 16, "batch_size": 8, "limit": 64, "ngf": 8, "imle_epochs": 1},
             "dcgan": {"epochs": 5, "batch_size": 8, "limit": 64, "ngf": 8}}
 MAP_ARGS = {"epochs": 2, "batch_size": 16, "limit": 64, "nf": 8, "n_targets": 64}
+# one GAN baseline (street2mnist only: the "compare with GANs" panel must name the missing ones)
+BASELINE_ARGS = {"epochs": 1, "batch_size": 16, "limit": 32, "hparams": {"ngf": 8, "n_blocks": 1, "ndf": 8}}
 _BUILT: dict[str, Path] = {}
 _BUILD_LOCK = threading.Lock()
 
@@ -40,7 +42,7 @@ def fixture_key() -> str:
     """Hash of the library sources that shape a checkpoint + the fixture's recipe (the on-disk cache key)."""
     import nam_core
 
-    h = hashlib.sha256(repr((FIXTURE_MODELS, GEN_ARGS, MAP_ARGS)).encode())
+    h = hashlib.sha256(repr((FIXTURE_MODELS, GEN_ARGS, MAP_ARGS, BASELINE_ARGS)).encode())
     pkg = Path(nam_core.__file__).parent
     for f in sorted(pkg.rglob("*.py")):
         if not {"serving", "eval"} & set(f.parts):
@@ -70,6 +72,7 @@ def build_tiny_checkpoints(cache: Path) -> Path:
 
 def _train_fixture(root: Path) -> None:
     from nam_core import data as data_mod
+    from nam_core.methods.baselines import train_baseline
     from nam_core.methods.generators import train_generator
     from nam_core.methods.mappings import TASKS, train_mapping
 
@@ -96,6 +99,9 @@ def _train_fixture(root: Path) -> None:
             final = train_mapping(task, method, gens[(TASKS[task].target, gen)], runs / f"{task}_{method}_{gen}",
                                   progress=False, **MAP_ARGS)
             shutil.move(str(final), root / f"{task}_{method}_{gen}")
+        final = train_baseline("street2mnist", "distancegan", runs / "street2mnist_distancegan", progress=False,
+                               **BASELINE_ARGS)
+        shutil.move(str(final), root / "street2mnist_distancegan")
         shutil.rmtree(runs, ignore_errors=True)
     finally:
         mp.undo()
@@ -329,6 +335,21 @@ def test_mismatched_input_is_refused(registry) -> None:
     edges = np.full((64, 64, 1), 255, np.uint8)
     with pytest.raises(L.AppError, match="expects 32 px"):
         L.run_map(registry, "street2mnist", "vae-nam", "glann", edges)
+
+
+def test_compare_with_gans(registry) -> None:
+    from nam_core.serving import app_logic as L
+
+    image = L.upload_to_input(str(L.EXAMPLES_DIR / "street2mnist_1.png"), "street2mnist")
+    res = L.run_compare(registry, "street2mnist", image)
+    assert [label for _, label in res.outputs] == ["DistanceGAN"]
+    out = res.outputs[0][0]
+    assert out.shape == (32, 32, 1) and out.dtype == np.uint8
+    assert "Not shipped for this task: CycleGAN, DTN" in res.message and res.ms > 0
+    with pytest.raises(L.AppError, match="No GAN baseline"):
+        L.run_compare(registry, "edges2shoes", np.full((64, 64, 1), 255, np.uint8))
+    with pytest.raises(L.AppError, match="expects 32 px"):
+        L.run_compare(registry, "street2mnist", np.full((64, 64, 1), 255, np.uint8))
 
 
 def test_glann_sample_interpolate_invert(registry, tmp_path: Path) -> None:

@@ -45,6 +45,8 @@ ProgressFn = Callable[[float, str], None]
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 METHOD_CHOICES: list[tuple[str, str]] = [("NAM", "nam"), ("AE-NAM", "ae-nam"), ("VAE-NAM", "vae-nam")]
 GENERATOR_CHOICES: list[tuple[str, str]] = [("GLANN", "glann"), ("DCGAN", "dcgan")]
+# GAN baselines shown beside the non-adversarial methods ("compare with GANs"): checkpoint <task>_<method>
+BASELINE_CHOICES: list[tuple[str, str]] = [("CycleGAN", "cyclegan"), ("DistanceGAN", "distancegan"), ("DTN", "dtn")]
 DIRECTION_KINDS: list[tuple[str, str]] = [("Per input", "input"), ("Global (dataset PCA)", "global")]
 METHOD_LABEL = dict((v, k) for k, v in METHOD_CHOICES)
 GENERATOR_LABEL = dict((v, k) for k, v in GENERATOR_CHOICES)
@@ -575,6 +577,26 @@ class ModelRegistry:
             self.locks[key] = threading.Lock()
             return tr
 
+    def baseline(self, task: str, method: str) -> Any | None:
+        """The cached Translator of the GAN baseline ``<task>_<method>`` (None when no such local checkpoint)."""
+        from ..checkpoints import CheckpointError
+        from .translator import Translator
+
+        key = (task, method, "")
+        with self._lock:
+            if key in self._translators:
+                return self._translators[key]
+            path = self.root / f"{task}_{method}"
+            if not (path / "config.json").exists() or key in self._failed:
+                return None
+            try:
+                tr = Translator.from_checkpoint(path, device=self.device)
+            except (CheckpointError, OSError, ValueError, KeyError) as exc:
+                self._failed[key] = f"{type(exc).__name__}: {exc}"
+                return None
+            self._translators[key] = tr
+            return tr
+
     def lock(self, task: str, method: str, generator: str) -> threading.Lock:
         self.get(task, method, generator)
         return self.locks[(task, method, generator)]
@@ -734,6 +756,38 @@ def run_map(registry: ModelRegistry, task: str, method: str, generator: str, ima
             "coefficients": [0.0] * N_DIRECTIONS, "server_ms": round(ms, 1)}
     zp = write_zip(outs, meta, image, recs, losses)
     return MapResult(image, outs, recs, losses, info, zp, ms, str(tr.device), warns)
+
+
+@dataclass
+class CompareResult:
+    """The GAN baselines' analogies of one input (one each: they are deterministic)."""
+
+    outputs: list[tuple[np.ndarray, str]]  # (H'×W'×C' image, label)
+    message: str
+    ms: float
+
+
+def run_compare(registry: ModelRegistry, task: str, image: np.ndarray) -> CompareResult:
+    """Translate the prepared input with every shipped GAN baseline of ``task`` (CycleGAN, DistanceGAN, DTN)."""
+    t0 = time.perf_counter()
+    outs, missing = [], []
+    for label, method in BASELINE_CHOICES:
+        tr = registry.baseline(task, method)
+        if tr is None:
+            missing.append(label)
+            continue
+        if image.shape[-1] != DOMAINS[tr.source].channels or image.shape[0] != DOMAINS[tr.source].size:
+            raise AppError(f"The input is {image.shape} but {task} expects {DOMAINS[tr.source].size} px "
+                           f"{DOMAINS[tr.source].channels}-channel images: press Map first.")
+        outs.append((tr.translate(image[None], num_solutions=1)[0, 0], label))
+    if not outs:
+        raise AppError(f"No GAN baseline is shipped for {task_label(task)} (looked for {task}_cyclegan, "
+                       f"{task}_distancegan, {task}_dtn in {registry.root}).")
+    msg = ("Adversarial baselines trained on the same data (one deterministic analogy each); their accuracy is in "
+           "the Learn tab's table.")
+    if missing:
+        msg += f" Not shipped for this task: {', '.join(missing)}."
+    return CompareResult(outs, msg, (time.perf_counter() - t0) * 1000)
 
 
 def run_explore(registry: ModelRegistry, task: str, method: str, generator: str, image: np.ndarray, k: int,
@@ -1017,11 +1071,14 @@ def loss_curves_figure(configs: list[tuple[str, dict[str, Any]]]) -> Any:
 
 
 def loaded_configs(registry: ModelRegistry) -> list[tuple[str, dict[str, Any]]]:
-    """(name, config) of every loaded mapping and its generator (for the loss-curve plot)."""
+    """(name, config) of every loaded mapping and its generator, and of loaded GAN baselines (loss-curve plot)."""
     out = []
     seen = set()
+    labels = {**METHOD_LABEL, **{v: k for k, v in BASELINE_CHOICES}}
     for (t, m, g), tr in registry.loaded().items():
-        out.append((f"{METHOD_LABEL[m]} {t} ({GENERATOR_LABEL.get(g, g)})", tr.config))
+        out.append((f"{labels.get(m, m)} {t}" + (f" ({GENERATOR_LABEL.get(g, g)})" if g else ""), tr.config))
+        if not g:  # a GAN baseline: no separate generator
+            continue
         gname = f"generator {tr.target} ({tr.gen_config.get('method', g)})"
         if gname not in seen:
             seen.add(gname)
