@@ -736,6 +736,14 @@ def direction_info(tr: Any, image: np.ndarray, k: int, seed: int, kind: str,
     return DirectionInfo(d.kind, scales, note), warns
 
 
+def check_input(tr: Any, task: str, image: np.ndarray) -> None:
+    """AppError unless ``image`` has the size and channels of the translator's input domain."""
+    spec = DOMAINS[tr.source]
+    if image.shape[-1] != spec.channels or image.shape[0] != spec.size:
+        raise AppError(f"The input is {image.shape} but {task} expects {spec.size} px {spec.channels}-channel "
+                       "images: convert it again (press Map).")
+
+
 def run_map(registry: ModelRegistry, task: str, method: str, generator: str, image: np.ndarray, k: int = 8,
             seed: int = 0, kind: str = "input", progress: ProgressFn | None = None) -> MapResult:
     """Translate one prepared input into K solutions (NAM reports its optimisation through ``progress``)."""
@@ -743,9 +751,7 @@ def run_map(registry: ModelRegistry, task: str, method: str, generator: str, ima
     seed = int(seed)
     t0 = time.perf_counter()
     tr = registry.get(task, method, generator)
-    if image.shape[-1] != DOMAINS[tr.source].channels or image.shape[0] != DOMAINS[tr.source].size:
-        raise AppError(f"The input is {image.shape} but {task} expects {DOMAINS[tr.source].size} px "
-                       f"{DOMAINS[tr.source].channels}-channel images: convert it again (press Map).")
+    check_input(tr, task, image)
     cb = _progress_cb(progress, "NAM: optimising latent codes" if method == "nam" else "encoding")
     with registry.lock(task, method, generator):
         res = _solve(tr, image, k, seed, cb)
@@ -776,9 +782,7 @@ def run_compare(registry: ModelRegistry, task: str, image: np.ndarray) -> Compar
         if tr is None:
             missing.append(label)
             continue
-        if image.shape[-1] != DOMAINS[tr.source].channels or image.shape[0] != DOMAINS[tr.source].size:
-            raise AppError(f"The input is {image.shape} but {task} expects {DOMAINS[tr.source].size} px "
-                           f"{DOMAINS[tr.source].channels}-channel images: press Map first.")
+        check_input(tr, task, image)
         outs.append((tr.translate(image[None], num_solutions=1)[0, 0], label))
     if not outs:
         raise AppError(f"No GAN baseline is shipped for {task_label(task)} (looked for {task}_cyclegan, "

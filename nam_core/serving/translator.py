@@ -214,17 +214,22 @@ class Translator:
             losses = self.loss_fn(recs, x.repeat_interleave(k, 0), reduction="none").view(len(x), k)
         return outs, recs, losses
 
-    def translate_full(self, images: np.ndarray, num_solutions: int = 8, seed: int = 0,
-                       callback: Callable[[int, int], None] | None = None) -> Translation:
-        """Translate with everything returned (outputs, T(G(z)), per-solution loss, codes)."""
+    def _codes(self, images: np.ndarray, num_solutions: int, seed: int,
+               callback: Callable[[int, int], None] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x N×C×H×W, z (N, K, d)); single images (the app) go through the cache so directions/explore reuse the
+        solutions."""
         if num_solutions < 1:
             raise ValueError("num_solutions must be ≥ 1")
         x = self._inputs(images)
-        if len(x) == 1:  # single images (the app) go through the cache so directions/explore reuse the solutions
+        if len(x) == 1:
             x, z1, _ = self.solve(images, num_solutions, seed, callback)
-            z = z1.unsqueeze(0)
-        else:
-            z, _ = self._solutions(x, num_solutions, seed, callback)
+            return x, z1.unsqueeze(0)
+        return x, self._solutions(x, num_solutions, seed, callback)[0]
+
+    def translate_full(self, images: np.ndarray, num_solutions: int = 8, seed: int = 0,
+                       callback: Callable[[int, int], None] | None = None) -> Translation:
+        """Translate with everything returned (outputs, T(G(z)), per-solution loss, codes)."""
+        x, z = self._codes(images, num_solutions, seed, callback)
         outs, recs, losses = self.render(z, x)
         n, k = z.shape[:2]
         shape_o, shape_r = outs.shape[1:], recs.shape[1:]
@@ -238,13 +243,7 @@ class Translator:
 
         The same analogies as :meth:`translate_full`, without its extras (T(G(z)) and the losses): VAE-NAM and
         AE-NAM then cost one pass of E and of G."""
-        if num_solutions < 1:
-            raise ValueError("num_solutions must be ≥ 1")
-        x = self._inputs(images)
-        if len(x) == 1:
-            z = self.solve(images, num_solutions, seed, callback)[1].unsqueeze(0)
-        else:
-            z = self._solutions(x, num_solutions, seed, callback)[0]
+        z = self._codes(images, num_solutions, seed, callback)[1]
         with torch.no_grad():
             flat = z.reshape(-1, self.latent_dim)
             outs = torch.cat([self.G(flat[i : i + 256]) for i in range(0, len(flat), 256)])
