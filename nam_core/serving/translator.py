@@ -202,11 +202,21 @@ class Translator:
         return ((v * s[:, None]) ** 2).sum(0).sqrt()  # per-coordinate std implied by the global PCA
 
     @torch.no_grad()
+    def _generate(self, z: torch.Tensor, batch: int = 256) -> torch.Tensor:
+        """G(z) for z (..., d), in chunks of ``batch``: (∏..., C', H', W')."""
+        flat = z.reshape(-1, self.latent_dim)
+        return torch.cat([self.G(flat[i : i + batch]) for i in range(0, len(flat), batch)])
+
+    @staticmethod
+    def _as_images(t: torch.Tensor, n: int, k: int) -> np.ndarray:
+        """(n·k, C, H, W) in [-1, 1] → uint8 (n, k, H, W, C)."""
+        return to_uint8(t).reshape(n, k, t.shape[2], t.shape[3], t.shape[1])
+
+    @torch.no_grad()
     def render(self, z: torch.Tensor, x: torch.Tensor | None = None,
                batch: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """G(z) and T(G(z)) for z (..., d); losses against x (N×C×H×W) when given (z then (N, K, d))."""
-        flat = z.reshape(-1, self.latent_dim)
-        outs = torch.cat([self.G(flat[i : i + batch]) for i in range(0, len(flat), batch)])
+        outs = self._generate(z, batch)
         recs = torch.cat([self.T(outs[i : i + batch]) for i in range(0, len(outs), batch)])
         losses = None
         if x is not None:
@@ -232,10 +242,7 @@ class Translator:
         x, z = self._codes(images, num_solutions, seed, callback)
         outs, recs, losses = self.render(z, x)
         n, k = z.shape[:2]
-        shape_o, shape_r = outs.shape[1:], recs.shape[1:]
-        return Translation(to_uint8(outs).reshape(n, k, shape_o[1], shape_o[2], shape_o[0]),
-                           to_uint8(recs).reshape(n, k, shape_r[1], shape_r[2], shape_r[0]),
-                           losses.cpu().numpy(), z)
+        return Translation(self._as_images(outs, n, k), self._as_images(recs, n, k), losses.cpu().numpy(), z)
 
     def translate(self, images: np.ndarray, num_solutions: int = 8, seed: int = 0,
                   callback: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -244,11 +251,7 @@ class Translator:
         The same analogies as :meth:`translate_full`, without its extras (T(G(z)) and the losses): VAE-NAM and
         AE-NAM then cost one pass of E and of G."""
         z = self._codes(images, num_solutions, seed, callback)[1]
-        with torch.no_grad():
-            flat = z.reshape(-1, self.latent_dim)
-            outs = torch.cat([self.G(flat[i : i + 256]) for i in range(0, len(flat), 256)])
-        n, k = z.shape[:2]
-        return to_uint8(outs).reshape(n, k, outs.shape[2], outs.shape[3], outs.shape[1])
+        return self._as_images(self._generate(z), *z.shape[:2])
 
     # ------------------------------------------------------------ directions
     def solve(self, image: np.ndarray, k: int = 8, seed: int = 0, callback: Callable[[int, int], None] | None = None
