@@ -55,7 +55,7 @@ def _mapping(task: str, method: str, gen: str, ship: str, extra: list[str], afte
 
 
 def _smoke(args: list[str], smoke: bool) -> list[str]:
-    """The same job, tiny: 1 epoch (IMLE too) on at most 256 images / 64 NAM targets."""
+    """The same job, tiny: 1 epoch (IMLE too) on at most 256 images (NAM: 256 targets)."""
     if not smoke:
         return args
     out, skip = [], False
