@@ -158,6 +158,19 @@ def task_kind(task: str) -> str:
 # ---------------------------------------------------------------------------------------------- input conversion
 
 
+def test_trained_mappings_record_their_generators_fingerprint(ckpt_root: Path) -> None:
+    from nam_core.checkpoints import weights_fingerprint
+    from nam_core.methods.generators import load_generator
+
+    mappings = [p for p in ckpt_root.iterdir() if (p / "config.json").exists()
+                and json.loads((p / "config.json").read_text()).get("generator")]  # the GAN baselines have none
+    assert mappings
+    for p in mappings:
+        cfg = json.loads((p / "config.json").read_text())
+        G, _ = load_generator(ckpt_root / Path(cfg["generator"]).name)
+        assert cfg["generator_fingerprint"] == weights_fingerprint(G), p.name
+
+
 def test_sketch_alpha_conversion_light_and_dark_theme() -> None:
     from nam_core.serving import app_logic as L
 

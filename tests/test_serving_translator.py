@@ -14,7 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nam_core.checkpoints import CheckpointError, save_checkpoint
+from nam_core.checkpoints import CheckpointError, read_config, save_checkpoint, store_half, weights_fingerprint
+from nam_core.methods.generators import load_generator
 from nam_core.methods.mappings import global_directions
 from nam_core.methods.nam import NAM, freeze
 from nam_core.methods.vae_nam import VAENAM
@@ -122,6 +123,26 @@ def test_from_checkpoint_finds_a_sibling_generator_and_rejects_generators(ckpts:
     assert t.method == "vae-nam" and t.latent_dim == LATENT
     with pytest.raises(CheckpointError, match="not a mapping checkpoint"):
         Translator.from_checkpoint(ckpts["gen"], device="cpu")
+
+
+def test_generator_fingerprint_survives_float16_and_catches_a_swapped_generator(ckpts: dict[str, Path],
+                                                                                tmp_path: Path) -> None:
+    G, _ = load_generator(ckpts["gen"])
+    want = weights_fingerprint(G)
+    half = store_half(Path(shutil.copytree(ckpts["gen"], tmp_path / "gen_half")))
+    assert weights_fingerprint(load_generator(half)[0]) == want  # float16 storage keeps the fingerprint
+    moved = Path(shutil.copytree(ckpts["vae-nam"], tmp_path / "vae"))
+    cfg = json.loads((moved / "config.json").read_text())
+    cfg["generator"] = str(half)
+    cfg["generator_fingerprint"] = want
+    (moved / "config.json").write_text(json.dumps(cfg))
+    assert Translator.from_checkpoint(moved, device="cpu").method == "vae-nam"
+    torch.manual_seed(3)  # a retrained generator under the same name
+    other = build_net("dcgan_generator", latent_dim=LATENT, out_channels=1, size=32, ngf=8)
+    save_checkpoint(tmp_path / "gen_half", {"G": other}, read_config(half))
+    assert weights_fingerprint(load_generator(half)[0]) != want
+    with pytest.raises(CheckpointError, match="fingerprint mismatch"):
+        Translator.from_checkpoint(moved, device="cpu")
 
 
 # ---------------------------------------------------------------- translate

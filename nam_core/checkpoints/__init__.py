@@ -55,6 +55,19 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def weights_fingerprint(module: nn.Module) -> str:
+    """sha256 of a module's floating-point weights rounded to float16 (plus its other buffers), so the same trained
+    network gives the same fingerprint whether its checkpoint stores float32 or float16 (:func:`store_half`).
+    Mappings record their generator's fingerprint; a Translator refuses a generator that does not match."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().cpu()
+        t = t.to(torch.float16) if t.is_floating_point() else t
+        h.update(name.encode())
+        h.update(t.reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def flatten_state(obj: Any, prefix: str = "state") -> tuple[Any, dict[str, torch.Tensor]]:
     """Split a nested dict/list structure into a JSON skeleton and a flat dict of tensors (no pickle needed)."""
     tensors: dict[str, torch.Tensor] = {}
@@ -260,6 +273,6 @@ def update_manifest(root: str | Path = CHECKPOINTS_DIR) -> Path:
     return out
 
 
-__all__ = ["Checkpoint", "CheckpointError", "find_checkpoints",
+__all__ = ["Checkpoint", "CheckpointError", "find_checkpoints", "weights_fingerprint",
            "flatten_state", "load_checkpoint", "read_config", "resolve_checkpoint",
            "save_checkpoint", "sha256_file", "store_half", "unflatten_state", "update_manifest"]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoints import save_checkpoint
+from ..checkpoints import save_checkpoint, weights_fingerprint
 from ..data import DOMAINS, load_domain
 from ..utils import get_device, image_grid, save_png, to_tensor, to_uint8
 from .directions import pca
@@ -105,7 +105,8 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
         return out / method / "last"
     config = m.config()
     config.update({"source": t.source, "target": t.target, "image_size": spec.size,
-                   "generator_method": gcfg.get("method"), "train_images": len(ds),
+                   "generator_method": gcfg.get("method"), "generator_fingerprint": weights_fingerprint(G),
+                   "train_images": len(ds),
                    "train_seconds_total": round(trainer.train_seconds, 1), "epochs_done": trainer.epoch,
                    "device": str(dev),
                    "recipe": {"command": recipe, "hparams": hp, "seed": seed, "loss": loss},

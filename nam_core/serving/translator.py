@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoints import CheckpointError, find_checkpoints, load_checkpoint, resolve_checkpoint
+from ..checkpoints import CheckpointError, find_checkpoints, load_checkpoint, resolve_checkpoint, weights_fingerprint
 from ..data import DOMAINS
 from ..losses import build_loss
 from ..methods.directions import Directions, move, posterior_directions, restart_directions
@@ -136,6 +136,11 @@ class Translator:
             raise CheckpointError(f"{path} does not name its generator")
         gpath = _resolve_generator(gref, mapping.path)
         G, gcfg = load_generator(gpath, device=dev)
+        want = mapping.config.get("generator_fingerprint")
+        if want and weights_fingerprint(G) != want:
+            raise CheckpointError(
+                f"{path} was trained on a different {gref} than the one at {gpath} (weights fingerprint mismatch): "
+                "retrain the mapping on this generator, or pass the generator it was trained on")
         return cls(mapping, G, gcfg, dev)
 
     @classmethod
