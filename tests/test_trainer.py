@@ -17,7 +17,7 @@ from nam_core.losses import LaplacianL1
 from nam_core.methods.dcgan import DCGAN
 from nam_core.methods.generators import load_generator, sample_images, train_generator
 from nam_core.methods.glann import IMLE, GLANNSampler, invert, nearest_neighbours
-from nam_core.methods.glo import GLO
+from nam_core.methods.glo import GLO, pca_codes
 from nam_core.methods.trainer import TrainConfig, Trainer
 from nam_core.nets import build_net
 from nam_core.utils import to_tensor
@@ -250,6 +250,31 @@ def test_dcgan_real_score_is_finite() -> None:
 
 
 # ------------------------------------------------------------------------------------------- train_generator
+
+
+def test_pca_codes_project_on_the_principal_components(digits: np.ndarray) -> None:
+    codes = pca_codes(digits, 8, seed=0)
+    assert codes.shape == (len(digits), 8)
+    torch.testing.assert_close(pca_codes(digits, 8, seed=0), codes, rtol=0, atol=0)  # deterministic for a seed
+    x = to_tensor(digits).flatten(1)
+    x = x - x.mean(0)
+    var = codes.var(0)
+    assert (var[:-1] >= var[1:] * 0.9).all()  # ordered by explained variance (randomised SVD: loosely)
+    q, _ = torch.linalg.qr(torch.randn(x.shape[1], 8, generator=torch.Generator().manual_seed(0)))
+    assert var.sum() > 5 * (x @ q).var(0).sum()  # far more of the images' variance than 8 random directions
+    padded = pca_codes(digits[:4], 8, seed=0)  # fewer images than dimensions: padded, still finite
+    assert padded.shape == (4, 8) and torch.isfinite(padded).all()
+
+
+def test_glo_from_pca_codes_starts_lower_than_from_random(digits: np.ndarray) -> None:
+    losses = {}
+    for init in ("pca", "random"):
+        torch.manual_seed(0)
+        m = _glo(len(digits), init_codes=pca_codes(digits, 8) if init == "pca" else None)
+        for _ in range(30):
+            m.train_step(torch.arange(len(digits)), to_tensor(digits))
+        losses[init] = _recon_loss(m, digits)
+    assert losses["pca"] < losses["random"]
 
 
 @pytest.fixture

@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--ngf", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--loss", help="laplacian | l1 | vgg-hed | vgg-imagenet | vgg-auto")
+    p.add_argument("--loss", help="laplacian | laplacian-flat | l1 | vgg-hed | vgg-imagenet | vgg-auto")
+    p.add_argument("--init", choices=["pca", "random"], help="GLO's initial codes (default: pca, as in GLO)")
     p.add_argument("--limit", type=int, help="train on the first N images only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cuda | mps | cpu (default: auto)")
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     recipe = setup_run("train_generator.py", a.threads, argv)
     final = train_generator(a.domain, a.method, a.out, epochs=a.epochs, latent_dim=a.latent_dim, ngf=a.ngf,
-                            batch_size=a.batch_size, loss=a.loss, imle_epochs=a.imle_epochs, limit=a.limit,
+                            batch_size=a.batch_size, loss=a.loss, imle_epochs=a.imle_epochs, init=a.init,
+                            limit=a.limit,
                             seed=a.seed, device=a.device, max_minutes=a.max_minutes,
                             finish_early=a.finish_early, recipe=recipe)
     print(final)

@@ -18,18 +18,20 @@ from ..data import DOMAINS, load_domain
 from ..utils import get_device, image_grid, save_png, to_tensor, to_uint8
 from .dcgan import DCGAN
 from .glann import IMLE, GLANNSampler, glann_config
-from .glo import GLO
+from .glo import GLO, pca_codes
 from .trainer import TrainConfig, Trainer
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "glann": {"latent_dim": 32, "ngf": 64, "epochs": 40, "batch_size": 64, "loss": "laplacian", "imle_epochs": 40},
+    "glann": {"latent_dim": 32, "ngf": 64, "epochs": 40, "batch_size": 64, "loss": "laplacian", "imle_epochs": 40,
+              "init": "pca"},
     "dcgan": {"latent_dim": 32, "ngf": 64, "epochs": 25, "batch_size": 64},
 }
 
 
 def train_generator(domain: str, method: str, out_dir: str | Path, epochs: int | None = None,
                     latent_dim: int | None = None, ngf: int | None = None, batch_size: int | None = None,
-                    loss: str | None = None, imle_epochs: int | None = None, limit: int | None = None,
+                    loss: str | None = None, imle_epochs: int | None = None, init: str | None = None,
+                    limit: int | None = None,
                     seed: int = 0, device: str | None = None, max_minutes: float | None = None,
                     finish_early: bool = False, progress: bool = True, recipe: str | None = None) -> Path:
     """Train a ``glann`` or ``dcgan`` generator of ``domain``; resumable; returns the final checkpoint folder
@@ -38,7 +40,7 @@ def train_generator(domain: str, method: str, out_dir: str | Path, epochs: int |
         raise ValueError(f"method must be one of {sorted(DEFAULTS)}")
     hp = dict(DEFAULTS[method])
     for k, v in {"epochs": epochs, "latent_dim": latent_dim, "ngf": ngf, "batch_size": batch_size, "loss": loss,
-                 "imle_epochs": imle_epochs}.items():
+                 "imle_epochs": imle_epochs, "init": init}.items():
         if v is not None:
             hp[k] = v
     dev = get_device(device)
@@ -50,8 +52,11 @@ def train_generator(domain: str, method: str, out_dir: str | Path, epochs: int |
                       max_minutes=max_minutes, progress=progress,
                       finish_early=finish_early)
     if method == "glann":
+        if hp["init"] not in ("pca", "random"):
+            raise ValueError(f"init must be 'pca' or 'random', got {hp['init']!r}")
+        codes = pca_codes(ds.images, hp["latent_dim"], seed=seed) if hp["init"] == "pca" else None
         m = GLO(len(ds), spec.channels, spec.size, latent_dim=hp["latent_dim"], ngf=hp["ngf"], loss=hp["loss"],
-                seed=seed, device=dev, domain=domain)
+                init_codes=codes, seed=seed, device=dev, domain=domain)
         trainer = Trainer(m, ds.images, cfg, device=dev)
         if not trainer.fit_to_end("GLO stage"):
             return stage_dir / "last"
