@@ -204,6 +204,23 @@ def test_ae_nam_solutions_spread_along_the_global_axes(translators: dict[str, Tr
     assert not torch.allclose(full.z[:, 1], mu)
 
 
+@pytest.mark.parametrize("method", ["vae-nam", "ae-nam"])
+def test_temperature_scales_the_spread_of_the_solutions(translators: dict[str, Translator], inputs: np.ndarray,
+                                                        method: str) -> None:
+    t = translators[method]
+    assert t.temperature == 1.0  # no sampling_temperature in the config
+    try:
+        spread = {}
+        for temp in (0.0, 1.0, 2.5):
+            t.temperature = temp
+            z = t.translate_full(inputs[:2], num_solutions=4, seed=0).z
+            spread[temp] = z - z[:, :1]  # solution 0 is the code itself
+        assert spread[0.0].abs().max() == 0
+        torch.testing.assert_close(spread[2.5], 2.5 * spread[1.0])
+    finally:
+        t.temperature = 1.0
+
+
 def test_nam_callback_reports_every_step(translators: dict[str, Translator], inputs: np.ndarray) -> None:
     t = translators["nam"]
     t._cache.clear()

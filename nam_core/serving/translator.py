@@ -112,6 +112,9 @@ class Translator:
         if "global_vectors" in mapping.tensors:
             self.global_dirs = Directions(mapping.tensors["global_vectors"], mapping.tensors["global_std"], "global")
         self.nam_steps = 100
+        # spread of the K sampled solutions: ε·σ is scaled by it (VAE-NAM), as is AE-NAM's spread along the global
+        # axes; the checkpoint may carry a value chosen on training inputs (``sampling_temperature``)
+        self.temperature = float(cfg.get("sampling_temperature", 1.0))
         self.nam_init = "retrieval"  # or "random": Gaussian starts (the NAM paper's)
         self._pool: torch.Tensor | None = None
         self._dirs: dict[int, tuple[weakref.ref, dict[int, Directions]]] = {}  # id(z) → (ref, {k: Directions})
@@ -169,13 +172,13 @@ class Translator:
             return z, None
         assert self.E is not None
         if self.method == "vae-nam":
-            z, mu, sigma = encode_sample(self.E, x, k, seed=seed)
+            z, mu, sigma = encode_sample(self.E, x, k, seed=seed, temperature=self.temperature)
             return z, sigma
         mu, _ = self.E(x)  # AE-NAM: deterministic code, K solutions spread along the global axes
         eps = per_image_noise(x, k, self.latent_dim, seed).to(mu)
         eps[:, 0] = 0
         spread = self._global_spread().to(mu)
-        return mu.unsqueeze(1) + AE_NAM_TEMPERATURE * eps * spread, torch.zeros_like(mu)
+        return mu.unsqueeze(1) + self.temperature * AE_NAM_TEMPERATURE * eps * spread, torch.zeros_like(mu)
 
     @torch.no_grad()
     def _nam_init(self, x: torch.Tensor, k: int, seed: int) -> torch.Tensor | None:
@@ -263,7 +266,7 @@ class Translator:
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Solutions for one image, cached (LRU of ``cache_size``): (x 1×C×H×W, z (K, d), σ (d,) or None)."""
         x = self._inputs(image)[:1]
-        key = (x.cpu().numpy().tobytes(), k, seed, self.nam_steps, self.nam_init)
+        key = (x.cpu().numpy().tobytes(), k, seed, self.nam_steps, self.nam_init, self.temperature)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
