@@ -94,6 +94,20 @@ def test_any_of_k_is_at_least_the_mean():
         assert res["any_of_k"] >= res["mean"] >= 0 and res["any_of_k"] >= res["best_of_k"]
 
 
+def test_solution_diversity_and_class_consistency():
+    rng = np.random.default_rng(0)
+    same = np.repeat(rng.integers(0, 256, (3, 1, 8, 8, 1), dtype=np.uint8), 4, axis=1)
+    assert np.allclose(M.solution_diversity(same), 0) and M.solution_diversity(same[:, :1]).shape == (3,)
+    black_white = np.zeros((2, 2, 8, 8, 3), np.uint8)
+    black_white[:, 1] = 255  # two solutions, every pixel differs by 1.0
+    assert np.allclose(M.solution_diversity(black_white), 1.0)
+    three = np.zeros((1, 3, 4, 4, 1), np.uint8)
+    three[0, 2] = 255  # pairs: (0,1) 0, (0,2) 1, (1,2) 1 → mean 2/3
+    assert M.solution_diversity(three)[0] == pytest.approx(2 / 3)
+    assert M.class_consistency(np.array([[3, 3, 3, 3], [1, 2, 1, 5]])) == pytest.approx((1.0 + 0.5) / 2)
+    assert M.class_consistency(np.array([7, 2])) == 1.0  # K = 1
+
+
 class FakeTranslator:
     """Translates a digit into the same digit (K identical solutions) after a short sleep."""
 
@@ -119,6 +133,7 @@ def test_evaluate_translator_scores_and_times(clf):
     assert 0 < res["ms_per_solution_batched"] < res["ms_per_analogy_batched"]
     assert res["ms_per_analogy_batch1"] > 0 and "edge_f1" not in res
     assert 0 <= res["loss_best"] <= res["loss_mean"]
+    assert res["diversity"] == 0.0 and res["same_class"] == 1.0  # K copies of the input
 
 
 def test_evaluate_translator_edge_agreement_on_edge_tasks():

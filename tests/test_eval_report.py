@@ -28,7 +28,7 @@ def results() -> dict:
         "machine": R.machine_info("cpu"),
         "settings": {"n_test": 1000, "num_solutions": 8},
         "translations": [
-            translation_row("mnist2svhn", "vae-nam"),
+            translation_row("mnist2svhn", "vae-nam", same_class=0.9375, diversity=0.01234),
             translation_row("street2mnist", "nam", n=40, ms_per_analogy_batched=4000.0, ms_per_analogy_batch1=3500.0,
                             best_of_k=float("nan")),
             translation_row("edges2shoes", "ae-nam", "dcgan", mean=None, best_of_k=None, any_of_k=None,
@@ -62,13 +62,13 @@ def test_write_results_files_and_rows(results, tmp_path):
 
     md = paths["md"].read_text()
     vae = table_rows(md, "mnist2svhn")
-    assert vae == [["mnist2svhn", "VAE-NAM", "GLANN", "1000", "42.3", "50.0", "87.1", "51.7", "–", "–", "3.2", "12.0",
-                    "25.0 min"]]
+    assert vae == [["mnist2svhn", "VAE-NAM", "GLANN", "1000", "42.3", "50.0", "87.1", "51.7", "93.8", "0.012", "–", "–",
+                    "3.2", "12.0", "25.0 min"]]
     nam = table_rows(md, "street2mnist")
     assert nam[0][:8] == ["street2mnist", "NAM", "GLANN", "40", "42.3", "–", "87.1", "25.0†"]
-    assert nam[0][10:12] == ["4000", "3500"]
+    assert nam[0][8:10] == ["–", "–"] and nam[0][12:14] == ["4000", "3500"]
     edges = table_rows(md, "edges2shoes")
-    assert edges[0][1:5] == ["AE-NAM", "DCGAN", "1000", "–"] and edges[0][8] == "0.61" and edges[0][9] == "12.3"
+    assert edges[0][1:5] == ["AE-NAM", "DCGAN", "1000", "–"] and edges[0][10] == "0.61" and edges[0][11] == "12.3"
     gens = table_rows(md, "mnist")
     assert [g[1] for g in gens] == ["GLANN", "GLO + Gaussian"] and gens[0][3] == "12.35" and gens[0][7] == "10.0 min"
     assert "350× faster" in md and "CycleGAN 17.7" in md and "DistanceGAN 26.8" in md and "† paper figure" in md

@@ -101,6 +101,28 @@ def accuracy_from_predictions(preds: np.ndarray, labels: np.ndarray, losses: np.
             "any_of_k": float(correct.any(1).mean()) if n else float("nan"), "per_class": per_class}
 
 
+def solution_diversity(outputs: np.ndarray) -> np.ndarray:
+    """Per input: mean L1 distance (pixel values scaled to [0, 1]) between its K analogies, over all K·(K−1)
+    ordered pairs of distinct solutions; ``outputs`` uint8 (N, K, H, W, C). 0 when K = 1 or all K are equal."""
+    o = torch.from_numpy(np.ascontiguousarray(outputs)).float().div(255.0)
+    n, k = o.shape[:2]
+    if k < 2:
+        return np.zeros(n)
+    o = o.reshape(n, k, -1)
+    d = torch.cdist(o, o, p=1) / o.shape[-1]
+    return (d.sum((1, 2)) / (k * (k - 1))).numpy()
+
+
+def class_consistency(preds: np.ndarray) -> float:
+    """Mean over inputs of the share of its K analogies that the classifier reads as their most common class
+    ("the K solutions stay the same digit": 1.0 when they all do)."""
+    preds = np.asarray(preds)
+    if preds.ndim == 1:
+        preds = preds[:, None]
+    share = [np.bincount(row).max() / len(row) for row in preds.astype(np.int64)]
+    return float(np.mean(share)) if share else float("nan")
+
+
 def translation_accuracy(outputs: np.ndarray, labels: np.ndarray, classifier: nn.Module,
                          losses: np.ndarray | None = None, batch: int = 500) -> dict[str, Any]:
     """Top-1 accuracy of ``classifier`` on analogies ``outputs`` (uint8 N×K×H×W×C, or N×H×W×C for K = 1) against
@@ -198,7 +220,8 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
     ``ms_per_analogy_batched`` (wall time per input image, all K solutions, batches of ``batch``),
     ``ms_per_solution_batched``, and ``ms_per_analogy_batch1`` (median latency of one input → K solutions over
     ``latency_images`` × ``latency_repeats`` calls after a warm-up), ``loss_mean`` / ``loss_best`` (mean per-solution
-    and per-input lowest reconstruction loss) and, for edges→photo tasks (``edges``; default: the input domain is
+    and per-input lowest reconstruction loss), ``diversity`` (:func:`solution_diversity`, mean over inputs),
+    ``same_class`` (:func:`class_consistency`, with a classifier) and, for edges→photo tasks (``edges``; default: the input domain is
     an ``*_edges`` domain), ``edge_f1`` (:func:`edge_agreement` on the first ``edge_n`` inputs, all K solutions;
     edge extraction is slow on CPU) and, given ``reference_images`` (real photos of the output domain),
     ``photo_fid`` / ``photo_f8`` / ``photo_f1_8``: FID and PRD of those analogies against the photos in
@@ -227,7 +250,7 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
         translator._cache.clear()
     translator.translate_full(np.asarray(images[:1]), num_solutions=1, seed=seed)  # warm-up (lazy init, caches)
     per_input = k * (time.perf_counter() - t0)  # first guess: NAM's cost grows ~linearly with K
-    preds, losses, f1s, kept = [], [], [], []
+    preds, losses, f1s, kept, divs = [], [], [], [], []
     lat: list[float] = []  # a one-image batch is also a batch-1 latency sample
     seconds, done, bi = 0.0, 0, 0
     while done < n_requested:
@@ -248,6 +271,7 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
         if len(chunk) == 1:
             lat.append(elapsed)
         losses.append(np.asarray(tr.losses, dtype=np.float64).reshape(len(chunk), k))
+        divs.append(solution_diversity(tr.outputs))
         if classifier is not None:
             out = tr.outputs
             preds.append(predict_labels(classifier, out.reshape(-1, *out.shape[2:])).reshape(len(chunk), k))
@@ -274,12 +298,15 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
     res: dict[str, Any] = {"n": int(n), "k": int(k)}
     if classifier is not None and labels is not None:
         res.update(accuracy_from_predictions(np.concatenate(preds), np.asarray(labels)[:n], loss))
+    if preds:
+        res["same_class"] = class_consistency(np.concatenate(preds))
     res.update({
         "ms_per_analogy_batched": 1000.0 * seconds / n,
         "ms_per_solution_batched": 1000.0 * seconds / (n * k),
         "ms_per_analogy_batch1": 1000.0 * statistics.median(lat) if lat else None,
         "latency_calls": len(lat), "batch": int(batch), "translate_seconds": seconds, "n_requested": int(n_requested),
         "loss_mean": float(loss.mean()), "loss_best": float(loss.min(1).mean()),
+        "diversity": float(np.concatenate(divs).mean()),
     })
     if edges:
         scored = n if edge_n is None else min(n, edge_n)
@@ -515,7 +542,7 @@ def glo_gaussian_baseline(generator_ckpt: str | Path | nn.Module, n: int = 2000,
     return torch.cat([gen.G(z[i : i + batch]) for i in range(0, n, batch)])
 
 
-__all__ = ["accuracy_from_predictions", "classifier_features", "edge_agreement", "edge_f1", "evaluate_translator",
+__all__ = ["accuracy_from_predictions", "class_consistency", "classifier_features", "solution_diversity", "edge_agreement", "edge_f1", "evaluate_translator",
            "fid", "generator_metrics", "get_edge_extractor", "glo_gaussian_baseline", "inception_features",
            "inception_weights_path", "kmeans", "predict_labels", "prd", "prd_f_beta", "prd_from_histograms",
            "translation_accuracy"]

@@ -89,15 +89,16 @@ def _name(method: str) -> str:
 def translation_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of translation rows (accuracy, published figure, edge F1, photo FID, speed, train time)."""
     head = ("| task | method | generator | n | acc. mean % | acc. lowest-loss % | acc. any-of-K % | published % "
-            "| edge F1 | photo FID | ms/analogy batched | ms/analogy batch-1 | train time |")
-    lines = [head, "|" + "---|" * 13]
+            "| same digit % | diversity | edge F1 | photo FID | ms/analogy batched | ms/analogy batch-1 | train time |")
+    lines = [head, "|" + "---|" * 15]
     for r in rows:
         pub, proxy = published_accuracy(r["task"], r["method"], r.get("generator", ""))
         pub_s = "–" if pub is None else f"{pub:.1f}" + ("†" if proxy else "")
         lines.append(
             f"| {r['task']} | {_name(r['method'])} | {_name(r.get('generator', ''))} | {r.get('n', '–')} "
             f"| {_pct(r.get('mean'))} "
-            f"| {_pct(r.get('best_of_k'))} | {_pct(r.get('any_of_k'))} | {pub_s} | {_num(r.get('edge_f1'))} "
+            f"| {_pct(r.get('best_of_k'))} | {_pct(r.get('any_of_k'))} | {pub_s} | {_pct(r.get('same_class'))} "
+            f"| {_num(r.get('diversity'), 3)} | {_num(r.get('edge_f1'))} "
             f"| {_num(r.get('photo_fid'), 1)} "
             f"| {_ms(r.get('ms_per_analogy_batched'))} | {_ms(r.get('ms_per_analogy_batch1'))} "
             f"| {format_duration(r.get('train_seconds'))} |")
@@ -130,7 +131,9 @@ def markdown_report(results: dict[str, Any]) -> str:
     out += ["", "Accuracy: top-1 of the target domain's classifier on the K analogies of each test input, "
             "against the input's label (n test inputs; NAM, which optimises codes per input, may use fewer) — "
             "mean over the K solutions; the solution with the lowest reconstruction loss ‖T(G(z)) − x‖ "
-            "(an unsupervised choice); any of the K (an oracle upper bound). "
+            "(an unsupervised choice); any of the K (an oracle upper bound). Same digit: share of an input's K "
+            "analogies read as their most common class (100 = all K keep one digit). Diversity: mean L1 distance "
+            "between two of an input's K analogies, pixels in [0, 1] (0 = identical solutions). "
             "ms/analogy: wall time per input image for all K solutions, in batches and for one image alone "
             "(median). Edge F1: input sketch vs. the edges of each analogy (1-px tolerance). Photo FID: the "
             "analogies of the edge-F1 inputs (all K) against the real test photos, in 8×8 pooled pixels (lower is "
