@@ -258,6 +258,17 @@ def test_generator_metrics_in_classifier_space(clf):
     assert pre["fid"] < 0.1 and pre["n"] == 300
     with pytest.raises(ValueError):
         M.generator_metrics(gen, real)
+    assert len(same["class_shares"]) == 10 and sum(same["class_shares"]) == pytest.approx(1.0)
+    assert same["min_class_share"] == min(same["class_shares"]) and 0 <= same["confident"] <= 1
+
+
+def test_class_coverage_counts_the_digits(clf):
+    labels = np.array([0] * 6 + [1] * 3 + [2])
+    cov = M.class_coverage(clf, digit_images(labels))
+    assert cov["class_shares"][:3] == pytest.approx([0.6, 0.3, 0.1]) and cov["min_class_share"] == 0.0
+    balanced = M.class_coverage(clf, digit_images(balanced_labels(2)), confidence=0.0)
+    assert balanced["min_class_share"] == pytest.approx(0.1) and balanced["confident"] == 1.0
+    assert M.class_coverage(clf, digit_images(balanced_labels(2)), confidence=1.0)["confident"] == 0.0
 
 
 class FakeGLANN(nn.Module):

@@ -36,7 +36,7 @@ def results() -> dict:
         ],
         "generators": [
             {"domain": "mnist", "method": "glann", "features": "clf_mnist", "fid": 12.345, "f8": 0.95, "f1_8": 0.9,
-             "n": 2000, "train_seconds": 600},
+             "min_class_share": 0.0812, "confident": 0.7, "n": 2000, "train_seconds": 600},
             {"domain": "mnist", "method": "glo-gaussian", "features": "clf_mnist", "fid": 40.0, "f8": 0.7,
              "f1_8": 0.6, "n": 2000},
         ],
@@ -70,7 +70,8 @@ def test_write_results_files_and_rows(results, tmp_path):
     edges = table_rows(md, "edges2shoes")
     assert edges[0][1:5] == ["AE-NAM", "DCGAN", "1000", "–"] and edges[0][10] == "0.61" and edges[0][11] == "12.3"
     gens = table_rows(md, "mnist")
-    assert [g[1] for g in gens] == ["GLANN", "GLO + Gaussian"] and gens[0][3] == "12.35" and gens[0][7] == "10.0 min"
+    assert [g[1] for g in gens] == ["GLANN", "GLO + Gaussian"] and gens[0][3] == "12.35" and gens[0][9] == "10.0 min"
+    assert gens[0][6:8] == ["8.1", "70.0"] and gens[1][6:8] == ["–", "–"]
     assert "350× faster" in md and "CycleGAN 17.7" in md and "DistanceGAN 26.8" in md and "† paper figure" in md
     assert "edges2shoes 0.90" in md and results["machine"]["torch"] in md
 

@@ -66,6 +66,19 @@ def predict_labels(classifier: nn.Module, images: np.ndarray | torch.Tensor, bat
     return _batched(lambda x: classifier(x).argmax(1), images, _module_device(classifier), batch).long().numpy()
 
 
+def class_coverage(classifier: nn.Module, images: np.ndarray | torch.Tensor, confidence: float = 0.9,
+                   num_classes: int = 10, batch: int = 500) -> dict[str, Any]:
+    """How a generator's samples spread over the classes: ``class_shares`` (share of samples the classifier assigns
+    to each class), ``min_class_share`` and ``confident`` (share read with softmax probability > ``confidence``:
+    a crude "recognisable" rate)."""
+    classifier.eval()
+    probs = _batched(lambda x: classifier(x).softmax(1), images, _module_device(classifier), batch)
+    labels = probs.argmax(1).numpy()
+    shares = np.bincount(labels, minlength=num_classes) / max(1, len(labels))
+    return {"class_shares": [float(v) for v in shares], "min_class_share": float(shares.min()),
+            "confident": float((probs.max(1).values > confidence).float().mean())}
+
+
 def classifier_features(classifier: nn.Module, images: np.ndarray | torch.Tensor, batch: int = 500) -> torch.Tensor:
     """The classifier's embedding (``.features(x)`` when it has one, else its logits) of every image: (N, D)."""
     classifier.eval()
@@ -516,7 +529,10 @@ def generator_metrics(generator: nn.Module | np.ndarray | torch.Tensor, real_ima
     fr, fg = embed(real), embed(fake)
     precision, recall = prd(fr, fg, num_runs=num_runs, seed=seed)
     f8, f1_8 = prd_f_beta(precision, recall)
-    return {"fid": fid(fr, fg), "f8": f8, "f1_8": f1_8, "n": int(m)}
+    res = {"fid": fid(fr, fg), "f8": f8, "f1_8": f1_8, "n": int(m)}
+    if classifier is not None and features is None:
+        res.update(class_coverage(classifier, fake))
+    return res
 
 
 @torch.no_grad()
@@ -542,7 +558,7 @@ def glo_gaussian_baseline(generator_ckpt: str | Path | nn.Module, n: int = 2000,
     return torch.cat([gen.G(z[i : i + batch]) for i in range(0, n, batch)])
 
 
-__all__ = ["accuracy_from_predictions", "class_consistency", "classifier_features", "solution_diversity", "edge_agreement", "edge_f1", "evaluate_translator",
+__all__ = ["accuracy_from_predictions", "class_consistency", "class_coverage", "classifier_features", "solution_diversity", "edge_agreement", "edge_f1", "evaluate_translator",
            "fid", "generator_metrics", "get_edge_extractor", "glo_gaussian_baseline", "inception_features",
            "inception_weights_path", "kmeans", "predict_labels", "prd", "prd_f_beta", "prd_from_histograms",
            "translation_accuracy"]

@@ -106,12 +106,14 @@ def translation_table(rows: list[dict[str, Any]]) -> str:
 
 
 def generator_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of generator rows (FID, PRD F_8 / F_1/8, train time)."""
-    lines = ["| domain | generator | features | FID | F8 (recall) | F1/8 (precision) | n | train time |",
-             "|" + "---|" * 8]
+    """Markdown table of generator rows (FID, PRD F_8 / F_1/8, class coverage, train time)."""
+    lines = ["| domain | generator | features | FID | F8 (recall) | F1/8 (precision) | rarest class % | confident % "
+             "| n | train time |",
+             "|" + "---|" * 10]
     for r in rows:
         lines.append(f"| {r['domain']} | {_name(r['method'])} | {r.get('features', '')} | {_num(r.get('fid'))} "
-                     f"| {_num(r.get('f8'), 3)} | {_num(r.get('f1_8'), 3)} | {r.get('n', '–')} "
+                     f"| {_num(r.get('f8'), 3)} | {_num(r.get('f1_8'), 3)} | {_pct(r.get('min_class_share'))} "
+                     f"| {_pct(r.get('confident'))} | {r.get('n', '–')} "
                      f"| {format_duration(r.get('train_seconds'))} |")
     return "\n".join(lines)
 
@@ -161,7 +163,9 @@ def markdown_report(results: dict[str, Any]) -> str:
                 "FID and PRD (Sajjadi et al. 2018; F8 ≈ recall, F1/8 ≈ precision) between generated samples and "
                 "the domain's test images in the named feature space (clf_<domain>: the project's digit "
                 "classifier's 256-d embedding; not comparable with Inception FIDs). GLO + Gaussian: the GLO "
-                "generator on a Gaussian fitted to its codes, the GLANN paper's baseline."]
+                "generator on a Gaussian fitted to its codes, the GLANN paper's baseline. Rarest class: the "
+                "smallest share of samples the digit classifier assigns to one class (10 % = perfectly balanced; "
+                "0 = a missing digit). Confident: share of samples it reads with probability > 0.9."]
     return "\n".join(out) + "\n"
 
 
