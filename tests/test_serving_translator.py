@@ -509,3 +509,28 @@ def test_bench_speed_times_translate_without_the_cache(translators: dict[str, Tr
     assert res["calls"] == 4 and res["ms_batch1"] > 0 and res["ms_batched"] > 0
     assert t.cache_size == 0 and len(t._cache) == 0  # real work timed, nothing reused
     t.cache_size = 8
+
+
+def test_bench_diversity_scores_accuracy_sameness_and_spread(translators: dict[str, Translator],
+                                                             inputs: np.ndarray) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import bench_diversity
+
+    class Brightness(torch.nn.Module):  # reads "digit 1" on bright images, "digit 0" on dark ones
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            m = x.mean(dim=(1, 2, 3))
+            return torch.stack([-m, m], 1)
+
+    t = translators["vae-nam"]
+    outs = t.translate(inputs, num_solutions=4, seed=0)
+    truth = (outs.reshape(len(inputs), 4, -1).astype(float).mean(-1)[:, 0] / 127.5 - 1 > 0).astype(int)
+    try:
+        flat = {}
+        for temp in (0.0, 3.0):
+            t.temperature = temp
+            flat[temp] = bench_diversity.score(t, inputs, truth, Brightness(), k=4, batch=2)
+    finally:
+        t.temperature = 1.0
+    assert flat[0.0]["diversity"] == 0.0 and flat[0.0]["same_digit"] == 1.0 and flat[0.0]["n"] == len(inputs)
+    assert flat[0.0]["acc"] == 1.0  # every solution is solution 0, whose class is the "label"
+    assert flat[3.0]["diversity"] > 0

@@ -1,0 +1,85 @@
+"""How different are the K solutions, and do they keep the digit? Accuracy, same-digit share and diversity of the K
+analogies per input, for every shipped digit mapping, at several sampling temperatures (VAE-NAM / AE-NAM; NAM's
+K restarts have no temperature and are scored once, on fewer inputs).
+
+    python benchmarks/bench_diversity.py                                   # shipped checkpoints, CPU
+    python benchmarks/bench_diversity.py --tasks mnist2street --temperatures 1 2 3
+
+Columns: acc % (classifier of the output domain vs the input's label, mean over the K analogies), same digit %
+(share of an input's K analogies read as their most common class), diversity (mean L1 distance between two of an
+input's analogies, pixels in [0, 1]). No assertions: figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from nam_core.eval.metrics import class_consistency, predict_labels, solution_diversity  # noqa: E402
+from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
+from nam_core.serving import Translator, available_models  # noqa: E402
+from nam_core.utils import get_device  # noqa: E402
+from training.evaluate import eval_subset, find_classifier, print_machine  # noqa: E402
+
+
+def score(tr: Translator, images: np.ndarray, labels: np.ndarray, clf: torch.nn.Module, k: int,
+          batch: int = 100) -> dict[str, float]:
+    """acc / same-digit share / diversity of ``tr``'s K analogies of ``images`` (seed 0)."""
+    outs = np.concatenate([tr.translate(images[i : i + batch], num_solutions=k, seed=0)
+                           for i in range(0, len(images), batch)])
+    preds = predict_labels(clf, outs.reshape(-1, *outs.shape[2:])).reshape(len(images), k)
+    return {"acc": float((preds == labels[:, None]).mean()), "same_digit": class_consistency(preds),
+            "diversity": float(solution_diversity(outs).mean()), "n": len(images)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoints", default=str(CHECKPOINTS_DIR))
+    p.add_argument("--tasks", nargs="*", default=["mnist2street", "street2mnist"])
+    p.add_argument("--temperatures", type=float, nargs="*", default=[1.0, 2.0, 3.0])
+    p.add_argument("--n", type=int, default=300, help="test inputs per model (VAE-NAM / AE-NAM)")
+    p.add_argument("--nam-n", type=int, default=20, help="test inputs for NAM (seconds each on a CPU)")
+    p.add_argument("--k", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--json", help="also write the figures here")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    dev = get_device(a.device)
+    print_machine(a.device)
+    rows = []
+    print("| task | generator | method | temperature | n | acc % | same digit % | diversity |")
+    print("|---|---|---|---|---|---|---|---|")
+    for m in sorted(available_models(a.checkpoints), key=lambda m: (m["task"], m["generator"], m["method"])):
+        if m["task"] not in a.tasks or m["method"] not in ("nam", "ae-nam", "vae-nam"):
+            continue
+        tr = Translator.from_checkpoint(m["path"], device=dev)
+        clf = find_classifier(tr.target, a.checkpoints, dev)
+        if clf is None:
+            continue
+        n = a.nam_n if m["method"] == "nam" else a.n
+        images, labels = eval_subset(tr.source, n, 0)
+        for temp in ([1.0] if m["method"] == "nam" else a.temperatures):
+            tr.temperature = temp
+            r = {"task": m["task"], "generator": m["generator"], "method": m["method"], "temperature": temp,
+                 **score(tr, images, labels, clf, a.k, batch=10 if m["method"] == "nam" else 100)}
+            rows.append(r)
+            t = "–" if m["method"] == "nam" else f"{temp:g}"
+            print(f"| {r['task']} | {r['generator']} | {r['method']} | {t} | {r['n']} | {100 * r['acc']:.1f} "
+                  f"| {100 * r['same_digit']:.1f} | {r['diversity']:.3f} |", flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps({"device": str(dev), "k": a.k, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
