@@ -72,8 +72,9 @@ def _smoke(args: list[str], smoke: bool) -> list[str]:
 
 
 def plan_digits_gpu(smoke: bool = False) -> list[Job]:
-    """Street generators (GLANN on 10k images, the shipped CPU recipe; DCGAN on all 20k), the handbag GLANN, mappings on GLANN and DCGAN Gs for
-    both digit directions and both edge tasks, and the three GAN baselines on both digit directions.
+    """Street generators (GLANN on 10k images, the shipped CPU recipe; DCGAN on all 20k), the handbag GLANN,
+    mappings on GLANN and DCGAN Gs for both digit directions and both edge tasks, and the three GAN baselines on
+    both digit directions.
 
     Listed in priority order: a free slot goes to the first job whose dependencies are done."""
     S = smoke

@@ -234,9 +234,9 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
     ``ms_per_solution_batched``, and ``ms_per_analogy_batch1`` (median latency of one input → K solutions over
     ``latency_images`` × ``latency_repeats`` calls after a warm-up), ``loss_mean`` / ``loss_best`` (mean per-solution
     and per-input lowest reconstruction loss), ``diversity`` (:func:`solution_diversity`, mean over inputs),
-    ``same_class`` (:func:`class_consistency`, with a classifier) and, for edges→photo tasks (``edges``; default: the input domain is
-    an ``*_edges`` domain), ``edge_f1`` (:func:`edge_agreement` on the first ``edge_n`` inputs, all K solutions;
-    edge extraction is slow on CPU) and, given ``reference_images`` (real photos of the output domain),
+    ``same_class`` (:func:`class_consistency`, with a classifier) and, for edges→photo tasks (``edges``; default:
+    the input domain is an ``*_edges`` domain), ``edge_f1`` (:func:`edge_agreement` on the first ``edge_n``
+    inputs, all K solutions; edge extraction is slow on CPU) and, given ``reference_images`` (real photos of the output domain),
     ``photo_fid`` / ``photo_f8`` / ``photo_f1_8``: FID and PRD of those analogies against the photos in
     ``reference_features`` (default: 8×8 pooled pixels). Batch ``i`` uses seed ``seed + i``; timings exclude scoring.
 
@@ -558,7 +558,7 @@ def glo_gaussian_baseline(generator_ckpt: str | Path | nn.Module, n: int = 2000,
     return torch.cat([gen.G(z[i : i + batch]) for i in range(0, n, batch)])
 
 
-__all__ = ["accuracy_from_predictions", "class_consistency", "class_coverage", "classifier_features", "solution_diversity", "edge_agreement", "edge_f1", "evaluate_translator",
-           "fid", "generator_metrics", "get_edge_extractor", "glo_gaussian_baseline", "inception_features",
-           "inception_weights_path", "kmeans", "predict_labels", "prd", "prd_f_beta", "prd_from_histograms",
-           "translation_accuracy"]
+__all__ = ["accuracy_from_predictions", "class_consistency", "class_coverage", "classifier_features",
+           "edge_agreement", "edge_f1", "evaluate_translator", "fid", "generator_metrics", "get_edge_extractor",
+           "glo_gaussian_baseline", "inception_features", "inception_weights_path", "kmeans", "prd", "prd_f_beta",
+           "prd_from_histograms", "predict_labels", "solution_diversity", "translation_accuracy"]
