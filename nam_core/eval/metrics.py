@@ -236,8 +236,8 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
     and per-input lowest reconstruction loss), ``diversity`` (:func:`solution_diversity`, mean over inputs),
     ``same_class`` (:func:`class_consistency`, with a classifier) and, for edges→photo tasks (``edges``; default:
     the input domain is an ``*_edges`` domain), ``edge_f1`` (:func:`edge_agreement` on the first ``edge_n``
-    inputs, all K solutions; edge extraction is slow on CPU) and, given ``reference_images`` (real photos of the output domain),
-    ``photo_fid`` / ``photo_f8`` / ``photo_f1_8``: FID and PRD of those analogies against the photos in
+    inputs, all K solutions; edge extraction is slow on CPU) and, given ``reference_images`` (real photos of the
+    output domain), ``photo_fid`` / ``photo_f8`` / ``photo_f1_8``: FID and PRD of those analogies against the photos in
     ``reference_features`` (default: 8×8 pooled pixels). Batch ``i`` uses seed ``seed + i``; timings exclude scoring.
 
     ``time_budget_s`` caps the batched pass (NAM optimises its codes per input: seconds each on a CPU): each batch
