@@ -166,6 +166,27 @@ def test_ae_nam_has_no_kl_and_deterministic_codes() -> None:
     assert vae.train_step(torch.arange(8), images)["kl"] > 0
 
 
+def test_ae_nam_code_prior_keeps_codes_near_the_prior() -> None:
+    G = tiny_generator()
+    images = smooth_images(16, 3)
+    norms = {}
+    for weight in (0.0, 0.05):
+        torch.manual_seed(0)
+        ae = VAENAM(G, in_channels=3, size=32, variational=False, nf=8, nef=8, lr=1e-2, seed=0,
+                    task="street2mnist", prior_weight=weight)
+        assert ae.hparams["prior_weight"] == weight
+        _set_train(ae)
+        logs = [ae.train_step(torch.arange(16), images) for _ in range(40)]
+        norms[weight] = logs[-1]["code_norm"]
+    assert norms[0.05] < 0.5 * norms[0.0]
+
+
+def test_ae_nam_defaults_to_nams_code_prior() -> None:
+    from nam_core.methods.mappings import DEFAULTS
+
+    assert DEFAULTS["ae-nam"]["prior_weight"] == 1e-3 and "prior_weight" not in DEFAULTS["vae-nam"]
+
+
 # ---------------------------------------------------------- encode_sample
 def test_encode_sample_shapes_mean_first_and_seeding() -> None:
     torch.manual_seed(0)

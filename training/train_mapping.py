@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--n-targets", type=int, help="NAM: number of target images (default 2000)")
     p.add_argument("--beta", type=float, help="VAE-NAM: KL weight")
+    p.add_argument("--prior-weight", type=float,
+                   help="AE-NAM: weight of NAM's code prior on ‖E(y)‖² (default 1e-3; 0 = none)")
     p.add_argument("--lr-z", type=float, default=1e-2, help="NAM: learning rate of the per-target codes")
     p.add_argument("--loss", default="laplacian")
     p.add_argument("--nf", type=int, default=64, help="width of T")
@@ -46,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     recipe = setup_run("train_mapping.py", a.threads, argv)
     final = train_mapping(a.task, a.method, a.generator, a.out, epochs=a.epochs, batch_size=a.batch_size,
-                          n_targets=a.n_targets, beta=a.beta, loss=a.loss, nf=a.nf, nef=a.nef, t_arch=a.t_arch,
+                          n_targets=a.n_targets, beta=a.beta, prior_weight=a.prior_weight, loss=a.loss, nf=a.nf,
+                          nef=a.nef, t_arch=a.t_arch,
                           lr_z=a.lr_z, limit=a.limit, seed=a.seed, device=a.device, max_minutes=a.max_minutes,
                           finish_early=a.finish_early, recipe=recipe)
     print(final)

@@ -39,7 +39,7 @@ TASKS: dict[str, Task] = {t.name: t for t in [
 METHODS = ("nam", "ae-nam", "vae-nam")
 DEFAULTS: dict[str, dict[str, Any]] = {
     "nam": {"epochs": 40, "batch_size": 64, "n_targets": 2000},
-    "ae-nam": {"epochs": 30, "batch_size": 64},
+    "ae-nam": {"epochs": 30, "batch_size": 64, "prior_weight": 1e-3},  # NAM's code prior (see vae_nam.py)
     "vae-nam": {"epochs": 30, "batch_size": 64, "beta": 1e-3},
 }
 
@@ -66,6 +66,7 @@ def get_task(name: str) -> Task:
 
 def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | Path, epochs: int | None = None,
                   batch_size: int | None = None, n_targets: int | None = None, beta: float | None = None,
+                  prior_weight: float | None = None,
                   loss: str = "laplacian", nf: int = 64, nef: int = 64, t_arch: str = "crn", lr_z: float = 1e-2,
                   limit: int | None = None, seed: int = 0, device: str | None = None,
                   max_minutes: float | None = None, finish_early: bool = False, progress: bool = True,
@@ -77,7 +78,8 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}")
     hp = dict(DEFAULTS[method])
-    for k, v in {"epochs": epochs, "batch_size": batch_size, "n_targets": n_targets, "beta": beta}.items():
+    for k, v in {"epochs": epochs, "batch_size": batch_size, "n_targets": n_targets, "beta": beta,
+                 "prior_weight": prior_weight}.items():
         if v is not None:
             hp[k] = v
     dev = get_device(device)
@@ -94,7 +96,7 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
         ds = ds.subset(limit)
         m = VAENAM(G, spec.channels, spec.size, variational=method == "vae-nam", beta=hp.get("beta", 0.0), nf=nf,
                    nef=nef, loss=loss, seed=seed, device=dev, task=task, generator_ref=str(generator),
-                   t_arch=t_arch)
+                   t_arch=t_arch, prior_weight=hp.get("prior_weight", 0.0))
     out = Path(out_dir)
     cfg = TrainConfig(out_dir=str(out / method), epochs=hp["epochs"], batch_size=hp["batch_size"], seed=seed,
                       max_minutes=max_minutes, progress=progress,
