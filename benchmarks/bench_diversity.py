@@ -26,8 +26,7 @@ import torch  # noqa: E402
 from nam_core.eval.metrics import class_consistency, predict_labels, solution_diversity  # noqa: E402
 from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
 from nam_core.serving import Translator, available_models  # noqa: E402
-from nam_core.utils import get_device  # noqa: E402
-from training.evaluate import eval_subset, find_classifier, print_machine  # noqa: E402
+from training.evaluate import eval_subset, find_classifier, setup_machine  # noqa: E402
 
 
 def score(tr: Translator, images: np.ndarray, labels: np.ndarray, clf: torch.nn.Module, k: int,
@@ -52,10 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int)
     p.add_argument("--json", help="also write the figures here")
     a = p.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    dev = get_device(a.device)
-    print_machine(a.device)
+    dev = setup_machine(a.device, a.threads)
     rows = []
     print("| task | generator | method | temperature | n | acc % | same digit % | diversity |")
     print("|---|---|---|---|---|---|---|---|")

@@ -30,8 +30,7 @@ from nam_core.data import load_domain  # noqa: E402
 from nam_core.methods.mappings import get_task  # noqa: E402
 from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
 from nam_core.serving import Translator, available_models  # noqa: E402
-from nam_core.utils import get_device  # noqa: E402
-from training.evaluate import print_machine  # noqa: E402
+from training.evaluate import setup_machine  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -74,10 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int)
     p.add_argument("--json", help="also write the figures here")
     a = p.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    dev = get_device(a.device)
-    print_machine(a.device)
+    dev = setup_machine(a.device, a.threads)
     models = [m for m in available_models(a.checkpoints) if m["method"] in ("nam", "ae-nam", "vae-nam")
               and (not a.tasks or m["task"] in a.tasks)]
     groups: dict[tuple[str, str], dict[str, str]] = {}

@@ -24,19 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
 
 from nam_core.eval.report import markdown_report, write_results  # noqa: E402
 from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
-from nam_core.utils import get_device  # noqa: E402
 from training.evaluate import (  # noqa: E402
     assemble_results,
     evaluate_generators,
     evaluate_mappings,
     log,
-    print_machine,
     select_generators,
     select_models,
+    setup_machine,
 )
 
 
@@ -61,10 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     t_start = time.time()
     deadline = t_start + 60 * a.budget_minutes
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    dev = get_device(a.device)
-    print_machine(a.device)
+    dev = setup_machine(a.device, a.threads)
     clf_dir = a.classifier_dir or a.checkpoints
     models = select_models(a.checkpoints)
     if not models:

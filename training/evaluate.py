@@ -247,10 +247,16 @@ def run_evaluation(tasks: list[str] | None = None, methods: list[str] | None = N
     return assemble_results(rows, gen_rows, edge_ref, settings, dev)
 
 
-def print_machine(device: str | None = None) -> None:
-    m = machine_info(get_device(device))
+def setup_machine(device: str | None = None, threads: int | None = None) -> torch.device:
+    """Set torch's CPU threads (when given), print the machine line every figure is measured on, return the
+    device (the common start of the evaluation and the benchmark scripts)."""
+    if threads:
+        torch.set_num_threads(threads)
+    dev = get_device(device)
+    m = machine_info(dev)
     print(f"machine: {m['platform']} | {m['cpu_count']} CPUs | python {m['python']} | torch {m['torch']} "
           f"| {m['torch_threads']} threads | device {m['device']}")
+    return dev
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,9 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device")
     p.add_argument("--threads", type=int)
     a = p.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    print_machine(a.device)
+    setup_machine(a.device, a.threads)
     results = run_evaluation(a.tasks, a.methods, a.generators, a.checkpoints, a.classifier_dir, n_test=a.n_test,
                              num_solutions=a.num_solutions, batch=a.batch, n_gen=a.n_gen, device=a.device,
                              seed=a.seed, eval_generators=not a.no_generators, latency_images=a.latency_images,
