@@ -158,6 +158,8 @@ def test_evaluate_translator_photo_fid_of_edge_analogies():
     dark = M.evaluate_translator(tr, photos // 4, reference_images=photos, **kw)
     assert same["photo_n"] == 40 and abs(same["photo_fid"]) < 1e-3
     assert dark["photo_fid"] > 100 * max(same["photo_fid"], 1e-3)
+    few = M.evaluate_translator(tr, photos[:3], reference_images=photos, **kw)  # 3 analogies: no FID / PRD
+    assert few["photo_n"] == 3 and "photo_fid" not in few and few["edge_n"] == 3
 
 
 def test_edge_f1_tolerance():

@@ -114,6 +114,9 @@ def accuracy_from_predictions(preds: np.ndarray, labels: np.ndarray, losses: np.
             "any_of_k": float(correct.any(1).mean()) if n else float("nan"), "per_class": per_class}
 
 
+MIN_PHOTO_ANALOGIES = 20  # PRD clusters the union of analogies and photos into 20 clusters
+
+
 def solution_diversity(outputs: np.ndarray) -> np.ndarray:
     """Per input: mean L1 distance (pixel values scaled to [0, 1]) between its K analogies, over all K·(K−1)
     ordered pairs of distinct solutions; ``outputs`` uint8 (N, K, H, W, C). 0 when K = 1 or all K are equal."""
@@ -238,7 +241,8 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
     the input domain is an ``*_edges`` domain), ``edge_f1`` (:func:`edge_agreement` on the first ``edge_n``
     inputs, all K solutions; edge extraction is slow on CPU) and, given ``reference_images`` (real photos of the
     output domain), ``photo_fid`` / ``photo_f8`` / ``photo_f1_8``: FID and PRD of those analogies against the photos in
-    ``reference_features`` (default: 8×8 pooled pixels). Batch ``i`` uses seed ``seed + i``; timings exclude scoring.
+    ``reference_features`` (default: 8×8 pooled pixels), left out below ``MIN_PHOTO_ANALOGIES`` analogies.
+    Batch ``i`` uses seed ``seed + i``; timings exclude scoring.
 
     ``time_budget_s`` caps the batched pass (NAM optimises its codes per input: seconds each on a CPU): each batch
     is sized to fit the time left at the cost per input measured so far (first guess: K × the warm-up time of one
@@ -325,10 +329,12 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
         scored = n if edge_n is None else min(n, edge_n)
         res["edge_f1"] = float(sum(f1s) / scored) if scored else None
         res["edge_n"] = int(scored)
-        if reference_images is not None and kept:
+        outs = np.concatenate(kept) if kept else np.zeros((0,))
+        if reference_images is not None and len(outs) < MIN_PHOTO_ANALOGIES:
+            res["photo_n"] = len(outs)  # too few analogies (e.g. NAM on a short time budget) for FID / PRD
+        elif reference_images is not None:
             from ..methods.dcgan import pixel_features
 
-            outs = np.concatenate(kept)
             pm = generator_metrics(outs, np.asarray(reference_images), features=reference_features or pixel_features,
                                    n=len(outs), seed=seed, num_runs=5)
             res.update({f"photo_{k_}": v for k_, v in pm.items()})
