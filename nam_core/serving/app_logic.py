@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from ..checkpoints import CheckpointError
 from ..data import DOMAINS
 from ..methods.mappings import METHODS, TASKS
 from ..paths import CHECKPOINTS_DIR
@@ -46,6 +47,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 METHOD_CHOICES: list[tuple[str, str]] = [("NAM", "nam"), ("AE-NAM", "ae-nam"), ("VAE-NAM", "vae-nam")]
 GENERATOR_CHOICES: list[tuple[str, str]] = [("GLANN", "glann"), ("DCGAN", "dcgan")]
 # GAN baselines shown beside the non-adversarial methods ("compare with GANs"): checkpoint <task>_<method>
+LOAD_ERRORS = (CheckpointError, OSError, ValueError, KeyError)  # a checkpoint that cannot become a Translator
 BASELINE_CHOICES: list[tuple[str, str]] = [("CycleGAN", "cyclegan"), ("DistanceGAN", "distancegan"), ("DTN", "dtn")]
 DIRECTION_KINDS: list[tuple[str, str]] = [("Per input", "input"), ("Global (dataset PCA)", "global")]
 METHOD_LABEL = dict((v, k) for k, v in METHOD_CHOICES)
@@ -553,7 +555,6 @@ class ModelRegistry:
     # -------------------------------------------------------------- loading
     def get(self, task: str, method: str, generator: str) -> Any:
         """The cached Translator of a combination (loaded on first use); AppError with the reason when unavailable."""
-        from ..checkpoints import CheckpointError
         from .translator import Translator
 
         key = (task, method, generator)
@@ -564,22 +565,29 @@ class ModelRegistry:
             if not st.available:
                 raise AppError(st.message.replace("**", ""))
             try:
-                if st.path is not None:
-                    tr = Translator.from_checkpoint(st.path, device=self.device)
-                else:
-                    tr = Translator.load(task, method, generator, device=self.device)
-                if self.nam_steps is not None:
-                    tr.nam_steps = int(self.nam_steps)
-            except (CheckpointError, OSError, ValueError, KeyError) as exc:
-                self._failed[key] = f"{type(exc).__name__}: {exc}"
+                tr = self._load_cached(key, lambda: (Translator.from_checkpoint(st.path, device=self.device)
+                                                     if st.path is not None else
+                                                     Translator.load(task, method, generator, device=self.device)))
+            except LOAD_ERRORS as exc:
                 raise AppError(f"Could not load {METHOD_LABEL[method]} for {task} ({generator}): {exc}") from exc
-            self._translators[key] = tr
+            if self.nam_steps is not None:
+                tr.nam_steps = int(self.nam_steps)
             self.locks[key] = threading.Lock()
             return tr
 
+    def _load_cached(self, key: tuple[str, str, str], load: Callable[[], Any]) -> Any:
+        """``load()`` a translator into the cache under ``key`` (the caller holds the registry lock); a failure is
+        recorded in ``_failed`` (shown by ``status``) and raised again."""
+        try:
+            tr = load()
+        except LOAD_ERRORS as exc:
+            self._failed[key] = f"{type(exc).__name__}: {exc}"
+            raise
+        self._translators[key] = tr
+        return tr
+
     def baseline(self, task: str, method: str) -> Any | None:
         """The cached Translator of the GAN baseline ``<task>_<method>`` (None when no such local checkpoint)."""
-        from ..checkpoints import CheckpointError
         from .translator import Translator
 
         key = (task, method, "")
@@ -590,12 +598,9 @@ class ModelRegistry:
             if not (path / "config.json").exists() or key in self._failed:
                 return None
             try:
-                tr = Translator.from_checkpoint(path, device=self.device)
-            except (CheckpointError, OSError, ValueError, KeyError) as exc:
-                self._failed[key] = f"{type(exc).__name__}: {exc}"
+                return self._load_cached(key, lambda: Translator.from_checkpoint(path, device=self.device))
+            except LOAD_ERRORS:
                 return None
-            self._translators[key] = tr
-            return tr
 
     def lock(self, task: str, method: str, generator: str) -> threading.Lock:
         self.get(task, method, generator)
@@ -616,7 +621,7 @@ class ModelRegistry:
 
     def generator(self, domain: str, kind: str = "glann") -> tuple[Any, dict[str, Any]]:
         """(G, config) of ``domain``'s ``kind`` generator: ``gen_<domain>_<kind>``, else the one of a mapping."""
-        from ..checkpoints import CheckpointError, read_config
+        from ..checkpoints import read_config
         from ..methods.generators import load_generator
 
         key = (domain, kind)
