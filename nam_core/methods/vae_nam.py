@@ -1,7 +1,7 @@
 """AE-NAM and VAE-NAM (Hoshen 2018, "Non-Adversarial Mapping with VAEs"): an encoder E(y) → (μ, log σ²) replaces
 NAM's per-image codes. Loss ‖T(G(μ + εσ)) − y‖ + β·KL(q(z|y) ‖ N(0, I)) with a β warm-up; AE-NAM has a
 deterministic E and no KL, but NAM's code prior λ·‖μ‖² (``prior_weight``): without it the codes drift far outside
-the region G was trained on (‖μ‖ ≈ 50–80 measured against √d ≈ 6–8), where G draws no real image and T learns to
+the region G was trained on (‖μ‖ ≈ 52–81 measured against √d ≈ 6–8), where G draws no real image and T learns to
 read the off-manifold pictures instead. Translation = G(μ + εσ): one forward pass, K samples of ε give K solutions."""
 
 from __future__ import annotations
