@@ -1,9 +1,13 @@
 """How different are the K solutions, and do they keep the digit? Accuracy, same-digit share and diversity of the K
-analogies per input, for every shipped digit mapping, at several sampling temperatures (VAE-NAM / AE-NAM; NAM's
-K restarts have no temperature and are scored once, on fewer inputs).
+analogies per input, for every shipped digit mapping, at several sampling settings (VAE-NAM / AE-NAM; NAM's K
+restarts have neither and are scored once, on fewer inputs):
+
+* ``--temperatures``: the posterior's spread ε·σ scaled (VAE-NAM; AE-NAM's global-axis spread), style spread off;
+* ``--style-temperatures``: the spread along the checkpoint's style directions (``Translator.style_temperature``,
+  in their standard deviations), at temperature 1.
 
     python benchmarks/bench_diversity.py                                   # shipped checkpoints, CPU
-    python benchmarks/bench_diversity.py --tasks mnist2street --temperatures 1 2 3
+    python benchmarks/bench_diversity.py --tasks mnist2street --temperatures 1 2 3 --style-temperatures 1 2 3
 
 Columns: acc % (classifier of the output domain vs the input's label, mean over the K analogies), same digit %
 (share of an input's K analogies read as their most common class), diversity (mean L1 distance between two of an
@@ -43,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoints", default=str(CHECKPOINTS_DIR))
     p.add_argument("--tasks", nargs="*", default=["mnist2street", "street2mnist"])
-    p.add_argument("--temperatures", type=float, nargs="*", default=[1.0, 2.0, 3.0])
+    p.add_argument("--temperatures", type=float, nargs="*", default=[1.0, 2.0])
+    p.add_argument("--style-temperatures", type=float, nargs="*", default=[1.0, 2.0, 3.0])
     p.add_argument("--n", type=int, default=300, help="test inputs per model (VAE-NAM / AE-NAM)")
     p.add_argument("--nam-n", type=int, default=20, help="test inputs for NAM (seconds each on a CPU)")
     p.add_argument("--k", type=int, default=8)
@@ -53,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     dev = setup_machine(a.device, a.threads)
     rows = []
-    print("| task | generator | method | temperature | n | acc % | same digit % | diversity |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| task | generator | method | temperature | style temperature | n | acc % | same digit % | diversity |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for m in sorted(available_models(a.checkpoints), key=lambda m: (m["task"], m["generator"], m["method"])):
         if m["task"] not in a.tasks or m["method"] not in ("nam", "ae-nam", "vae-nam"):
             continue
@@ -64,13 +69,19 @@ def main(argv: list[str] | None = None) -> int:
             continue
         n = a.nam_n if m["method"] == "nam" else a.n
         images, labels = eval_subset(tr.source, n, 0)
-        for temp in ([1.0] if m["method"] == "nam" else a.temperatures):
-            tr.temperature = temp
+        settings = [(1.0, 0.0)]
+        if m["method"] != "nam":
+            settings = [(t, 0.0) for t in a.temperatures]
+            if tr.style_dirs is not None:
+                settings += [(1.0, st) for st in a.style_temperatures if (1.0, st) not in settings]
+        for temp, style in settings:
+            tr.temperature, tr.style_temperature = temp, style
             r = {"task": m["task"], "generator": m["generator"], "method": m["method"], "temperature": temp,
+                 "style_temperature": style,
                  **score(tr, images, labels, clf, a.k, batch=10 if m["method"] == "nam" else 100)}
             rows.append(r)
-            t = "–" if m["method"] == "nam" else f"{temp:g}"
-            print(f"| {r['task']} | {r['generator']} | {r['method']} | {t} | {r['n']} | {100 * r['acc']:.1f} "
+            t, st = ("–", "–") if m["method"] == "nam" else (f"{temp:g}", f"{style:g}")
+            print(f"| {r['task']} | {r['generator']} | {r['method']} | {t} | {st} | {r['n']} | {100 * r['acc']:.1f} "
                   f"| {100 * r['same_digit']:.1f} | {r['diversity']:.3f} |", flush=True)
     if a.json:
         Path(a.json).write_text(json.dumps({"device": str(dev), "k": a.k, "rows": rows}, indent=1))

@@ -319,6 +319,27 @@ def test_store_half_halves_the_file_and_loads_as_float32(tmp_path: Path) -> None
     assert set(half.networks) == set(nets)
 
 
+def test_add_tensors_keeps_networks_and_stored_precision(tmp_path: Path) -> None:
+    _save(tmp_path / "ck")
+    ckmod.store_half(tmp_path / "ck")
+    before = load_checkpoint(tmp_path / "ck", device="cpu")
+    extra = {"style_vectors": torch.randn(2, 8), "style_std": torch.tensor([2.0, 1.0])}
+    ckmod.add_tensors(tmp_path / "ck", extra, {"style_directions": {"k": 2}})
+    cfg = read_config(tmp_path / "ck")
+    assert {"codes", "style_vectors", "style_std"} <= set(cfg["tensors"]) and cfg["style_directions"] == {"k": 2}
+    assert cfg["sha256"]["model.safetensors"] == sha256_file(tmp_path / "ck" / "model.safetensors")
+    after = load_checkpoint(tmp_path / "ck", device="cpu")  # verified against the new sha256
+    torch.testing.assert_close(after.tensors["style_vectors"], extra["style_vectors"], atol=2e-3, rtol=1e-3)
+    torch.testing.assert_close(after.tensors["codes"], before.tensors["codes"])
+    for (_, a), (_, b) in zip(after["G"].state_dict().items(), before["G"].state_dict().items()):
+        torch.testing.assert_close(a, b)
+    from safetensors.torch import load_file
+
+    assert load_file(str(tmp_path / "ck" / "model.safetensors"))["tensors.style_std"].dtype == torch.float16
+    ckmod.add_tensors(tmp_path / "ck", {"style_std": torch.tensor([5.0, 4.0])})  # replacing works too
+    assert load_checkpoint(tmp_path / "ck", device="cpu").tensors["style_std"].tolist() == [5.0, 4.0]
+
+
 def test_store_half_refuses_training_state(tmp_path: Path) -> None:
     _save(tmp_path / "ck", state={"epoch": 3, "w": torch.ones(2)})
     with pytest.raises(CheckpointError, match="training state"):

@@ -10,7 +10,15 @@ import torch.nn.functional as F
 
 from nam_core.data import DOMAINS
 from nam_core.losses import build_loss
-from nam_core.methods.directions import Directions, fix_signs, move, pca, posterior_directions, restart_directions
+from nam_core.methods.directions import (
+    Directions,
+    fix_signs,
+    move,
+    pca,
+    posterior_directions,
+    restart_directions,
+    style_directions,
+)
 from nam_core.methods.glann import GLANNSampler
 from nam_core.methods.mappings import METHODS, TASKS, get_task, global_directions
 from nam_core.methods.nam import NAM, freeze, nam_infer
@@ -381,8 +389,13 @@ def test_global_directions(method: str) -> None:
     images = smooth_images(12, 3)
     m = make_method(method, G, len(images))
     uint8 = ((images.permute(0, 2, 3, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
-    out = global_directions(m, uint8, torch.device("cpu"), k=4)
-    assert set(out) == {"global_mean", "global_vectors", "global_std"}
+    out = global_directions(m, uint8, torch.device("cpu"), k=4, style_k=3)
+    assert set(out) == {"global_mean", "global_vectors", "global_std", "style_vectors", "style_std", "style_gain"}
+    assert out["style_vectors"].shape == (3, LATENT) and out["style_std"].shape == (3,)
+    _orthonormal(out["style_vectors"])
+    assert (out["style_gain"][:-1] >= out["style_gain"][1:]).all() and out["style_gain"][-1] >= 1
+    assert set(global_directions(m, uint8, torch.device("cpu"), k=4, style_k=0)) == {"global_mean", "global_vectors",
+                                                                                     "global_std"}
     assert out["global_vectors"].shape == (4, LATENT) and out["global_mean"].shape == (LATENT,)
     _orthonormal(out["global_vectors"])
     assert (out["global_std"][:-1] >= out["global_std"][1:]).all()
@@ -392,3 +405,26 @@ def test_global_directions(method: str) -> None:
         with torch.no_grad():
             mu, _ = m.E.eval()(to_tensor(uint8))
         torch.testing.assert_close(out["global_mean"], mu.mean(0), atol=1e-5, rtol=1e-5)
+
+
+def test_style_directions_find_what_t_ignores() -> None:
+    """G writes z into 4 pixels; T keeps pixels 0 and 1 and all but erases 2 and 3: the two style directions must
+    span e2, e3 (changing the output, not its reconstruction), ordered by the codes' spread along them."""
+    class Pixels(torch.nn.Module):
+        latent_dim = 4
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return z.view(-1, 1, 2, 2)
+
+    class Keep01(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * torch.tensor([1.0, 1.0, 0.01, 0.01]).view(1, 1, 2, 2)
+
+    g = torch.Generator().manual_seed(0)
+    codes = torch.randn(500, 4, generator=g) * torch.tensor([1.0, 1.0, 0.5, 2.0])
+    vecs, std, gain = style_directions(Pixels(), Keep01(), codes, k=2, probes=16)
+    _orthonormal(vecs)
+    torch.testing.assert_close(vecs[:, :2], torch.zeros(2, 2), atol=1e-4, rtol=0)  # nothing along e0, e1
+    torch.testing.assert_close(vecs[0].abs(), torch.tensor([0.0, 0.0, 0.0, 1.0]), atol=1e-2, rtol=0)  # widest first
+    assert std[0] == pytest.approx(2.0, rel=0.1) and std[1] == pytest.approx(0.5, rel=0.1)
+    assert gain[0] > 100  # ~ (1 / 0.01)² against the kept axes

@@ -342,6 +342,29 @@ def test_directions_labels_global_toggle_and_fallback(registry, monkeypatch: pyt
     assert info3.count == 0 and "K ≥ 2" in info3.note
 
 
+def test_style_directions_in_the_app_and_their_fallback(registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nam_core.serving import app_logic as L
+
+    assert ("Style (keeps the input)", "style") in L.DIRECTION_KINDS
+    task = "street2mnist"
+    img = L.upload_to_input(str(L.EXAMPLES_DIR / "street2mnist_1.png"), task)
+    tr = registry.get(task, "vae-nam", "glann")
+    assert tr.style_dirs is not None  # train_mapping stores them
+    info, warns = L.direction_info(tr, img, 4, 0, "style")
+    assert info.kind == "style" and not warns and info.count >= 1 and "appearance" in info.note
+    moved = L.run_explore(registry, task, "vae-nam", "glann", img, 4, 0, [2.0, 0, 0, 0], kind="style")
+    base = L.run_explore(registry, task, "vae-nam", "glann", img, 4, 0, [0.0] * 4, kind="style")
+    assert not moved.warnings and not np.array_equal(moved.outputs, base.outputs)
+    strip, caps, _ = L.run_strip(registry, task, "vae-nam", "glann", img, 4, 0, 0, kind="style")
+    assert len(strip) == len(caps) == 7
+    tr2 = registry.get(task, "ae-nam", "glann")
+    monkeypatch.setattr(tr2, "style_dirs", None)  # a checkpoint trained before style directions existed
+    info2, warns2 = L.direction_info(tr2, img, 4, 0, "style")
+    assert warns2 and "style_directions.py" in warns2[0] and info2.kind != "style"
+    res = L.run_explore(registry, task, "ae-nam", "glann", img, 4, 0, [1.0, 0, 0, 0], kind="style")
+    assert res.warnings and res.outputs.shape[0] == 4
+
+
 def test_mismatched_input_is_refused(registry) -> None:
     from nam_core.serving import app_logic as L
 

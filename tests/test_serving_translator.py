@@ -209,6 +209,8 @@ def test_temperature_scales_the_spread_of_the_solutions(translators: dict[str, T
                                                         method: str) -> None:
     t = translators[method]
     assert t.temperature == 1.0  # no sampling_temperature in the config
+    style = t.style_dirs
+    t.style_temperature, t.style_dirs = 0.0, (style if method == "vae-nam" else None)  # AE-NAM: global axes
     try:
         spread = {}
         for temp in (0.0, 1.0, 2.5):
@@ -218,7 +220,32 @@ def test_temperature_scales_the_spread_of_the_solutions(translators: dict[str, T
         assert spread[0.0].abs().max() == 0
         torch.testing.assert_close(spread[2.5], 2.5 * spread[1.0])
     finally:
-        t.temperature = 1.0
+        t.temperature, t.style_temperature, t.style_dirs = 1.0, 2.0, style
+
+
+@pytest.mark.parametrize("method", ["vae-nam", "ae-nam"])
+def test_style_temperature_moves_solutions_within_the_style_directions(translators: dict[str, Translator],
+                                                                       inputs: np.ndarray, method: str) -> None:
+    t = translators[method]
+    assert t.style_dirs is not None and t.style_temperature == 2.0  # stored by global_directions; the default
+    v = t.style_dirs.vectors
+    torch.testing.assert_close(v @ v.T, torch.eye(len(v)), atol=1e-4, rtol=0)
+    try:
+        t.temperature = 0.0  # posterior spread off: only the style spread is left
+        z = {}
+        for st in (0.0, 1.0, 3.0):
+            t.style_temperature = st
+            z[st] = t.translate_full(inputs[:2], num_solutions=4, seed=0).z
+        assert (z[0.0] - z[0.0][:, :1]).abs().max() == 0  # no spread at all: K copies of the code
+        delta = z[1.0] - z[0.0]
+        assert delta[:, 0].abs().max() == 0 and delta[:, 1:].abs().max() > 0  # solution 0 stays the code
+        torch.testing.assert_close(z[3.0] - z[0.0], 3 * delta)
+        inside = (delta @ v.T) @ v  # the move lies in the span of the style directions
+        torch.testing.assert_close(inside, delta, atol=1e-5, rtol=0)
+        again = t.translate_full(inputs[:2], num_solutions=4, seed=0).z  # seeded: the same solutions
+        torch.testing.assert_close(again, z[3.0])
+    finally:
+        t.temperature, t.style_temperature = 1.0, 2.0
 
 
 def test_nam_callback_reports_every_step(translators: dict[str, Translator], inputs: np.ndarray) -> None:
@@ -527,10 +554,73 @@ def test_bench_diversity_scores_accuracy_sameness_and_spread(translators: dict[s
     try:
         flat = {}
         for temp in (0.0, 3.0):
-            t.temperature = temp
+            t.temperature, t.style_temperature = temp, temp
             flat[temp] = bench_diversity.score(t, inputs, truth, Brightness(), k=4, batch=2)
     finally:
-        t.temperature = 1.0
+        t.temperature, t.style_temperature = 1.0, 2.0
     assert flat[0.0]["diversity"] == 0.0 and flat[0.0]["same_digit"] == 1.0 and flat[0.0]["n"] == len(inputs)
     assert flat[0.0]["acc"] == 1.0  # every solution is solution 0, whose class is the "label"
     assert flat[3.0]["diversity"] > 0
+
+
+def test_bench_speed_main_times_shipped_and_reference_nam(ckpts: dict[str, Path], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import bench_speed
+
+    class _Test:
+        images = _street_images(4, seed=9)
+
+    monkeypatch.setattr(bench_speed, "load_domain", lambda domain, split: _Test())
+    out = tmp_path / "speed.json"
+    root = ckpts["nam"].parent
+    assert bench_speed.main(["--checkpoints", str(root), "--k", "2", "--images", "1", "--repeats", "1",
+                             "--batch", "2", "--nam-batch", "2", "--nam-steps", "3", "--nam-reference", "random:6",
+                             "--threads", "1", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    (row,) = data["rows"]
+    assert row["task"] == "street2mnist" and data["nam_steps"] == 3 and data["nam_reference"] == "random:6"
+    assert {"vae-nam", "ae-nam", "nam", "nam[random:6]"} <= set(row)
+    assert row["speedup_batch1"] > 0 and row["speedup_batched_vs_reference"] > 0
+    with pytest.raises(SystemExit):
+        bench_speed.main(["--checkpoints", str(root), "--nam-reference", "sideways:10"])
+
+
+def test_style_directions_cli_adds_them_to_older_checkpoints(ckpts: dict[str, Path], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """training/style_directions.py on copies of checkpoints saved without style directions (NAM: its codes; VAE-NAM:
+    E's codes of the training inputs)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
+    import style_directions as cli
+
+    import nam_core.serving.translator as trmod
+    from nam_core.checkpoints import add_tensors
+
+    class _Train:
+        images = _street_images(20, seed=3)
+
+    monkeypatch.setattr(trmod, "load_domain", lambda domain, split: _Train())
+    shutil.copytree(ckpts["gen"], tmp_path / ckpts["gen"].name)
+    copies = []
+    for method in ("nam", "vae-nam"):
+        dst = tmp_path / ckpts[method].name
+        shutil.copytree(ckpts[method], dst)
+        cfg = read_config(dst)  # strip the style tensors, as in a checkpoint from before they existed
+        from safetensors.torch import load_file, save_file
+
+        flat = {k: v for k, v in load_file(str(dst / "model.safetensors")).items() if ".style_" not in k}
+        save_file(flat, str(dst / "model.safetensors"), metadata={"format": cfg["format"]})
+        cfg["tensors"] = [t for t in cfg["tensors"] if not t.startswith("style_")]
+        (dst / "config.json").write_text(json.dumps(cfg))
+        add_tensors(dst, {})  # refresh the sha256
+        assert Translator.from_checkpoint(dst).style_dirs is None
+        copies.append(dst)
+    assert cli.main([str(c) for c in copies] + ["--k", "3", "--probes", "4", "--images", "20"]) == 0
+    for dst in copies:
+        tr = Translator.from_checkpoint(dst)
+        assert tr.style_dirs is not None and tr.style_dirs.vectors.shape == (3, LATENT)
+        cfg = read_config(dst)["style_directions"]
+        assert cfg["k"] == 3 and cfg["probes"] == 4 and "style_directions.py" in cfg["command"]
+        assert tr.directions(_street_images(1, 0)[0], 2, "style").kind == "style"
+    with pytest.raises(SystemExit):
+        cli.main([])

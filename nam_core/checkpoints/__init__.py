@@ -152,6 +152,31 @@ def store_half(path: str | Path) -> Path:
     return path
 
 
+def add_tensors(path: str | Path, tensors: dict[str, torch.Tensor], config_update: dict[str, Any] | None = None
+                ) -> Path:
+    """Add (or replace) named extra tensors in an existing checkpoint folder, in its stored precision, and merge
+    ``config_update`` into its config; sha256 and size are recomputed, and both files are replaced atomically
+    (weights first). The networks are untouched. Returns ``path``."""
+    path = Path(path)
+    cfg = read_config(path)
+    try:
+        flat = load_file(str(path / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {path / WEIGHTS}: {exc}") from exc
+    half = cfg.get("stored_dtype") == "float16"
+    for k, v in tensors.items():
+        v = v.detach().cpu().contiguous()
+        flat[f"tensors.{k}"] = v.half() if half and v.dtype == torch.float32 else v
+    with atomic_path(path / WEIGHTS) as tmp:
+        save_file(flat, str(tmp), metadata={"format": FORMAT})
+    cfg.update(config_update or {})
+    cfg.update({"tensors": sorted(set(cfg.get("tensors", [])) | set(tensors)),
+                "sha256": {WEIGHTS: sha256_file(path / WEIGHTS)}, "size_bytes": (path / WEIGHTS).stat().st_size})
+    with atomic_path(path / CONFIG) as tmp:
+        tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True))
+    return path
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     """The parsed ``config.json`` of a checkpoint folder (clear errors when missing or not ours)."""
     cfg_path = Path(path) / CONFIG

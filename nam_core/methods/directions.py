@@ -2,7 +2,11 @@
 
 * per-input, VAE-NAM/AE-NAM: posterior axes e_j ranked by σ_j · ‖∂G/∂z_j‖ (dead axes dropped);
 * per-input, NAM: principal components of the K restart solutions;
-* global: principal components of the codes of the whole training set (stored with the checkpoint).
+* global: principal components of the codes of the whole training set (stored with the checkpoint);
+* style: dataset-wide directions along which G's output changes most while T(G(z)) — what is matched against the
+  input — changes least (:func:`style_directions`, stored with the checkpoint): moving along them changes the
+  analogy's appearance but keeps it an analogy of the same input, so the K solutions of a one-to-many task can differ
+  without changing the digit.
 
 Every direction is a unit vector with a scale (its standard deviation); slider coefficients are in those units.
 Signs are fixed deterministically (aligned with the global directions when given, else the largest-magnitude
@@ -21,7 +25,7 @@ from torch import nn
 class Directions:
     vectors: torch.Tensor  # (k, d), orthonormal rows
     scales: torch.Tensor  # (k,), standard deviation along each
-    kind: str  # "posterior" | "restarts" | "global"
+    kind: str  # "posterior" | "restarts" | "global" | "style"
 
 
 def fix_signs(vectors: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
@@ -87,3 +91,53 @@ def move(z: torch.Tensor, directions: Directions, coefficients: list[float] | to
         return z
     delta = (c[:k] * directions.scales[:k].to(z)) @ directions.vectors[:k].to(z)
     return z + delta
+
+
+@torch.no_grad()
+def jacobian_grams(G: nn.Module, T: nn.Module, codes: torch.Tensor, probes: int = 128, h: float = 0.05,
+                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean Gram matrices (d, d) of the Jacobians of G (output images) and of T∘G (their image in the input domain)
+    over ``probes`` codes drawn from ``codes``, by central differences of step ``h`` (2d generator passes per
+    probe), each divided by its number of output values."""
+    d = codes.shape[1]
+    g = torch.Generator().manual_seed(seed)
+    pick = codes[torch.randperm(len(codes), generator=g)[: min(probes, len(codes))].to(codes.device)]
+    eye = h * torch.eye(d, device=codes.device, dtype=codes.dtype)
+    a = torch.zeros(d, d, dtype=torch.float64)
+    b = torch.zeros(d, d, dtype=torch.float64)
+    for z in pick:
+        out = G(torch.cat([z + eye, z - eye]))
+        back = T(out)
+        jg = ((out[:d] - out[d:]) / (2 * h)).flatten(1).double().cpu()  # (d, P): rows are ∂G/∂z_j
+        jt = ((back[:d] - back[d:]) / (2 * h)).flatten(1).double().cpu()
+        a += jg @ jg.T / jg.shape[1]
+        b += jt @ jt.T / jt.shape[1]
+    return a / len(pick), b / len(pick)
+
+
+def style_directions(G: nn.Module, T: nn.Module, codes: torch.Tensor, k: int = 8, probes: int = 128,
+                     h: float = 0.05, ridge: float = 1e-3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                     torch.Tensor]:
+    """Directions that change the analogy G(z) but hardly its reconstruction T(G(z)) of the input.
+
+    With A and B the mean Jacobian Gram matrices of G and T∘G (:func:`jacobian_grams`), the top-``k`` generalised
+    eigenvectors of A v = λ (B + ridge·tr(B)/d·I) v span the subspace where output change per unit of input-side
+    change is largest. Inside it, the principal axes of ``codes`` (the training set's codes) give orthonormal
+    directions with the data's own spread, so sampling along them draws the variation the training images show.
+    Returns (vectors (k, d) orthonormal, std (k,), gain (k,): the generalised eigenvalues, largest first, relative to
+    the smallest of all d)."""
+    a, b = jacobian_grams(G, T, codes, probes, h, seed)
+    d = a.shape[0]
+    k = min(k, d)
+    b = b + ridge * torch.trace(b) / d * torch.eye(d, dtype=b.dtype)
+    L = torch.linalg.cholesky(b)
+    Linv = torch.linalg.inv(L)
+    w, U = torch.linalg.eigh(Linv @ a @ Linv.T)  # ascending
+    V = Linv.T @ U  # generalised eigenvectors (columns)
+    top = V[:, torch.argsort(w, descending=True)[:k]]
+    basis, _ = torch.linalg.qr(top)  # (d, k) orthonormal basis of the subspace
+    sub = codes.double().cpu() @ basis
+    _, vecs, std = pca(sub, k)
+    vectors = fix_signs(vecs.double() @ basis.T)
+    gain = w.sort(descending=True).values[:k] / w.min().clamp_min(1e-12)
+    return vectors.float(), std, gain.float()

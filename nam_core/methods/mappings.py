@@ -17,7 +17,7 @@ import torch
 from ..checkpoints import save_checkpoint, weights_fingerprint
 from ..data import DOMAINS, load_domain
 from ..utils import get_device, image_grid, save_png, to_tensor, to_uint8
-from .directions import pca
+from .directions import pca, style_directions
 from .generators import load_generator
 from .nam import NAM
 from .trainer import TrainConfig, Trainer
@@ -37,6 +37,7 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("edges2shoes", "shoes_edges", "shoes"), Task("edges2handbags", "handbags_edges", "handbags"),
 ]}
 METHODS = ("nam", "ae-nam", "vae-nam")
+STYLE_DIRECTIONS = 8  # style directions stored with each mapping (see directions.style_directions)
 DEFAULTS: dict[str, dict[str, Any]] = {
     "nam": {"epochs": 40, "batch_size": 64, "n_targets": 2000},
     "ae-nam": {"epochs": 30, "batch_size": 64, "prior_weight": 1e-3},  # NAM's code prior (see vae_nam.py)
@@ -45,9 +46,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 @torch.no_grad()
-def global_directions(m: Any, images: np.ndarray, device: torch.device, k: int = 8) -> dict[str, torch.Tensor]:
+def global_directions(m: Any, images: np.ndarray, device: torch.device, k: int = 8,
+                      style_k: int = STYLE_DIRECTIONS) -> dict[str, torch.Tensor]:
     """PCA of the codes of the training set (E's μ for AE/VAE-NAM, the trained per-target codes for NAM), stored
-    with the checkpoint as ``global_mean`` / ``global_vectors`` / ``global_std`` (input-independent sliders)."""
+    with the checkpoint as ``global_mean`` / ``global_vectors`` / ``global_std`` (input-independent sliders), and the
+    ``style_k`` style directions of those codes (``style_vectors`` / ``style_std`` / ``style_gain``, see
+    :func:`~nam_core.methods.directions.style_directions`; 0 leaves them out)."""
     if isinstance(m, NAM):
         codes = m.codes.weight.detach()
     else:
@@ -55,7 +59,14 @@ def global_directions(m: Any, images: np.ndarray, device: torch.device, k: int =
         codes = torch.cat([m.E(to_tensor(np.asarray(images[i : i + 256]), device))[0]
                            for i in range(0, len(images), 256)])
     mean, vecs, std = pca(codes.float().cpu(), k)
-    return {"global_mean": mean, "global_vectors": vecs, "global_std": std}
+    out = {"global_mean": mean, "global_vectors": vecs, "global_std": std}
+    if style_k:
+        was_training = m.T.training
+        m.T.eval()
+        sv, ss, sg = style_directions(m.G, m.T, codes.float(), style_k)
+        m.T.train(was_training)
+        out.update({"style_vectors": sv, "style_std": ss, "style_gain": sg})
+    return out
 
 
 def get_task(name: str) -> Task:

@@ -49,7 +49,8 @@ GENERATOR_CHOICES: list[tuple[str, str]] = [("GLANN", "glann"), ("DCGAN", "dcgan
 # GAN baselines shown beside the non-adversarial methods ("compare with GANs"): checkpoint <task>_<method>
 LOAD_ERRORS = (CheckpointError, OSError, ValueError, KeyError)  # a checkpoint that cannot become a Translator
 BASELINE_CHOICES: list[tuple[str, str]] = [("CycleGAN", "cyclegan"), ("DistanceGAN", "distancegan"), ("DTN", "dtn")]
-DIRECTION_KINDS: list[tuple[str, str]] = [("Per input", "input"), ("Global (dataset PCA)", "global")]
+DIRECTION_KINDS: list[tuple[str, str]] = [("Per input", "input"), ("Global (dataset PCA)", "global"),
+                                          ("Style (keeps the input)", "style")]
 METHOD_LABEL = dict((v, k) for k, v in METHOD_CHOICES)
 GENERATOR_LABEL = dict((v, k) for k, v in GENERATOR_CHOICES)
 DOMAIN_LABEL = {"mnist": "MNIST", "street": "street digits", "svhn": "SVHN", "shoes": "shoes", "handbags": "handbags",
@@ -716,13 +717,20 @@ def _solve(tr: Any, image: np.ndarray, k: int, seed: int, callback: Callable[[in
     return tr.translate_full(image[None], k, seed, callback)
 
 
+def resolve_kind(tr: Any, kind: str) -> tuple[str, list[str]]:
+    """``kind`` when the checkpoint has those directions, else "input" with a warning saying why."""
+    if kind == "global" and getattr(tr, "global_dirs", None) is None:
+        return "input", ["This checkpoint has no global (dataset PCA) directions; using per-input directions."]
+    if kind == "style" and getattr(tr, "style_dirs", None) is None:
+        return "input", ["This checkpoint has no style directions (training/style_directions.py adds them); "
+                         "using per-input directions."]
+    return kind, []
+
+
 def direction_info(tr: Any, image: np.ndarray, k: int, seed: int, kind: str,
                    n: int = N_DIRECTIONS) -> tuple[DirectionInfo, list[str]]:
-    """The directions behind the sliders (falls back to per-input when the checkpoint has no global ones)."""
-    warns = []
-    if kind == "global" and tr.global_dirs is None:
-        warns.append("This checkpoint has no global (dataset PCA) directions; using per-input directions.")
-        kind = "input"
+    """The directions behind the sliders (falls back to per-input when the checkpoint lacks the kind asked for)."""
+    kind, warns = resolve_kind(tr, kind)
     d = tr.directions(image, n, kind, k, seed)
     scales = [float(s) for s in d.scales[:n]]
     note = ""
@@ -736,7 +744,9 @@ def direction_info(tr: Any, image: np.ndarray, k: int, seed: int, kind: str,
     else:
         what = {"posterior": "axes of the VAE posterior q(z|x), ranked by how much they change G(z)",
                 "restarts": "principal axes of the K NAM solutions (restart spread)",
-                "global": "principal axes of the codes of the whole training set"}.get(d.kind, d.kind)
+                "global": "principal axes of the codes of the whole training set",
+                "style": "dataset-wide directions that change the output but hardly its reconstruction of the input "
+                         "(appearance, not identity)"}.get(d.kind, d.kind)
         note = f"{len(scales)} direction(s): {what}. Sliders are in units of each direction's σ."
     return DirectionInfo(d.kind, scales, note), warns
 
@@ -805,10 +815,7 @@ def run_explore(registry: ModelRegistry, task: str, method: str, generator: str,
     """The K solutions moved by ``coefficients`` (σ units), rendered in one batched forward pass."""
     t0 = time.perf_counter()
     tr = registry.get(task, method, generator)
-    warns = []
-    if kind == "global" and tr.global_dirs is None:
-        warns.append("This checkpoint has no global (dataset PCA) directions; using per-input directions.")
-        kind = "input"
+    kind, warns = resolve_kind(tr, kind)
     coefs = [float(np.clip(c, -SPAN, SPAN)) for c in coefficients]
     cb = _progress_cb(progress, "NAM: optimising latent codes")
     with registry.lock(task, method, generator):
@@ -825,8 +832,7 @@ def run_strip(registry: ModelRegistry, task: str, method: str, generator: str, i
     """One direction from −span σ to +span σ around solution ``anchor``: (images, captions, ms)."""
     t0 = time.perf_counter()
     tr = registry.get(task, method, generator)
-    if kind == "global" and tr.global_dirs is None:
-        kind = "input"
+    kind = resolve_kind(tr, kind)[0]
     with registry.lock(task, method, generator):
         d = tr.directions(image, N_DIRECTIONS, kind, int(k), int(seed))
         if direction >= len(d.vectors):

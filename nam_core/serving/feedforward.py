@@ -43,6 +43,7 @@ class FeedForwardTranslator:
         self.G = None  # no latent generator: the app's generator views skip baselines
         self.gen_config: dict[str, Any] = {}
         self.global_dirs = None
+        self.style_dirs = None
         self.latent_dim = 0
 
     @classmethod
@@ -92,8 +93,8 @@ class FeedForwardTranslator:
     def directions(self, image: np.ndarray, k: int = 4, kind: str = "input", num_solutions: int = 8,
                    seed: int = 0) -> Directions:
         """No latent space: always an empty set of directions."""
-        if kind not in ("input", "global"):
-            raise ValueError("kind must be 'input' or 'global'")
+        if kind not in ("input", "global", "style"):
+            raise ValueError("kind must be 'input', 'global' or 'style'")
         return Directions(torch.zeros(0, 0), torch.zeros(0), kind)
 
     def _single(self, image: np.ndarray) -> np.ndarray:

@@ -19,10 +19,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoints import CheckpointError, find_checkpoints, load_checkpoint, resolve_checkpoint, weights_fingerprint
-from ..data import DOMAINS
+from ..checkpoints import (
+    CheckpointError,
+    add_tensors,
+    find_checkpoints,
+    load_checkpoint,
+    resolve_checkpoint,
+    weights_fingerprint,
+)
+from ..data import DOMAINS, load_domain
 from ..losses import build_loss
-from ..methods.directions import Directions, move, posterior_directions, restart_directions
+from ..methods.directions import Directions, move, posterior_directions, restart_directions, style_directions
 from ..methods.generators import load_generator
 from ..methods.mappings import get_task
 from ..methods.nam import nam_infer
@@ -33,6 +40,11 @@ from ..utils import get_device, per_image_noise, to_tensor, to_uint8
 GENERATORS = ("glann", "dcgan")
 BASELINE_METHODS = ("distancegan", "dtn", "cyclegan")
 AE_NAM_TEMPERATURE = 0.5  # AE-NAM is deterministic: its K solutions move along the global PCA axes
+# the K sampled solutions of AE-NAM / VAE-NAM also move along the checkpoint's style directions (when it has them),
+# by this many of their standard deviations: the solutions then differ in appearance while T(G(z)) — and so the
+# digit — stays close to the input (benchmarks/bench_diversity.py --style-temperatures measures the trade-off)
+STYLE_TEMPERATURE = 2.0
+STYLE_SEED_OFFSET = 7919  # style draws are independent of the posterior's ε under the same seed
 
 
 def checkpoint_name(task: str, method: str, generator: str = "glann") -> str:
@@ -111,6 +123,10 @@ class Translator:
         self.global_dirs = None
         if "global_vectors" in mapping.tensors:
             self.global_dirs = Directions(mapping.tensors["global_vectors"], mapping.tensors["global_std"], "global")
+        self.style_dirs = None
+        if "style_vectors" in mapping.tensors:
+            self.style_dirs = Directions(mapping.tensors["style_vectors"], mapping.tensors["style_std"], "style")
+        self.style_temperature = float(cfg.get("style_temperature", STYLE_TEMPERATURE))
         self.nam_steps = 100
         # spread of the K sampled solutions: ε·σ is scaled by it (VAE-NAM), as is AE-NAM's spread along the global
         # axes; the checkpoint may carry a value chosen on training inputs (``sampling_temperature``)
@@ -173,12 +189,24 @@ class Translator:
         assert self.E is not None
         if self.method == "vae-nam":
             z, mu, sigma = encode_sample(self.E, x, k, seed=seed, temperature=self.temperature)
-            return z, sigma
-        mu, _ = self.E(x)  # AE-NAM: deterministic code, K solutions spread along the global axes
+            return self._style_spread(z, x, seed), sigma
+        mu, _ = self.E(x)  # AE-NAM: deterministic code, K solutions spread along the global (or style) axes
+        if self.style_dirs is not None:
+            return self._style_spread(mu.unsqueeze(1).expand(-1, k, -1), x, seed), torch.zeros_like(mu)
         eps = per_image_noise(x, k, self.latent_dim, seed).to(mu)
         eps[:, 0] = 0
         spread = self._global_spread().to(mu)
         return mu.unsqueeze(1) + self.temperature * AE_NAM_TEMPERATURE * eps * spread, torch.zeros_like(mu)
+
+    def _style_spread(self, z: torch.Tensor, x: torch.Tensor, seed: int) -> torch.Tensor:
+        """z (N, K, d) moved along the style directions by ``style_temperature`` × N(0, std²) per direction (the
+        first solution stays put; the draws depend on the seed and each image's own pixels, not on its batch)."""
+        if self.style_dirs is None or self.style_temperature == 0 or z.shape[1] < 2:
+            return z
+        v, s = self.style_dirs.vectors.to(z), self.style_dirs.scales.to(z)
+        c = per_image_noise(x, z.shape[1], len(v), seed + STYLE_SEED_OFFSET).to(z)
+        c[:, 0] = 0
+        return z + self.style_temperature * (c * s) @ v
 
     @torch.no_grad()
     def _nam_init(self, x: torch.Tensor, k: int, seed: int) -> torch.Tensor | None:
@@ -266,7 +294,8 @@ class Translator:
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Solutions for one image, cached (LRU of ``cache_size``): (x 1×C×H×W, z (K, d), σ (d,) or None)."""
         x = self._inputs(image)[:1]
-        key = (x.cpu().numpy().tobytes(), k, seed, self.nam_steps, self.nam_init, self.temperature)
+        key = (x.cpu().numpy().tobytes(), k, seed, self.nam_steps, self.nam_init, self.temperature,
+               self.style_temperature)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
@@ -280,14 +309,19 @@ class Translator:
 
     def directions(self, image: np.ndarray, k: int = 4, kind: str = "input", num_solutions: int = 8,
                    seed: int = 0) -> Directions:
-        """``k`` latent directions for one input (``kind="input"``) or the dataset-wide set (``kind="global"``)."""
+        """``k`` latent directions for one input (``kind="input"``), the dataset-wide principal axes (``"global"``) or
+        the dataset-wide style directions (``"style"``: appearance changes that keep T(G(z)), so the digit)."""
         ref = self.global_dirs.vectors if self.global_dirs is not None else None
         if kind == "global":
             if self.global_dirs is None:
                 raise ValueError("this checkpoint has no global directions")
             return Directions(self.global_dirs.vectors[:k], self.global_dirs.scales[:k], "global")
+        if kind == "style":
+            if self.style_dirs is None:
+                raise ValueError("this checkpoint has no style directions (training/style_directions.py adds them)")
+            return Directions(self.style_dirs.vectors[:k], self.style_dirs.scales[:k], "style")
         if kind != "input":
-            raise ValueError("kind must be 'input' or 'global'")
+            raise ValueError("kind must be 'input', 'global' or 'style'")
         x, z, sigma = self.solve(image, num_solutions, seed)
         if self.method == "vae-nam" and sigma is not None:  # costs d + 1 generator passes: cached per solution set
             ref_z, per_z = self._dirs.get(id(z), (None, {}))
@@ -326,6 +360,30 @@ class Translator:
         zs = torch.stack([move(z[anchor], one, [c]) for c in coefs])
         outs, _, _ = self.render(zs)
         return to_uint8(outs)
+
+
+def attach_style_directions(path: str | Path, k: int = 8, n_images: int = 2000, probes: int = 128,
+                            device: str | torch.device | None = None, recipe: str = "") -> dict[str, Any]:
+    """Compute a NAM / AE-NAM / VAE-NAM checkpoint's style directions (:func:`style_directions` on its training
+    codes: NAM's per-target codes, or E's μ of the first ``n_images`` training inputs) and store them in it
+    (``style_vectors`` / ``style_std`` / ``style_gain``); what :func:`~nam_core.methods.mappings.train_mapping` now
+    does at the end of training, for checkpoints trained before. Returns the added config entry."""
+    tr = Translator.from_checkpoint(path, device=device)
+    if not isinstance(tr, Translator):
+        raise CheckpointError(f"{path} is a {tr.method} baseline: it has no latent space")
+    codes = tr.ckpt.tensors.get("codes")
+    if codes is None:
+        assert tr.E is not None
+        images = load_domain(tr.source, "train").images[:n_images]
+        with torch.no_grad():
+            codes = torch.cat([tr.E(tr._inputs(np.asarray(images[i : i + 256])))[0]
+                               for i in range(0, len(images), 256)])
+    vectors, std, gain = style_directions(tr.G, tr.T, codes.float(), k, probes=probes)
+    entry = {"k": len(vectors), "codes": len(codes), "probes": probes, "gain": [round(float(g), 2) for g in gain],
+             "command": recipe}
+    add_tensors(tr.ckpt.path, {"style_vectors": vectors, "style_std": std, "style_gain": gain},
+                {"style_directions": entry})
+    return entry
 
 
 def _resolve_generator(ref: str, mapping_path: Path | None) -> Path:
