@@ -348,8 +348,14 @@ def test_style_directions_in_the_app_and_their_fallback(registry, monkeypatch: p
     assert ("Style (keeps the input)", "style") in L.DIRECTION_KINDS
     task = "street2mnist"
     img = L.upload_to_input(str(L.EXAMPLES_DIR / "street2mnist_1.png"), task)
+    import torch
+
+    from nam_core.methods.directions import Directions
+
     tr = registry.get(task, "vae-nam", "glann")
-    assert tr.style_dirs is not None  # train_mapping stores them
+    assert tr.style_dirs is not None  # train_mapping stores them; a tiny model may have none above the min gain:
+    every = Directions(tr.ckpt.tensors["style_vectors"], tr.ckpt.tensors["style_std"], "style")
+    monkeypatch.setattr(tr, "style_dirs", every)  # so use all of them here
     info, warns = L.direction_info(tr, img, 4, 0, "style")
     assert info.kind == "style" and not warns and info.count >= 1 and "appearance" in info.note
     moved = L.run_explore(registry, task, "vae-nam", "glann", img, 4, 0, [2.0, 0, 0, 0], kind="style")
@@ -363,6 +369,10 @@ def test_style_directions_in_the_app_and_their_fallback(registry, monkeypatch: p
     assert warns2 and "style_directions.py" in warns2[0] and info2.kind != "style"
     res = L.run_explore(registry, task, "ae-nam", "glann", img, 4, 0, [1.0, 0, 0, 0], kind="style")
     assert res.warnings and res.outputs.shape[0] == 4
+    none = Directions(torch.zeros(0, every.vectors.shape[1]), torch.zeros(0), "style")
+    monkeypatch.setattr(tr2, "style_dirs", none)
+    info3, warns3 = L.direction_info(tr2, img, 4, 0, "style")  # a task with no direction above the min gain
+    assert warns3 and "one-to-one" in warns3[0] and info3.kind != "style"
 
 
 def test_mismatched_input_is_refused(registry) -> None:

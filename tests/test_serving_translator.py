@@ -72,7 +72,8 @@ def ckpts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         tensors = m.tensors() if method == "nam" else {}
         tensors.update(global_directions(m, images, torch.device("cpu"), k=4))
         config = m.config()
-        config.update({"source": "street", "target": "mnist", "image_size": 32, "generator_method": "dcgan"})
+        config.update({"source": "street", "target": "mnist", "image_size": 32, "generator_method": "dcgan",
+                       "style_min_gain": 0.0})  # keep every style direction of these tiny models
         out[method] = save_checkpoint(root / f"street2mnist_{method}_dcgan", m.networks, config, tensors=tensors)
     return out
 
@@ -228,6 +229,7 @@ def test_style_temperature_moves_solutions_within_the_style_directions(translato
                                                                        inputs: np.ndarray, method: str) -> None:
     t = translators[method]
     assert t.style_dirs is not None and t.style_temperature == 2.0  # stored by global_directions; the default
+    assert len(t.style_dirs.vectors) == len(t.ckpt.tensors["style_vectors"])  # style_min_gain 0: all kept
     v = t.style_dirs.vectors
     torch.testing.assert_close(v @ v.T, torch.eye(len(v)), atol=1e-4, rtol=0)
     try:
@@ -624,3 +626,26 @@ def test_style_directions_cli_adds_them_to_older_checkpoints(ckpts: dict[str, Pa
         assert tr.directions(_street_images(1, 0)[0], 2, "style").kind == "style"
     with pytest.raises(SystemExit):
         cli.main([])
+
+
+def test_style_directions_below_the_minimum_gain_are_left_out(ckpts: dict[str, Path], inputs: np.ndarray,
+                                                              tmp_path: Path) -> None:
+    shutil.copytree(ckpts["gen"], tmp_path / ckpts["gen"].name)
+    dst = tmp_path / ckpts["vae-nam"].name
+    shutil.copytree(ckpts["vae-nam"], dst)
+    gain = Translator.from_checkpoint(dst).ckpt.tensors["style_gain"]
+    cfg = read_config(dst)
+    cut = float(gain[1]) if len(gain) > 1 else float(gain[0])
+    cfg["style_min_gain"] = cut  # keep the directions at or above the second gain
+    (dst / "config.json").write_text(json.dumps(cfg))
+    t = Translator.from_checkpoint(dst)
+    assert len(t.style_dirs.vectors) == int((gain >= cut).sum()) < len(gain) or len(gain) == 1
+    cfg["style_min_gain"] = float(gain.max()) * 2  # none passes: K solutions without any style spread
+    (dst / "config.json").write_text(json.dumps(cfg))
+    t = Translator.from_checkpoint(dst)
+    assert t.style_dirs is not None and len(t.style_dirs.vectors) == 0
+    t.temperature = 0.0
+    z = t.translate_full(inputs[:2], num_solutions=3, seed=0).z
+    assert (z - z[:, :1]).abs().max() == 0
+    with pytest.raises(ValueError):
+        t.strip(inputs[0], 0, kind="style")

@@ -724,6 +724,9 @@ def resolve_kind(tr: Any, kind: str) -> tuple[str, list[str]]:
     if kind == "style" and getattr(tr, "style_dirs", None) is None:
         return "input", ["This checkpoint has no style directions (training/style_directions.py adds them); "
                          "using per-input directions."]
+    if kind == "style" and len(tr.style_dirs.vectors) == 0:
+        return "input", ["No latent direction of this model changes the output without changing its reconstruction "
+                         "of the input (the mapping is close to one-to-one here); using per-input directions."]
     return kind, []
 
 

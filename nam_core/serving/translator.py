@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -44,6 +45,10 @@ AE_NAM_TEMPERATURE = 0.5  # AE-NAM is deterministic: its K solutions move along 
 # by this many of their standard deviations: the solutions then differ in appearance while T(G(z)) — and so the
 # digit — stays close to the input (benchmarks/bench_diversity.py --style-temperatures measures the trade-off)
 STYLE_TEMPERATURE = 2.0
+# only style directions whose gain (output change per unit of reconstruction change, relative to the least such
+# direction) reaches this are used: street→mnist has none (its outputs cannot change without changing what they
+# reconstruct), mnist→street and edges→photos have 3–8 of their 8
+STYLE_MIN_GAIN = 5.0
 STYLE_SEED_OFFSET = 7919  # style draws are independent of the posterior's ε under the same seed
 
 
@@ -123,9 +128,12 @@ class Translator:
         self.global_dirs = None
         if "global_vectors" in mapping.tensors:
             self.global_dirs = Directions(mapping.tensors["global_vectors"], mapping.tensors["global_std"], "global")
-        self.style_dirs = None
+        self.style_dirs = None  # None: the checkpoint has none; 0 rows: none reaches STYLE_MIN_GAIN
         if "style_vectors" in mapping.tensors:
-            self.style_dirs = Directions(mapping.tensors["style_vectors"], mapping.tensors["style_std"], "style")
+            gain = mapping.tensors.get("style_gain", torch.full((len(mapping.tensors["style_vectors"]),), math.inf))
+            keep = gain.cpu() >= float(cfg.get("style_min_gain", STYLE_MIN_GAIN))
+            self.style_dirs = Directions(mapping.tensors["style_vectors"][keep], mapping.tensors["style_std"][keep],
+                                         "style")
         self.style_temperature = float(cfg.get("style_temperature", STYLE_TEMPERATURE))
         self.nam_steps = 100
         # spread of the K sampled solutions: ε·σ is scaled by it (VAE-NAM), as is AE-NAM's spread along the global
@@ -201,7 +209,8 @@ class Translator:
     def _style_spread(self, z: torch.Tensor, x: torch.Tensor, seed: int) -> torch.Tensor:
         """z (N, K, d) moved along the style directions by ``style_temperature`` × N(0, std²) per direction (the
         first solution stays put; the draws depend on the seed and each image's own pixels, not on its batch)."""
-        if self.style_dirs is None or self.style_temperature == 0 or z.shape[1] < 2:
+        if self.style_dirs is None or len(self.style_dirs.vectors) == 0 or self.style_temperature == 0 \
+                or z.shape[1] < 2:
             return z
         v, s = self.style_dirs.vectors.to(z), self.style_dirs.scales.to(z)
         c = per_image_noise(x, z.shape[1], len(v), seed + STYLE_SEED_OFFSET).to(z)
