@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| task | generator | method | temperature | style temperature | n | acc % | same digit % | diversity |")
     print("|---|---|---|---|---|---|---|---|---|")
     for m in sorted(available_models(a.checkpoints), key=lambda m: (m["task"], m["generator"], m["method"])):
-        if m["task"] not in a.tasks or m["method"] not in ("nam", "ae-nam", "vae-nam"):
+        if m["task"] not in a.tasks or m["method"] not in ("nam", "nam-ff", "ae-nam", "vae-nam"):
             continue
         tr = Translator.from_checkpoint(m["path"], device=dev)
         clf = find_classifier(tr.target, a.checkpoints, dev)

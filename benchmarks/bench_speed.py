@@ -1,7 +1,7 @@
 """NAM vs VAE-NAM (and AE-NAM) inference speed per analogy, measured in one run on one machine.
 
-For every task × generator with a NAM and a VAE-NAM checkpoint, times ``Translator.translate`` (the analogies only,
-K solutions per input, the solution cache off) on the same test inputs:
+For every task × generator with a NAM and a VAE-NAM checkpoint (and AE-NAM / one-pass NAM when shipped), times
+``Translator.translate`` (the analogies only, K solutions per input, the solution cache off) on the same inputs:
 
 * batch-1: median over ``--images`` × ``--repeats`` calls with one input (after a warm-up),
 * batched: ``--batch`` inputs in one call (NAM: ``--nam-batch``), wall time divided by the number of inputs,
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--nam-reference takes STARTS:STEPS with STARTS random or retrieval, e.g. random:200")
         ref = (starts, int(steps))
     dev = setup_machine(a.device, a.threads)
-    models = [m for m in available_models(a.checkpoints) if m["method"] in ("nam", "ae-nam", "vae-nam")
+    models = [m for m in available_models(a.checkpoints) if m["method"] in ("nam", "nam-ff", "ae-nam", "vae-nam")
               and (not a.tasks or m["task"] in a.tasks)]
     groups: dict[tuple[str, str], dict[str, str]] = {}
     for m in models:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         images = load_domain(get_task(task).source, "test").images[: max(a.batch, a.images)]
         res = {}
-        runs = [(m, m, None) for m in ("vae-nam", "ae-nam") if m in paths]
+        runs = [(m, m, None) for m in ("vae-nam", "ae-nam", "nam-ff") if m in paths]
         runs.append(("nam", "nam", ("retrieval", a.nam_steps)))
         if ref is not None:
             runs.append((f"nam[{ref[0]}:{ref[1]}]", "nam", ref))

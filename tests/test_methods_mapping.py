@@ -428,3 +428,51 @@ def test_style_directions_find_what_t_ignores() -> None:
     torch.testing.assert_close(vecs[0].abs(), torch.tensor([0.0, 0.0, 0.0, 1.0]), atol=1e-2, rtol=0)  # widest first
     assert std[0] == pytest.approx(2.0, rel=0.1) and std[1] == pytest.approx(0.5, rel=0.1)
     assert gain[0] > 100  # ~ (1 / 0.01)² against the kept axes
+
+
+# --------------------------------------------------------- NAM refinement (one-pass distillation)
+def test_refiner_learns_the_nam_codes_and_keeps_t_frozen() -> None:
+    from nam_core.methods.refine import NAMRefiner
+
+    G = tiny_generator()
+    images = smooth_images(16, 3)
+    codes = torch.randn(16, LATENT, generator=torch.Generator().manual_seed(3))
+    T = build_net("local_mapping", in_channels=1, out_channels=3, size=32, nf=8)
+    t_before = {k: v.clone() for k, v in T.state_dict().items()}
+    m = NAMRefiner(G, T, codes, in_channels=3, size=32, nef=8, lr=3e-3, task="street2mnist")
+    assert m.config()["method"] == "nam-ff" and not any(p.requires_grad for p in m.T.parameters())
+    torch.testing.assert_close(m.targets, G(codes))  # the fixed targets are NAM's translations G(z_y)
+    m.E.train()
+    first = [m.train_step(torch.arange(16), images) for _ in range(3)]
+    for _ in range(150):
+        last = m.train_step(torch.arange(16), images)
+    assert last["image"] < 0.7 * first[0]["image"] and last["code_mse"] < 0.5 * first[0]["code_mse"]
+    for k, v in m.T.state_dict().items():
+        torch.testing.assert_close(v, t_before[k])
+    with pytest.raises(ValueError, match="dimensions"):
+        NAMRefiner(G, T, torch.zeros(4, LATENT + 1), in_channels=3, size=32)
+
+
+def test_resolve_pairs_starts_leave_one_out_and_lowers_the_loss() -> None:
+    from nam_core.methods.mappings import resolve_pairs
+    from nam_core.methods.nam import retrieval_starts
+
+    G = tiny_generator()
+    T = freeze(build_net("local_mapping", in_channels=1, out_channels=3, size=32, nf=8))
+    codes = torch.randn(12, LATENT, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        targets = T(G(codes))  # each target is exactly reproduced by its own code
+    loss = build_loss("laplacian")
+    own = retrieval_starts(codes, targets, targets, 1, loss, noise=0.0)
+    torch.testing.assert_close(own, codes)  # without exclusion each target retrieves its own code
+    loo = retrieval_starts(codes, targets, targets, 1, loss, noise=0.0, exclude=torch.arange(12))
+    assert not any(torch.equal(loo[i], codes[i]) for i in range(12))  # leave-one-out: never its own
+    uint8 = ((targets.permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    z = resolve_pairs(G, T, codes, uint8, "laplacian", steps=40, device=torch.device("cpu"), chunk=5,
+                      progress=False)
+    assert z.shape == codes.shape
+    x = to_tensor(uint8)
+    with torch.no_grad():
+        start = loss(T(G(loo)), x, reduction="none").mean()
+        after = loss(T(G(z)), x, reduction="none").mean()
+    assert after < start

@@ -74,7 +74,7 @@ def _train_fixture(root: Path) -> None:
     from nam_core import data as data_mod
     from nam_core.methods.baselines import train_baseline
     from nam_core.methods.generators import train_generator
-    from nam_core.methods.mappings import TASKS, train_mapping
+    from nam_core.methods.mappings import TASKS, train_mapping, train_refiner
 
     mp = pytest.MonkeyPatch()
     # fewer synthetic street digits to render, and MNIST parsed once (the loaders are called per training)
@@ -99,6 +99,10 @@ def _train_fixture(root: Path) -> None:
             final = train_mapping(task, method, gens[(TASKS[task].target, gen)], runs / f"{task}_{method}_{gen}",
                                   progress=False, **MAP_ARGS)
             shutil.move(str(final), root / f"{task}_{method}_{gen}")
+        # NAM distilled into one pass, on the NAM just trained (its pairs re-solved with a few steps)
+        final = train_refiner(root / "street2mnist_nam_glann", runs / "street2mnist_nam-ff_glann", epochs=2,
+                              batch_size=16, nef=8, resolve_steps=3, progress=False)
+        shutil.move(str(final), root / "street2mnist_nam-ff_glann")
         final = train_baseline("street2mnist", "distancegan", runs / "street2mnist_distancegan", progress=False,
                                **BASELINE_ARGS)
         shutil.move(str(final), root / "street2mnist_distancegan")
@@ -373,6 +377,25 @@ def test_style_directions_in_the_app_and_their_fallback(registry, monkeypatch: p
     monkeypatch.setattr(tr2, "style_dirs", none)
     info3, warns3 = L.direction_info(tr2, img, 4, 0, "style")  # a task with no direction above the min gain
     assert warns3 and "one-to-one" in warns3[0] and info3.kind != "style"
+
+
+def test_distilled_nam_is_served_in_one_pass(registry) -> None:
+    from nam_core.serving import app_logic as L
+
+    assert ("NAM one-pass", "nam-ff") in L.METHOD_CHOICES
+    task = "street2mnist"
+    assert registry.status(task, "nam-ff", "glann").where == "local"
+    assert "NAM one-pass" in registry.matrix_markdown()
+    img = L.upload_to_input(str(L.EXAMPLES_DIR / "street2mnist_1.png"), task)
+    steps: list[float] = []
+    res = L.run_map(registry, task, "nam-ff", "glann", img, k=4, seed=0, progress=lambda f, desc="": steps.append(f))
+    tr = registry.get(task, "nam-ff", "glann")
+    assert tr.method == "nam-ff" and tr.E is not None and res.outputs.shape[0] == 4
+    assert tr.config["refined_from"] == "street2mnist_nam_glann" and tr.config["hparams"]["resolve_steps"] == 3
+    again = L.run_map(registry, task, "nam-ff", "glann", img, k=4, seed=0)
+    np.testing.assert_array_equal(res.outputs, again.outputs)  # deterministic under a seed
+    info, _ = L.direction_info(tr, img, 4, 0, "input")
+    assert info.kind == "global" and info.count >= 1  # deterministic code: the dataset axes as sliders
 
 
 def test_mismatched_input_is_refused(registry) -> None:

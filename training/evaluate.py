@@ -41,7 +41,7 @@ from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
 from nam_core.serving import Translator, available_models  # noqa: E402
 from nam_core.utils import get_device  # noqa: E402
 
-METHOD_ORDER = {"nam": 0, "ae-nam": 1, "vae-nam": 2, "distancegan": 3, "dtn": 4, "cyclegan": 5}
+METHOD_ORDER = {"nam": 0, "nam-ff": 1, "ae-nam": 2, "vae-nam": 3, "distancegan": 4, "dtn": 5, "cyclegan": 6}
 
 
 def log(msg: str) -> None:

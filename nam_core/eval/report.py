@@ -36,9 +36,9 @@ PUBLISHED: dict[str, dict[str, float]] = {
 }
 # Tasks on the synthetic street-number digits stand in for SVHN; their published column shows the SVHN figure.
 PUBLISHED_PROXY = {"mnist2street": "mnist2svhn", "street2mnist": "svhn2mnist"}
-METHOD_NAMES = {"nam": "NAM", "ae-nam": "AE-NAM", "vae-nam": "VAE-NAM", "cyclegan": "CycleGAN",
-                "distancegan": "DistanceGAN", "dtn": "DTN", "": "–", "glo-gaussian": "GLO + Gaussian", "glann": "GLANN",
-                "dcgan": "DCGAN"}
+METHOD_NAMES = {"nam": "NAM", "nam-ff": "NAM one-pass", "ae-nam": "AE-NAM", "vae-nam": "VAE-NAM",
+                "cyclegan": "CycleGAN", "distancegan": "DistanceGAN", "dtn": "DTN", "": "–",
+                "glo-gaussian": "GLO + Gaussian", "glann": "GLANN", "dcgan": "DCGAN"}
 
 
 def machine_info(device: str | torch.device | None = None) -> dict[str, Any]:

@@ -13,13 +13,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
-from ..checkpoints import save_checkpoint, weights_fingerprint
+from ..checkpoints import CheckpointError, load_checkpoint, save_checkpoint, weights_fingerprint
 from ..data import DOMAINS, load_domain
-from ..utils import get_device, image_grid, save_png, to_tensor, to_uint8
+from ..losses import build_loss
+from ..utils import atomic_path, get_device, image_grid, save_png, to_tensor, to_uint8
 from .directions import pca, style_directions
 from .generators import load_generator
-from .nam import NAM
+from .nam import NAM, nam_infer, retrieval_starts
+from .refine import METHOD as REFINED_METHOD
+from .refine import NAMRefiner
 from .trainer import TrainConfig, Trainer
 from .vae_nam import VAENAM
 
@@ -37,6 +41,7 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("edges2shoes", "shoes_edges", "shoes"), Task("edges2handbags", "handbags_edges", "handbags"),
 ]}
 METHODS = ("nam", "ae-nam", "vae-nam")
+SERVED_METHODS = (*METHODS, REFINED_METHOD)  # + NAM distilled into one pass (train_refiner)
 STYLE_DIRECTIONS = 8  # style directions stored with each mapping (see directions.style_directions)
 DEFAULTS: dict[str, dict[str, Any]] = {
     "nam": {"epochs": 40, "batch_size": 64, "n_targets": 2000},
@@ -54,6 +59,10 @@ def global_directions(m: Any, images: np.ndarray, device: torch.device, k: int =
     :func:`~nam_core.methods.directions.style_directions`; 0 leaves them out)."""
     if isinstance(m, NAM):
         codes = m.codes.weight.detach()
+    elif isinstance(m, NAMRefiner):
+        m.E.eval()
+        codes = torch.cat([m.E(to_tensor(np.asarray(images[i : i + 256]), device))[0]
+                           for i in range(0, len(images), 256)])
     else:
         m.E.eval()
         codes = torch.cat([m.E(to_tensor(np.asarray(images[i : i + 256]), device))[0]
@@ -130,4 +139,96 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
     save_png(image_grid(to_uint8(m.samples()), cols=10 if method == "nam" else 5), final / "samples.png", scale=2)
     if progress:
         print(f"trained {method} for {task} in {time.time() - t0:.0f}s", file=sys.stderr)
+    return final
+
+
+def _resolve_generator_ref(ref: str, mapping_path: Path) -> Path:
+    """A generator named in a mapping config: as given, or beside the mapping checkpoint (the shipped layout)."""
+    for c in (Path(ref), mapping_path.parent / Path(ref).name):
+        if (c / "config.json").exists():
+            return c
+    return Path(ref)
+
+
+def resolve_pairs(G: torch.nn.Module, T: torch.nn.Module, codes: torch.Tensor, images: np.ndarray, loss: str,
+                  steps: int, device: torch.device, chunk: int = 500, seed: int = 0,
+                  progress: bool = True) -> torch.Tensor:
+    """Codes for NAM's training images as NAM's test-time inference finds them: a leave-one-out retrieval start
+    (the best *other* training code, :func:`~nam_core.methods.nam.retrieval_starts`) and ``steps`` Adam steps with
+    T and G frozen. NAM's jointly trained codes were fitted while T was still moving; these are fitted to the final
+    T, as a new input would be. Returns (N, d)."""
+    loss_fn = build_loss(loss).to(device)
+    with torch.no_grad():
+        pool = torch.cat([T(G(codes[i : i + 256])) for i in range(0, len(codes), 256)])
+    out = []
+    chunks = range(0, len(codes), chunk)
+    if progress:
+        from tqdm.auto import tqdm
+
+        chunks = tqdm(chunks, desc="re-solving NAM pairs", file=sys.stderr)
+    for i in chunks:
+        x = to_tensor(np.asarray(images[i : i + chunk]), device)
+        starts = retrieval_starts(codes, pool, x, 1, loss_fn, seed, exclude=torch.arange(i, i + len(x)))
+        z, _ = nam_infer(G, T, x, num_solutions=1, steps=steps, loss=loss_fn, seed=seed, init=starts)
+        out.append(z[:, 0])
+    return torch.cat(out)
+
+
+def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int = 40, batch_size: int = 64,
+                  nef: int = 64, loss: str = "laplacian", code_weight: float = 0.1, resolve_steps: int = 0,
+                  seed: int = 0, device: str | None = None, generator: str | Path | None = None,
+                  max_minutes: float | None = None, finish_early: bool = False, progress: bool = True,
+                  recipe: str = "") -> Path:
+    """Distil a trained NAM checkpoint into a one-pass ``nam-ff`` model (:mod:`nam_core.methods.refine`) on the
+    (y_i, G(z_i)) pairs of its training: the first ``n_targets`` training images of the task's input domain and the
+    codes NAM optimised for them, or, with ``resolve_steps`` > 0, the codes NAM's inference finds for them against
+    the final T (:func:`resolve_pairs`; cached in ``out_dir`` so a resumed run does not redo it). Resumable.
+    Returns ``out_dir/final``."""
+    dev = get_device(device)
+    nam = load_checkpoint(nam_checkpoint, device=dev)
+    cfg = nam.config
+    if cfg.get("kind") != "mapping" or cfg.get("method") != "nam" or "codes" not in nam.tensors:
+        raise CheckpointError(f"{nam_checkpoint} is not a NAM mapping checkpoint with its training codes")
+    t = get_task(cfg["task"])
+    gref = generator or cfg["generator"]
+    G, gcfg = load_generator(_resolve_generator_ref(str(gref), nam.path), device=dev)
+    if cfg.get("generator_fingerprint") and weights_fingerprint(G) != cfg["generator_fingerprint"]:
+        raise CheckpointError(f"{nam_checkpoint} was trained on a different {gref}: pass --generator")
+    codes = nam.tensors["codes"]
+    spec = DOMAINS[t.source]
+    ds = load_domain(t.source, "train").subset(len(codes))  # NAM's targets: the first n_targets training images
+    if len(ds) != len(codes):
+        raise CheckpointError(f"{nam_checkpoint} has {len(codes)} codes but {t.source} only {len(ds)} training images")
+    out = Path(out_dir)
+    if resolve_steps > 0:
+        cache = out / f"pairs_resolved_{resolve_steps}.safetensors"
+        if cache.exists():
+            codes = load_file(str(cache))["codes"].to(dev)
+        else:
+            codes = resolve_pairs(G, nam.networks["T"], codes, ds.images, cfg.get("hparams", {}).get("loss", "ncc"),
+                                  resolve_steps, dev, seed=seed, progress=progress)
+            out.mkdir(parents=True, exist_ok=True)
+            with atomic_path(cache) as tmp:
+                save_file({"codes": codes.detach().cpu().contiguous()}, str(tmp))
+    m = NAMRefiner(G, nam.networks["T"], codes, spec.channels, spec.size, nef=nef, loss=loss,
+                   code_weight=code_weight, seed=seed, device=dev, task=t.name, generator_ref=str(cfg["generator"]),
+                   nam_ref=nam.path.name)
+    m.hparams["resolve_steps"] = resolve_steps
+    tcfg = TrainConfig(out_dir=str(out / REFINED_METHOD), epochs=epochs, batch_size=batch_size, seed=seed,
+                       max_minutes=max_minutes, progress=progress, finish_early=finish_early)
+    trainer = Trainer(m, ds.images, tcfg, device=dev)
+    if not trainer.fit_to_end(REFINED_METHOD):
+        return out / REFINED_METHOD / "last"
+    config = m.config()
+    config.update({"source": t.source, "target": t.target, "image_size": spec.size,
+                   "generator_method": gcfg.get("method"), "generator_fingerprint": weights_fingerprint(G),
+                   "refined_from_sha256": nam.config.get("sha256", {}), "train_images": len(ds),
+                   "train_seconds_total": round(trainer.train_seconds, 1), "epochs_done": trainer.epoch,
+                   "device": str(dev),
+                   "recipe": {"command": recipe, "hparams": {"epochs": epochs, "batch_size": batch_size},
+                              "seed": seed, "loss": loss},
+                   "history": trainer.history})
+    tensors = global_directions(m, ds.images, dev)
+    final = save_checkpoint(out / "final", m.networks, config, tensors=tensors)
+    save_png(image_grid(to_uint8(m.samples()), cols=6), final / "samples.png", scale=2)
     return final

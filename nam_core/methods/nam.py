@@ -128,3 +128,25 @@ def nam_infer(G: nn.Module, T: nn.Module, targets: torch.Tensor, num_solutions: 
     with torch.no_grad():
         per = loss_fn(T(G(z)), tgt, reduction="none")
     return z.detach().view(n, k, d), per.view(n, k)
+
+
+@torch.no_grad()
+def retrieval_starts(codes: torch.Tensor, pool: torch.Tensor, targets: torch.Tensor, num_solutions: int,
+                     loss: nn.Module, seed: int = 0, noise: float = 0.1,
+                     exclude: torch.Tensor | None = None) -> torch.Tensor:
+    """NAM starts from the training codes: for each target, the K codes whose reconstructions ``pool`` = T(G(codes))
+    match it best under ``loss``, plus ``noise`` × seeded per-image Gaussian noise (so the K solutions can differ).
+    ``exclude[i]`` (a code index, or −1) is never chosen for target i: leave-one-out when the targets are the
+    training images themselves. Returns (N·K, d)."""
+    k = num_solutions
+    eps = per_image_noise(targets, k, codes.shape[1], seed).to(codes)
+    starts = []
+    for i, (xi, ni) in enumerate(zip(targets, eps)):
+        losses = torch.cat([loss(pool[j : j + 512], xi[None].expand(len(pool[j : j + 512]), -1, -1, -1),
+                                 reduction="none") for j in range(0, len(pool), 512)])
+        if exclude is not None and exclude[i] >= 0:
+            losses[exclude[i]] = float("inf")
+        best = losses.topk(min(k, len(losses)), largest=False).indices
+        best = best[torch.arange(k) % len(best)]
+        starts.append(codes[best] + noise * ni)
+    return torch.cat(starts)

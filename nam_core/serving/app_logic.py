@@ -37,14 +37,15 @@ from scipy import ndimage
 
 from ..checkpoints import CheckpointError
 from ..data import DOMAINS
-from ..methods.mappings import METHODS, TASKS
+from ..methods.mappings import SERVED_METHODS, TASKS
 from ..paths import CHECKPOINTS_DIR
 
 F = TypeVar("F", bound=Callable[..., Any])
 ProgressFn = Callable[[float, str], None]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-METHOD_CHOICES: list[tuple[str, str]] = [("NAM", "nam"), ("AE-NAM", "ae-nam"), ("VAE-NAM", "vae-nam")]
+METHOD_CHOICES: list[tuple[str, str]] = [("NAM", "nam"), ("NAM one-pass", "nam-ff"), ("AE-NAM", "ae-nam"),
+                                         ("VAE-NAM", "vae-nam")]
 GENERATOR_CHOICES: list[tuple[str, str]] = [("GLANN", "glann"), ("DCGAN", "dcgan")]
 # GAN baselines shown beside the non-adversarial methods ("compare with GANs"): checkpoint <task>_<method>
 LOAD_ERRORS = (CheckpointError, OSError, ValueError, KeyError)  # a checkpoint that cannot become a Translator
@@ -504,7 +505,7 @@ class ModelRegistry:
         """Availability of one combination, with an explanation for the UI."""
         if task not in TASKS:
             return ModelStatus(task, method, generator, "missing", f"Unknown task {task!r}.")
-        if method not in METHODS:
+        if method not in SERVED_METHODS:
             return ModelStatus(task, method, generator, "missing", f"Unknown method {method!r}.")
         name = f"**{METHOD_LABEL[method]}** · {task_label(task)} · {GENERATOR_LABEL.get(generator, generator)} G"
         key = (task, method, generator)
@@ -516,7 +517,7 @@ class ModelRegistry:
         why = f"no checkpoint `{checkpoint_folder(*key)}` in `{self.root}`"
         if TASKS[task].source == "svhn" or TASKS[task].target == "svhn":
             why += " (SVHN is not bundled with the app: train it with your own SVHN .mat files, see the README)"
-        alts = [f"{METHOD_LABEL[m]}/{GENERATOR_LABEL[g]}" for m in METHODS for g in ("glann", "dcgan")
+        alts = [f"{METHOD_LABEL[m]}/{GENERATOR_LABEL[g]}" for m in SERVED_METHODS for g in ("glann", "dcgan")
                 if (m, g) != (method, generator) and self.local_path(task, m, g) is not None]
         alt = f" Available for this task: {', '.join(alts)}." if alts else ""
         if hub_allowed():
@@ -526,7 +527,7 @@ class ModelRegistry:
 
     def available(self) -> list[tuple[str, str, str]]:
         """Locally available combinations (task, method, generator)."""
-        return [(t, m, g) for t in TASK_ORDER for m in METHODS for g in ("glann", "dcgan")
+        return [(t, m, g) for t in TASK_ORDER for m in SERVED_METHODS for g in ("glann", "dcgan")
                 if t in TASKS and self.local_path(t, m, g) is not None]
 
     def default_choice(self) -> tuple[str, str, str]:
@@ -540,13 +541,14 @@ class ModelRegistry:
 
     def matrix_markdown(self) -> str:
         """A task × method table of what is available (GLANN / DCGAN)."""
-        head = "| task | " + " | ".join(METHOD_LABEL[m] for m in METHODS) + " |\n|---|" + "---|" * len(METHODS)
+        head = ("| task | " + " | ".join(METHOD_LABEL[m] for m in SERVED_METHODS) + " |\n|---|"
+                + "---|" * len(SERVED_METHODS))
         rows = []
         for t in TASK_ORDER:
             if t not in TASKS:
                 continue
             cells = []
-            for m in METHODS:
+            for m in SERVED_METHODS:
                 gens = [GENERATOR_LABEL[g] for g in ("glann", "dcgan") if self.local_path(t, m, g) is not None]
                 cells.append(", ".join(gens) if gens else "—")
             rows.append(f"| {task_label(t)} | " + " | ".join(cells) + " |")
@@ -740,8 +742,9 @@ def direction_info(tr: Any, image: np.ndarray, k: int, seed: int, kind: str,
     if not scales:
         if tr.method == "nam" and k < 2:
             note = "NAM's per-input directions are the principal axes of its K solutions: use K ≥ 2."
-        elif tr.method == "ae-nam":
-            note = "AE-NAM is deterministic and this checkpoint has no global directions: nothing to explore."
+        elif tr.method in ("ae-nam", "nam-ff"):
+            note = (f"{METHOD_LABEL[tr.method]} is deterministic and this checkpoint has no global directions: "
+                    "nothing to explore.")
         else:
             note = "No latent direction changes the output for this input."
     else:

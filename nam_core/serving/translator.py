@@ -33,7 +33,7 @@ from ..losses import build_loss
 from ..methods.directions import Directions, move, posterior_directions, restart_directions, style_directions
 from ..methods.generators import load_generator
 from ..methods.mappings import get_task
-from ..methods.nam import nam_infer
+from ..methods.nam import nam_infer, retrieval_starts
 from ..methods.vae_nam import encode_sample
 from ..paths import CHECKPOINTS_DIR
 from ..utils import get_device, per_image_noise, to_tensor, to_uint8
@@ -198,7 +198,7 @@ class Translator:
         if self.method == "vae-nam":
             z, mu, sigma = encode_sample(self.E, x, k, seed=seed, temperature=self.temperature)
             return self._style_spread(z, x, seed), sigma
-        mu, _ = self.E(x)  # AE-NAM: deterministic code, K solutions spread along the global (or style) axes
+        mu, _ = self.E(x)  # AE-NAM / NAM-FF: deterministic code, K solutions along the style (or global) axes
         if self.style_dirs is not None:
             return self._style_spread(mu.unsqueeze(1).expand(-1, k, -1), x, seed), torch.zeros_like(mu)
         eps = per_image_noise(x, k, self.latent_dim, seed).to(mu)
@@ -227,18 +227,8 @@ class Translator:
         if codes is None or self.nam_init != "retrieval":
             return None
         if self._pool is None:
-            recs = torch.cat([self.T(self.G(codes[i : i + 256])) for i in range(0, len(codes), 256)])
-            self._pool = recs
-        noise = per_image_noise(x, k, codes.shape[1], seed).to(codes)
-        starts = []
-        for xi, ni in zip(x, noise):
-            losses = torch.cat([self.loss_fn(self._pool[i : i + 512], xi[None].expand(len(self._pool[i : i + 512]),
-                                                                                          -1, -1, -1), reduction="none")
-                                for i in range(0, len(self._pool), 512)])
-            best = losses.topk(min(k, len(losses)), largest=False).indices
-            best = best[torch.arange(k) % len(best)]
-            starts.append(codes[best] + 0.1 * ni)
-        return torch.cat(starts)
+            self._pool = torch.cat([self.T(self.G(codes[i : i + 256])) for i in range(0, len(codes), 256)])
+        return retrieval_starts(codes, self._pool, x, k, self.loss_fn, seed)
 
     def _global_spread(self) -> torch.Tensor:
         if self.global_dirs is None:
@@ -341,7 +331,7 @@ class Translator:
             if k not in per_z:
                 per_z[k] = posterior_directions(self.G, z[0], sigma, k, reference=ref)
             return per_z[k]
-        if self.method == "ae-nam":
+        if self.method in ("ae-nam", "nam-ff"):
             return self.directions(image, k, "global") if self.global_dirs is not None else restart_directions(z, k)
         return restart_directions(z, k, reference=ref)
 

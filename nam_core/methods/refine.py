@@ -1,0 +1,101 @@
+"""NAM refinement (NAM paper, appendix): distil NAM's per-image optimisation into a feed-forward network.
+
+NAM translates y by optimising a code z_y so that T(G(z_y)) ≈ y: about a hundred forward/backward passes through G
+and T per input. Its training already produced such pairs — the first ``n_targets`` training images y_i and their
+jointly optimised codes z_i — so a network trained on (y_i, G(z_i)) gives NAM one-pass inference. Here that network
+is an encoder R: y → z followed by the frozen G, trained with
+
+    loss(G(R(y)), G(z_y)) + code_weight · ‖R(y) − z_y‖² / d,
+
+the image term in G's output domain (so R is judged on the translation itself, not only on codes), the code term
+keeping R(y) where NAM put it. Keeping G at the end keeps the outputs on G's image manifold (sharp), where a
+free image-to-image network trained on 2,000 pairs would blur. ``method = "nam-ff"``; served like AE-NAM (one pass
+of R and G, K solutions spread along the style directions). T is copied from the NAM checkpoint, frozen, so the
+refined model reports T(G(z)) and its losses like every other mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..losses import build_loss
+from ..nets import build_net
+from .base import DDPWrappable
+from .nam import freeze
+
+METHOD = "nam-ff"
+
+
+class NAMRefiner(DDPWrappable):
+    """Trainer-protocol method: R (an AE-NAM-style deterministic encoder) regresses NAM's training codes."""
+
+    def __init__(self, generator: nn.Module, T: nn.Module, codes: torch.Tensor, in_channels: int, size: int,
+                 nef: int = 64, loss: str = "laplacian", code_weight: float = 0.1, lr: float = 1e-3,
+                 decay_every: int = 20, decay: float = 0.5, seed: int = 0, device: torch.device | str = "cpu",
+                 task: str = "", generator_ref: str = "", nam_ref: str = "") -> None:
+        self.device = torch.device(device)
+        self.G = freeze(generator.to(self.device))
+        self.T = freeze(T.to(self.device))
+        self.latent_dim = generator.latent_dim
+        if codes.shape[1] != self.latent_dim:
+            raise ValueError(f"NAM codes have {codes.shape[1]} dimensions, the generator {self.latent_dim}")
+        self.codes = codes.detach().float().to(self.device)
+        torch.manual_seed(seed)
+        self.E = build_net("encoder", in_channels=in_channels, size=size, latent_dim=self.latent_dim, nef=nef,
+                           variational=False).to(self.device)
+        self.loss_fn = build_loss(loss).to(self.device)
+        self.code_weight = code_weight
+        with torch.no_grad():  # the targets G(z_y): fixed, computed once
+            self.targets = torch.cat([self.G(self.codes[i : i + 256]) for i in range(0, len(self.codes), 256)])
+        self.networks: dict[str, nn.Module] = {"E": self.E, "T": self.T}
+        self.optimizers = {"E": torch.optim.Adam(self.E.parameters(), lr=lr, betas=(0.5, 0.999))}
+        self.schedulers = [torch.optim.lr_scheduler.StepLR(self.optimizers["E"], decay_every, decay)]
+        self.hparams = {"in_channels": in_channels, "size": size, "nef": nef, "loss": loss,
+                        "code_weight": code_weight, "lr": lr, "decay_every": decay_every, "decay": decay,
+                        "seed": seed, "n_pairs": len(self.codes)}
+        self.task, self.generator_ref, self.nam_ref = task, generator_ref, nam_ref
+        self._fixed: torch.Tensor | None = None
+
+    def train_step(self, index: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
+        if self._fixed is None:
+            self._fixed = images[:10].detach().clone()
+        index = index.to(self.device)
+        z, _ = self.fwd["E"](images)
+        img = self.loss_fn(self.G(z), self.targets[index])
+        code = (z - self.codes[index]).pow(2).mean()
+        loss = img + self.code_weight * code
+        self.optimizers["E"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["E"].step()
+        return {"image": img.item(), "code_mse": code.item()}
+
+    def on_epoch_end(self, epoch: int) -> None:
+        for s in self.schedulers:
+            s.step()
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": "mapping", "method": METHOD, "task": self.task, "generator": self.generator_ref,
+                "refined_from": self.nam_ref, "latent_dim": self.latent_dim, "hparams": self.hparams}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        pass
+
+    @torch.no_grad()
+    def samples(self) -> torch.Tensor:
+        """Rows: input y, R's translation G(R(y)), NAM's G(z_y) (first training pairs)."""
+        if self._fixed is None:
+            return torch.zeros(1, 1, 8, 8)
+        self.E.eval()
+        z, _ = self.E(self._fixed)
+        self.E.train()
+        out, ref = self.G(z), self.targets[: len(self._fixed)]
+        x = self._fixed
+        if x.shape[1] != out.shape[1]:
+            x = x.expand(-1, out.shape[1], -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
+        return torch.stack([x, out, ref], 1).flatten(0, 1)
