@@ -451,6 +451,14 @@ def test_refiner_learns_the_nam_codes_and_keeps_t_frozen() -> None:
         torch.testing.assert_close(v, t_before[k])
     with pytest.raises(ValueError, match="dimensions"):
         NAMRefiner(G, T, torch.zeros(4, LATENT + 1), in_channels=3, size=32)
+    # with NAM's own objective, images beyond the pairs (index ≥ number of codes) train R too
+    m2 = NAMRefiner(G, T, codes[:8], in_channels=3, size=32, nef=8, lr=3e-3, recon_weight=1.0, recon_loss="ncc")
+    m2.E.train()
+    logs = m2.train_step(torch.arange(8, 16), images[8:])  # unpaired only: no distillation terms
+    assert logs["image"] == 0.0 and logs["code_mse"] == 0.0 and logs["recon"] > 0
+    before = {k: v.clone() for k, v in m2.E.state_dict().items()}
+    m2.train_step(torch.arange(8, 16), images[8:])
+    assert any(not torch.equal(v, before[k]) for k, v in m2.E.state_dict().items())  # ... yet R learns
 
 
 def test_resolve_pairs_starts_leave_one_out_and_lowers_the_loss() -> None:

@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resolve-steps", type=int, default=0,
                    help="re-solve the pairs with NAM's inference (leave-one-out retrieval start, this many Adam steps "
                         "against the final T) instead of NAM's jointly trained codes; 0 = use those codes")
+    p.add_argument("--recon-weight", type=float, default=0.0,
+                   help="also train on every training image with NAM's own objective loss(T(G(R(y))), y), this weight")
+    p.add_argument("--unpaired", type=int, help="with --recon-weight: use the first N training images (default all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device")
     p.add_argument("--threads", type=int)
@@ -43,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     recipe = setup_run("train_refiner.py", a.threads, argv)
     final = train_refiner(a.nam, a.out, epochs=a.epochs, batch_size=a.batch_size, nef=a.nef, loss=a.loss,
-                          code_weight=a.code_weight, resolve_steps=a.resolve_steps, seed=a.seed, device=a.device,
+                          code_weight=a.code_weight, resolve_steps=a.resolve_steps,
+                          recon_weight=a.recon_weight, unpaired=a.unpaired, seed=a.seed, device=a.device,
                           generator=a.generator, max_minutes=a.max_minutes, finish_early=a.finish_early,
                           progress=not a.quiet, recipe=recipe)
     print(final)

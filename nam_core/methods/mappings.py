@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ..checkpoints import CheckpointError, load_checkpoint, save_checkpoint, weights_fingerprint
@@ -176,14 +177,16 @@ def resolve_pairs(G: torch.nn.Module, T: torch.nn.Module, codes: torch.Tensor, i
 
 def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int = 40, batch_size: int = 64,
                   nef: int = 64, loss: str = "laplacian", code_weight: float = 0.1, resolve_steps: int = 0,
-                  seed: int = 0, device: str | None = None, generator: str | Path | None = None,
+                  recon_weight: float = 0.0, unpaired: int | None = None, seed: int = 0,
+                  device: str | None = None, generator: str | Path | None = None,
                   max_minutes: float | None = None, finish_early: bool = False, progress: bool = True,
                   recipe: str = "") -> Path:
     """Distil a trained NAM checkpoint into a one-pass ``nam-ff`` model (:mod:`nam_core.methods.refine`) on the
     (y_i, G(z_i)) pairs of its training: the first ``n_targets`` training images of the task's input domain and the
     codes NAM optimised for them, or, with ``resolve_steps`` > 0, the codes NAM's inference finds for them against
-    the final T (:func:`resolve_pairs`; cached in ``out_dir`` so a resumed run does not redo it). Resumable.
-    Returns ``out_dir/final``."""
+    the final T (:func:`resolve_pairs`; cached in ``out_dir`` so a resumed run does not redo it). With
+    ``recon_weight`` > 0 the training set grows to the first ``unpaired`` training images (all when None), which add
+    NAM's own objective (see :class:`~nam_core.methods.refine.NAMRefiner`). Resumable. Returns ``out_dir/final``."""
     dev = get_device(device)
     nam = load_checkpoint(nam_checkpoint, device=dev)
     cfg = nam.config
@@ -200,18 +203,28 @@ def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int =
     if len(ds) != len(codes):
         raise CheckpointError(f"{nam_checkpoint} has {len(codes)} codes but {t.source} only {len(ds)} training images")
     out = Path(out_dir)
+    resolve_seconds = 0.0
     if resolve_steps > 0:
         cache = out / f"pairs_resolved_{resolve_steps}.safetensors"
         if cache.exists():
             codes = load_file(str(cache))["codes"].to(dev)
+            with safe_open(str(cache), "pt") as f:
+                resolve_seconds = float((f.metadata() or {}).get("seconds", 0.0))  # 0: a cache from before
         else:
+            t0 = time.time()
             codes = resolve_pairs(G, nam.networks["T"], codes, ds.images, cfg.get("hparams", {}).get("loss", "ncc"),
                                   resolve_steps, dev, seed=seed, progress=progress)
+            resolve_seconds = time.time() - t0
             out.mkdir(parents=True, exist_ok=True)
             with atomic_path(cache) as tmp:
-                save_file({"codes": codes.detach().cpu().contiguous()}, str(tmp))
+                save_file({"codes": codes.detach().cpu().contiguous()}, str(tmp),
+                          metadata={"seconds": f"{resolve_seconds:.1f}"})
+    if recon_weight > 0:
+        ds = load_domain(t.source, "train").subset(unpaired)  # starts with the paired images, in order
     m = NAMRefiner(G, nam.networks["T"], codes, spec.channels, spec.size, nef=nef, loss=loss,
-                   code_weight=code_weight, seed=seed, device=dev, task=t.name, generator_ref=str(cfg["generator"]),
+                   code_weight=code_weight, recon_weight=recon_weight,
+                   recon_loss=cfg.get("hparams", {}).get("loss", "ncc"), seed=seed, device=dev, task=t.name,
+                   generator_ref=str(cfg["generator"]),
                    nam_ref=nam.path.name)
     m.hparams["resolve_steps"] = resolve_steps
     tcfg = TrainConfig(out_dir=str(out / REFINED_METHOD), epochs=epochs, batch_size=batch_size, seed=seed,
@@ -223,8 +236,8 @@ def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int =
     config.update({"source": t.source, "target": t.target, "image_size": spec.size,
                    "generator_method": gcfg.get("method"), "generator_fingerprint": weights_fingerprint(G),
                    "refined_from_sha256": nam.config.get("sha256", {}), "train_images": len(ds),
-                   "train_seconds_total": round(trainer.train_seconds, 1), "epochs_done": trainer.epoch,
-                   "device": str(dev),
+                   "train_seconds_total": round(trainer.train_seconds + resolve_seconds, 1),
+                   "resolve_seconds": round(resolve_seconds, 1), "epochs_done": trainer.epoch, "device": str(dev),
                    "recipe": {"command": recipe, "hparams": {"epochs": epochs, "batch_size": batch_size},
                               "seed": seed, "loss": loss},
                    "history": trainer.history})

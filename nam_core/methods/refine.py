@@ -8,9 +8,13 @@ is an encoder R: y → z followed by the frozen G, trained with
     loss(G(R(y)), G(z_y)) + code_weight · ‖R(y) − z_y‖² / d,
 
 the image term in G's output domain (so R is judged on the translation itself, not only on codes), the code term
-keeping R(y) where NAM put it. Keeping G at the end keeps the outputs on G's image manifold (sharp), where a
-free image-to-image network trained on 2,000 pairs would blur. ``method = "nam-ff"``; served like AE-NAM (one pass
-of R and G, K solutions spread along the style directions). T is copied from the NAM checkpoint, frozen, so the
+keeping R(y) where NAM put it. With ``recon_weight`` > 0 every training image (not only the paired ones) also
+contributes NAM's own objective recon_weight · loss_T(T(G(R(y))), y): a few thousand pairs are few for an encoder
+when the codes also carry what the input does not determine (a street digit's colours, for an MNIST input), and
+without it R memorised them (mnist→street: 55 % on its pairs, chance on other training images).
+Keeping G at the end keeps the outputs on G's image manifold (sharp), where a free image-to-image network trained
+on 2,000 pairs would blur. ``method = "nam-ff"``; served like AE-NAM (one pass of R and G, K solutions spread along
+the style directions). T is copied from the NAM checkpoint, frozen, so the
 refined model reports T(G(z)) and its losses like every other mapping.
 """
 
@@ -33,7 +37,8 @@ class NAMRefiner(DDPWrappable):
     """Trainer-protocol method: R (an AE-NAM-style deterministic encoder) regresses NAM's training codes."""
 
     def __init__(self, generator: nn.Module, T: nn.Module, codes: torch.Tensor, in_channels: int, size: int,
-                 nef: int = 64, loss: str = "laplacian", code_weight: float = 0.1, lr: float = 1e-3,
+                 nef: int = 64, loss: str = "laplacian", code_weight: float = 0.1, recon_weight: float = 0.0,
+                 recon_loss: str = "ncc", lr: float = 1e-3,
                  decay_every: int = 20, decay: float = 0.5, seed: int = 0, device: torch.device | str = "cpu",
                  task: str = "", generator_ref: str = "", nam_ref: str = "") -> None:
         self.device = torch.device(device)
@@ -47,14 +52,16 @@ class NAMRefiner(DDPWrappable):
         self.E = build_net("encoder", in_channels=in_channels, size=size, latent_dim=self.latent_dim, nef=nef,
                            variational=False).to(self.device)
         self.loss_fn = build_loss(loss).to(self.device)
-        self.code_weight = code_weight
+        self.code_weight, self.recon_weight = code_weight, recon_weight
+        self.recon_fn = build_loss(recon_loss).to(self.device) if recon_weight > 0 else None
         with torch.no_grad():  # the targets G(z_y): fixed, computed once
             self.targets = torch.cat([self.G(self.codes[i : i + 256]) for i in range(0, len(self.codes), 256)])
         self.networks: dict[str, nn.Module] = {"E": self.E, "T": self.T}
         self.optimizers = {"E": torch.optim.Adam(self.E.parameters(), lr=lr, betas=(0.5, 0.999))}
         self.schedulers = [torch.optim.lr_scheduler.StepLR(self.optimizers["E"], decay_every, decay)]
         self.hparams = {"in_channels": in_channels, "size": size, "nef": nef, "loss": loss,
-                        "code_weight": code_weight, "lr": lr, "decay_every": decay_every, "decay": decay,
+                        "code_weight": code_weight, "recon_weight": recon_weight, "recon_loss": recon_loss,
+                        "lr": lr, "decay_every": decay_every, "decay": decay,
                         "seed": seed, "n_pairs": len(self.codes)}
         self.task, self.generator_ref, self.nam_ref = task, generator_ref, nam_ref
         self._fixed: torch.Tensor | None = None
@@ -64,13 +71,22 @@ class NAMRefiner(DDPWrappable):
             self._fixed = images[:10].detach().clone()
         index = index.to(self.device)
         z, _ = self.fwd["E"](images)
-        img = self.loss_fn(self.G(z), self.targets[index])
-        code = (z - self.codes[index]).pow(2).mean()
+        out = self.G(z)
+        paired = index < len(self.codes)  # the first images are NAM's targets; the rest (if any) are unpaired
+        img = code = torch.zeros((), device=self.device)
+        if paired.any():
+            img = self.loss_fn(out[paired], self.targets[index[paired]])
+            code = (z[paired] - self.codes[index[paired]]).pow(2).mean()
         loss = img + self.code_weight * code
+        logs = {"image": img.item(), "code_mse": code.item()}
+        if self.recon_fn is not None:
+            rec = self.recon_fn(self.T(out), images)
+            loss = loss + self.recon_weight * rec
+            logs["recon"] = rec.item()
         self.optimizers["E"].zero_grad(set_to_none=True)
         loss.backward()
         self.optimizers["E"].step()
-        return {"image": img.item(), "code_mse": code.item()}
+        return logs
 
     def on_epoch_end(self, epoch: int) -> None:
         for s in self.schedulers:
