@@ -16,7 +16,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from ..checkpoints import CheckpointError, load_checkpoint, save_checkpoint, weights_fingerprint
+from ..checkpoints import CheckpointError, load_checkpoint, resolve_checkpoint, save_checkpoint, weights_fingerprint
 from ..data import DOMAINS, load_domain
 from ..losses import build_loss
 from ..utils import atomic_path, get_device, image_grid, save_png, to_tensor, to_uint8
@@ -143,12 +143,16 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
     return final
 
 
-def _resolve_generator_ref(ref: str, mapping_path: Path) -> Path:
-    """A generator named in a mapping config: as given, or beside the mapping checkpoint (the shipped layout)."""
-    for c in (Path(ref), mapping_path.parent / Path(ref).name):
+def resolve_generator_ref(ref: str, mapping_path: Path | None) -> Path:
+    """The generator a mapping config names: an absolute/relative path, a sibling of the mapping checkpoint (the
+    shipped layout), or a shipped name (:func:`~nam_core.checkpoints.resolve_checkpoint`)."""
+    candidates = [Path(ref)]
+    if mapping_path is not None:
+        candidates.append(mapping_path.parent / Path(ref).name)
+    for c in candidates:
         if (c / "config.json").exists():
             return c
-    return Path(ref)
+    return resolve_checkpoint(Path(ref).name)
 
 
 def resolve_pairs(G: torch.nn.Module, T: torch.nn.Module, codes: torch.Tensor, images: np.ndarray, loss: str,
@@ -194,7 +198,7 @@ def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int =
         raise CheckpointError(f"{nam_checkpoint} is not a NAM mapping checkpoint with its training codes")
     t = get_task(cfg["task"])
     gref = generator or cfg["generator"]
-    G, gcfg = load_generator(_resolve_generator_ref(str(gref), nam.path), device=dev)
+    G, gcfg = load_generator(resolve_generator_ref(str(gref), nam.path), device=dev)
     if cfg.get("generator_fingerprint") and weights_fingerprint(G) != cfg["generator_fingerprint"]:
         raise CheckpointError(f"{nam_checkpoint} was trained on a different {gref}: pass --generator")
     codes = nam.tensors["codes"]

@@ -32,7 +32,7 @@ from ..data import DOMAINS, load_domain
 from ..losses import build_loss
 from ..methods.directions import Directions, move, posterior_directions, restart_directions, style_directions
 from ..methods.generators import load_generator
-from ..methods.mappings import get_task
+from ..methods.mappings import get_task, resolve_generator_ref
 from ..methods.nam import nam_infer, retrieval_starts
 from ..methods.vae_nam import encode_sample
 from ..paths import CHECKPOINTS_DIR
@@ -161,7 +161,7 @@ class Translator:
         gref = generator or mapping.config.get("generator")
         if not gref:
             raise CheckpointError(f"{path} does not name its generator")
-        gpath = _resolve_generator(gref, mapping.path)
+        gpath = resolve_generator_ref(gref, mapping.path)
         G, gcfg = load_generator(gpath, device=dev)
         want = mapping.config.get("generator_fingerprint")
         if want and weights_fingerprint(G) != want:
@@ -383,14 +383,3 @@ def attach_style_directions(path: str | Path, k: int = 8, n_images: int = 2000, 
     add_tensors(tr.ckpt.path, {"style_vectors": vectors, "style_std": std, "style_gain": gain},
                 {"style_directions": entry})
     return entry
-
-
-def _resolve_generator(ref: str, mapping_path: Path | None) -> Path:
-    """Generator named in a mapping config: absolute/relative path, shipped name, or sibling of the mapping."""
-    candidates = [Path(ref)]
-    if mapping_path is not None:
-        candidates.append(mapping_path.parent / Path(ref).name)
-    for c in candidates:
-        if (c / "config.json").exists():
-            return c
-    return resolve_checkpoint(Path(ref).name)
