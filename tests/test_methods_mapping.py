@@ -449,6 +449,9 @@ def test_refiner_learns_the_nam_codes_and_keeps_t_frozen() -> None:
     assert last["image"] < 0.7 * first[0]["image"] and last["code_mse"] < 0.5 * first[0]["code_mse"]
     for k, v in m.T.state_dict().items():
         torch.testing.assert_close(v, t_before[k])
+    grid = m.samples()  # rows: input (as gray), R's translation, NAM's
+    assert grid.shape == (30, 1, 32, 32) and m.E.training
+    torch.testing.assert_close(grid[2::3], m.targets[:10])
     with pytest.raises(ValueError, match="dimensions"):
         NAMRefiner(G, T, torch.zeros(4, LATENT + 1), in_channels=3, size=32)
     # with NAM's own objective, images beyond the pairs (index ≥ number of codes) train R too

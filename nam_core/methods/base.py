@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 
@@ -20,3 +21,13 @@ class DDPWrappable:
     def wrap_ddp(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
         self._fwd = {k: wrap(v) if any(p.requires_grad for p in v.parameters()) else v
                      for k, v in self.networks.items()}
+
+
+def sample_rows(inputs: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:
+    """A sample grid's tiles, one row per input: the input (its channels matched to the outputs') then each of
+    ``outputs`` (N×C'×H×W each), flattened to (N·(1 + len(outputs)), C', H, W)."""
+    c = outputs[0].shape[1]
+    x = inputs
+    if x.shape[1] != c:
+        x = x.expand(-1, c, -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
+    return torch.stack([x, *outputs], 1).flatten(0, 1)

@@ -27,7 +27,7 @@ from torch import nn
 
 from ..losses import build_loss
 from ..nets import build_net
-from .base import DDPWrappable
+from .base import DDPWrappable, sample_rows
 from .nam import freeze
 
 METHOD = "nam-ff"
@@ -110,8 +110,4 @@ class NAMRefiner(DDPWrappable):
         self.E.eval()
         z, _ = self.E(self._fixed)
         self.E.train()
-        out, ref = self.G(z), self.targets[: len(self._fixed)]
-        x = self._fixed
-        if x.shape[1] != out.shape[1]:
-            x = x.expand(-1, out.shape[1], -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
-        return torch.stack([x, out, ref], 1).flatten(0, 1)
+        return sample_rows(self._fixed, [self.G(z), self.targets[: len(self._fixed)]])

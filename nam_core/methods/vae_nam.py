@@ -14,7 +14,7 @@ from torch import nn
 from ..losses import build_loss
 from ..nets import build_net
 from ..utils import per_image_noise
-from .base import DDPWrappable
+from .base import DDPWrappable, sample_rows
 from .nam import freeze
 
 
@@ -101,10 +101,7 @@ class VAENAM(DDPWrappable):
         mu, logvar = self.E(self._fixed)
         self.E.train()
         outs = [self.G(mu + torch.randn_like(mu) * (0.5 * logvar).exp()) for _ in range(4)]
-        x = self._fixed
-        if x.shape[1] != outs[0].shape[1]:
-            x = x.expand(-1, outs[0].shape[1], -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
-        return torch.stack([x, *outs], 1).flatten(0, 1)
+        return sample_rows(self._fixed, outs)
 
 
 def encode_sample(E: nn.Module, images: torch.Tensor, num_solutions: int, seed: int = 0,
