@@ -74,7 +74,10 @@ def test_page_serves(server: str) -> None:
     assert r.status == 200 and "NAM Studio" in html
 
 
-@pytest.mark.parametrize("combo", FIXTURE_MODELS, ids=["_".join(c) for c in FIXTURE_MODELS])
+SERVED = [*FIXTURE_MODELS, ("street2mnist", "nam-ff", "glann")]  # + NAM one-pass, distilled from the fixture's NAM
+
+
+@pytest.mark.parametrize("combo", SERVED, ids=["_".join(c) for c in SERVED])
 def test_map_and_explore_every_model(shared_client, combo: tuple[str, str, str]) -> None:
     from gradio_client import handle_file
 
@@ -95,6 +98,20 @@ def test_map_and_explore_every_model(shared_client, combo: tuple[str, str, str])
     assert len(moved_gallery) == 3 and "ms" in lat
     if method == "vae-nam":
         assert any(not np.array_equal(a, b) for a, b in zip(tiles, images(moved_gallery)))
+
+
+def test_style_directions_over_http(shared_client) -> None:
+    """The "Style (keeps the input)" slider kind end to end: Map with it, then move along the first direction."""
+    from gradio_client import handle_file
+
+    from nam_core.serving.app_logic import EXAMPLES_DIR
+
+    c = shared_client
+    out = c.predict("mnist2street", "vae-nam", "glann", None, handle_file(str(EXAMPLES_DIR / "mnist2street_1.png")), 3,
+                    1, "style", api_name="/map")
+    assert len(images(out[0])) == 3 and "ms" in out[2]
+    moved, lat, _ = c.predict("style", 2.0, 0.0, 0.0, 0.0, api_name="/explore")
+    assert len(moved) == 3 and "ms" in lat
 
 
 @pytest.mark.parametrize("combo", [("street2mnist", "vae-nam", "glann"), ("edges2shoes", "nam", "glann")])
