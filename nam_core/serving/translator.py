@@ -40,7 +40,7 @@ from ..utils import get_device, per_image_noise, to_tensor, to_uint8
 
 GENERATORS = ("glann", "dcgan")
 BASELINE_METHODS = ("distancegan", "dtn", "cyclegan")
-AE_NAM_TEMPERATURE = 0.5  # AE-NAM is deterministic: its K solutions move along the global PCA axes
+AE_NAM_TEMPERATURE = 0.5  # AE-NAM checkpoints without style directions spread their K solutions along the global axes
 # the K sampled solutions of AE-NAM / VAE-NAM also move along the checkpoint's style directions (when it has them),
 # by this many of their standard deviations: the solutions then differ in appearance while T(G(z)) — and so the
 # digit — stays close to the input (benchmarks/bench_diversity.py --style-temperatures measures the trade-off)
