@@ -143,10 +143,16 @@ def store_half(path: str | Path) -> Path:
         raise CheckpointError(f"{path} holds training state; keep it in float32")
     flat = load_file(str(path / WEIGHTS))
     flat = {k: v.half() if v.dtype == torch.float32 else v for k, v in flat.items()}
+    cfg["stored_dtype"] = "float16"
+    return _rewrite(path, flat, cfg)
+
+
+def _rewrite(path: Path, flat: dict[str, torch.Tensor], cfg: dict[str, Any]) -> Path:
+    """Replace a checkpoint folder's weights with ``flat`` and then its config with ``cfg`` (sha256 and size
+    recomputed), each atomically, weights first."""
     with atomic_path(path / WEIGHTS) as tmp:
         save_file(flat, str(tmp), metadata={"format": FORMAT})
-    cfg.update({"sha256": {WEIGHTS: sha256_file(path / WEIGHTS)}, "size_bytes": (path / WEIGHTS).stat().st_size,
-                "stored_dtype": "float16"})
+    cfg.update({"sha256": {WEIGHTS: sha256_file(path / WEIGHTS)}, "size_bytes": (path / WEIGHTS).stat().st_size})
     with atomic_path(path / CONFIG) as tmp:
         tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True))
     return path
@@ -167,14 +173,9 @@ def add_tensors(path: str | Path, tensors: dict[str, torch.Tensor], config_updat
     for k, v in tensors.items():
         v = v.detach().cpu().contiguous()
         flat[f"tensors.{k}"] = v.half() if half and v.dtype == torch.float32 else v
-    with atomic_path(path / WEIGHTS) as tmp:
-        save_file(flat, str(tmp), metadata={"format": FORMAT})
     cfg.update(config_update or {})
-    cfg.update({"tensors": sorted(set(cfg.get("tensors", [])) | set(tensors)),
-                "sha256": {WEIGHTS: sha256_file(path / WEIGHTS)}, "size_bytes": (path / WEIGHTS).stat().st_size})
-    with atomic_path(path / CONFIG) as tmp:
-        tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True))
-    return path
+    cfg["tensors"] = sorted(set(cfg.get("tensors", [])) | set(tensors))
+    return _rewrite(path, flat, cfg)
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

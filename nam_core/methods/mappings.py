@@ -52,6 +52,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 @torch.no_grad()
+def encode_codes(E: torch.nn.Module, images: np.ndarray, device: torch.device, batch: int = 256) -> torch.Tensor:
+    """E's μ for uint8 images (N, H, W, C), in batches: (N, d)."""
+    return torch.cat([E(to_tensor(np.asarray(images[i : i + batch]), device))[0]
+                      for i in range(0, len(images), batch)])
+
+
+@torch.no_grad()
 def global_directions(m: Any, images: np.ndarray, device: torch.device, k: int = 8,
                       style_k: int = STYLE_DIRECTIONS) -> dict[str, torch.Tensor]:
     """PCA of the codes of the training set (E's μ for AE/VAE-NAM, the trained per-target codes for NAM), stored
@@ -60,14 +67,9 @@ def global_directions(m: Any, images: np.ndarray, device: torch.device, k: int =
     :func:`~nam_core.methods.directions.style_directions`; 0 leaves them out)."""
     if isinstance(m, NAM):
         codes = m.codes.weight.detach()
-    elif isinstance(m, NAMRefiner):
+    else:  # AE/VAE-NAM and NAM one-pass: E's codes of the training images
         m.E.eval()
-        codes = torch.cat([m.E(to_tensor(np.asarray(images[i : i + 256]), device))[0]
-                           for i in range(0, len(images), 256)])
-    else:
-        m.E.eval()
-        codes = torch.cat([m.E(to_tensor(np.asarray(images[i : i + 256]), device))[0]
-                           for i in range(0, len(images), 256)])
+        codes = encode_codes(m.E, images, device)
     mean, vecs, std = pca(codes.float().cpu(), k)
     out = {"global_mean": mean, "global_vectors": vecs, "global_std": std}
     if style_k:

@@ -32,7 +32,7 @@ from ..data import DOMAINS, load_domain
 from ..losses import build_loss
 from ..methods.directions import Directions, move, posterior_directions, restart_directions, style_directions
 from ..methods.generators import load_generator
-from ..methods.mappings import get_task, resolve_generator_ref
+from ..methods.mappings import encode_codes, get_task, resolve_generator_ref
 from ..methods.nam import nam_infer, retrieval_starts
 from ..methods.vae_nam import encode_sample
 from ..paths import CHECKPOINTS_DIR
@@ -373,10 +373,7 @@ def attach_style_directions(path: str | Path, k: int = 8, n_images: int = 2000, 
     codes = tr.ckpt.tensors.get("codes")
     if codes is None:
         assert tr.E is not None
-        images = load_domain(tr.source, "train").images[:n_images]
-        with torch.no_grad():
-            codes = torch.cat([tr.E(tr._inputs(np.asarray(images[i : i + 256])))[0]
-                               for i in range(0, len(images), 256)])
+        codes = encode_codes(tr.E, load_domain(tr.source, "train").images[:n_images], tr.device)
     vectors, std, gain = style_directions(tr.G, tr.T, codes.float(), k, probes=probes)
     entry = {"k": len(vectors), "codes": len(codes), "probes": probes, "gain": [round(float(g), 2) for g in gain],
              "command": recipe}
