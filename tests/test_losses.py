@@ -144,7 +144,7 @@ def test_build_loss_vgg_hed(hed_loss: PerceptualLoss) -> None:
     assert diff == pytest.approx(0.5 * float(LaplacianL1()(x, y)), rel=1e-4)
 
 
-@pytest.mark.parametrize("name", ["laplacian-flat", "structure", "ncc"])
+@pytest.mark.parametrize("name", ["laplacian-flat", "structure", "ncc", "ncc-sides"])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shape_losses_monotone(name: str, channels: int) -> None:
     loss = build_loss(name)
@@ -157,7 +157,7 @@ def test_shape_losses_monotone(name: str, channels: int) -> None:
         loss(x, x[:2])
 
 
-@pytest.mark.parametrize("name", ["structure", "ncc"])
+@pytest.mark.parametrize("name", ["structure", "ncc", "ncc-sides"])
 def test_shape_losses_ignore_colour_contrast_and_polarity(name: str) -> None:
     """What makes them usable across domains: recolouring, a contrast change or dark-on-light vs light-on-dark
     costs (almost) nothing, while moving the strokes costs a lot."""
@@ -176,3 +176,17 @@ def test_laplacian_flat_weighs_colour() -> None:
     x = _images(c=3)
     shifted = (x + torch.tensor([0.3, -0.3, 0.0]).view(1, 3, 1, 1)).clamp(-1, 1)
     assert float(build_loss("laplacian-flat")(x, shifted)) > 10 * float(build_loss("laplacian")(x, shifted))
+
+
+def test_ncc_sides_discounts_clutter_at_the_sides() -> None:
+    """Street crops show cut-off neighbours at their left and right edges: ``ncc-sides`` charges less for strokes
+    there than plain NCC does, and as much as before for a change in the centre."""
+    x = _images(c=1)
+    sides = x.clone()
+    sides[..., :5] = -sides[..., :5]
+    sides[..., -5:] = -sides[..., -5:]
+    centre = x.clone()
+    centre[..., 12:20] = -centre[..., 12:20]
+    plain, weighted = build_loss("ncc"), build_loss("ncc-sides")
+    assert float(weighted(x, sides)) < 0.5 * float(plain(x, sides))
+    assert float(weighted(x, centre)) > 0.8 * float(plain(x, centre))

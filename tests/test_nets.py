@@ -139,3 +139,36 @@ def test_invalid_sizes_and_kinds() -> None:
         build_net("resnet")
     with pytest.raises(ValueError, match="build_net"):
         net_config(nn.Linear(2, 2))
+
+
+def test_local_mapping_global_affine_zoom_and_shift() -> None:
+    """``affine="global"``: one learned zoom/shift for all images in front of the local convs. At zoom 1 it is the
+    plain local map; a zoom > 1 enlarges a centred blob; the bounds hold however far the parameters go; gradients
+    reach the zoom and the shift."""
+    torch.manual_seed(0)
+    plain = build_net("local_mapping", in_channels=1, out_channels=3, size=32, nf=8).eval()
+    aff = build_net("local_mapping", in_channels=1, out_channels=3, size=32, nf=8, affine="global").eval()
+    aff.load_state_dict({**aff.state_dict(), **plain.state_dict()})
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 32), torch.linspace(-1, 1, 32), indexing="ij")
+    blob = (torch.exp(-(xx**2 + yy**2) / 0.1) * 2 - 1).expand(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(aff(blob), plain(blob), rtol=1e-4, atol=1e-4)
+    zoomed = build_net("local_mapping", in_channels=1, out_channels=1, size=32, nf=8, affine="global", zoom=1.5)
+    zoom, shift = zoomed.zoom_shift()
+    torch.testing.assert_close(zoom, torch.full((2,), 1.5))
+    assert torch.all(shift == 0)
+    with torch.no_grad():
+        warped = zoomed.warp(blob)
+        assert ((warped > 0).sum() / (blob > 0).sum()).item() == pytest.approx(1.5**2, rel=0.15)  # area × zoom²
+        zoomed.zoom_param.fill_(100.0)
+        zoomed.shift_param.fill_(-100.0)
+        zoom, shift = zoomed.zoom_shift()
+    assert torch.all(zoom <= 2.0 + 1e-5) and torch.all(shift >= -0.25 - 1e-6)
+    aff.train()
+    (aff(blob) * torch.randn(2, 3, 32, 32)).sum().backward()
+    assert aff.zoom_param.grad.abs().sum() > 0 and aff.shift_param.grad.abs().sum() > 0
+    assert "zoom_param" not in plain.state_dict()  # older checkpoints (no affine) load unchanged
+    with pytest.raises(ValueError, match="affine"):
+        build_net("local_mapping", affine="perspective")
+    with pytest.raises(ValueError, match="zoom"):
+        build_net("local_mapping", affine="global", zoom=3.0)

@@ -649,3 +649,30 @@ def test_style_directions_below_the_minimum_gain_are_left_out(ckpts: dict[str, P
     assert (z - z[:, :1]).abs().max() == 0
     with pytest.raises(ValueError):
         t.strip(inputs[0], 0, kind="style")
+
+
+def test_a_vae_nam_with_the_global_affine_t_loads_through_its_config(ckpts: dict[str, Path], tmp_path: Path) -> None:
+    """A T with ``affine="global"`` is rebuilt from the checkpoint's network config (kind + kwargs), keeps its learned
+    zoom/shift through float16 storage, and the Translator renders with it."""
+    G, _ = load_generator(ckpts["gen"])
+    m = VAENAM(G, 3, 32, variational=True, nf=8, nef=8, loss="ncc-sides", t_arch="local", t_affine="global",
+               t_zoom=1.3, task="street2mnist", generator_ref=str(ckpts["gen"]))
+    with torch.no_grad():
+        m.T.shift_param.fill_(0.4)
+    images = _street_images(N_TARGETS, seed=0)
+    for net in m.networks.values():
+        net.train()
+    for _ in range(3):
+        m.train_step(torch.arange(N_TARGETS), to_tensor(images))
+    config = m.config()
+    config.update({"source": "street", "target": "mnist", "image_size": 32, "generator_method": "dcgan"})
+    path = store_half(save_checkpoint(tmp_path / "street2mnist_vae-nam_dcgan", m.networks, config))
+    assert read_config(path)["networks"]["T"]["kwargs"]["affine"] == "global"
+    t = Translator.from_checkpoint(path, device="cpu", generator=ckpts["gen"])  # not a sibling: passed explicitly
+    zoom, shift = t.T.zoom_shift()
+    want_zoom, want_shift = m.T.zoom_shift()
+    torch.testing.assert_close(zoom, want_zoom.detach(), rtol=2e-3, atol=2e-3)
+    torch.testing.assert_close(shift, want_shift.detach(), rtol=2e-3, atol=2e-3)
+    assert abs(zoom[0].item() - 1.3) < 0.05 and shift[0].item() > 0.05
+    out = t.translate_full(images[:2], num_solutions=3)
+    assert out.outputs.shape == (2, 3, 32, 32, 1) and np.isfinite(out.losses).all()

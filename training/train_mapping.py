@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nef", type=int, default=64, help="AE/VAE-NAM: width of the encoder E")
     p.add_argument("--t-arch", default="crn", choices=["crn", "local"],
                    help="T: the NAM paper's CRN, or a weak local 3-conv map (forces codes to carry the shape)")
+    p.add_argument("--t-affine", default="none", choices=["none", "global"],
+                   help="AE/VAE-NAM with the local T: a learned global zoom + shift in front of it (domains that frame "
+                        "their digits at different sizes)")
+    p.add_argument("--t-zoom", type=float, default=1.0, help="with --t-affine global: the zoom it starts from")
     p.add_argument("--limit", type=int)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device")
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe = setup_run("train_mapping.py", a.threads, argv)
     final = train_mapping(a.task, a.method, a.generator, a.out, epochs=a.epochs, batch_size=a.batch_size,
                           n_targets=a.n_targets, beta=a.beta, prior_weight=a.prior_weight, loss=a.loss, nf=a.nf,
-                          nef=a.nef, t_arch=a.t_arch,
+                          nef=a.nef, t_arch=a.t_arch, t_affine=a.t_affine, t_zoom=a.t_zoom,
                           lr_z=a.lr_z, limit=a.limit, seed=a.seed, device=a.device, max_minutes=a.max_minutes,
                           finish_early=a.finish_early, recipe=recipe)
     print(final)

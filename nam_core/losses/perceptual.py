@@ -101,11 +101,22 @@ class NCCLoss(nn.Module):
 
     Invariant to colour, brightness, contrast and polarity (light-on-dark vs dark-on-light), and tolerant of
     background clutter: it rewards putting strokes where the target has them. Used when the generated domain
-    cannot express the target's colours (e.g. an MNIST generator matched against street-number photos)."""
+    cannot express the target's colours (e.g. an MNIST generator matched against street-number photos).
 
-    def __init__(self, levels: int = 3, eps: float = 1e-4) -> None:
+    ``side_sigma`` > 0 weights each column by a Gaussian of its horizontal distance from the centre (σ in units of
+    the half-width) in the means, variances and covariance: street crops show cut-off neighbouring digits at their
+    sides, which are no part of the digit to be matched."""
+
+    def __init__(self, levels: int = 3, eps: float = 1e-4, side_sigma: float = 0.0) -> None:
         super().__init__()
-        self.levels, self.eps = levels, eps
+        self.levels, self.eps, self.side_sigma = levels, eps, side_sigma
+
+    def _weights(self, width: int, ref: torch.Tensor) -> torch.Tensor | None:
+        if self.side_sigma <= 0:
+            return None
+        u = (torch.arange(width, device=ref.device, dtype=ref.dtype) + 0.5) / width * 2 - 1
+        w = torch.exp(-0.5 * (u / self.side_sigma) ** 2)
+        return (w / w.sum()).view(1, 1, 1, width)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         if x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
@@ -113,9 +124,18 @@ class NCCLoss(nn.Module):
         gx, gy = x.mean(1, keepdim=True), y.mean(1, keepdim=True)
         total = x.new_zeros(x.shape[0])
         for j in range(self.levels):
-            a = (gx - gx.mean(dim=(2, 3), keepdim=True)).flatten(1)
-            b = (gy - gy.mean(dim=(2, 3), keepdim=True)).flatten(1)
-            ncc = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + self.eps)
+            w = self._weights(gx.shape[-1], gx)
+            if w is None:
+                a = (gx - gx.mean(dim=(2, 3), keepdim=True)).flatten(1)
+                b = (gy - gy.mean(dim=(2, 3), keepdim=True)).flatten(1)
+                ncc = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + self.eps)
+            else:  # weighted moments; every row gets the same column weights, so divide by the row count
+                w = w / gx.shape[-2]
+                a = gx - (gx * w).sum(dim=(2, 3), keepdim=True)
+                b = gy - (gy * w).sum(dim=(2, 3), keepdim=True)
+                cov, va, vb = ((w * a * b).sum(dim=(1, 2, 3)), (w * a * a).sum(dim=(1, 2, 3)),
+                               (w * b * b).sum(dim=(1, 2, 3)))
+                ncc = cov / (va.sqrt() * vb.sqrt() + self.eps / gx[0].numel())
             total = total + (1.0 - ncc.abs()) / self.levels
             if j < self.levels - 1:
                 gx, gy = F.avg_pool2d(gx, 2), F.avg_pool2d(gy, 2)
@@ -189,7 +209,7 @@ def _load_backbone(backbone: str, allow_download: bool) -> tuple[nn.Module, str]
 
 
 def build_loss(name: str = "laplacian", **kwargs) -> nn.Module:
-    """``"laplacian"``/``"laplacian-flat"`` → :class:`LaplacianL1`; ``"structure"``/``"ncc"``;
+    """``"laplacian"``/``"laplacian-flat"`` → :class:`LaplacianL1`; ``"structure"``/``"ncc"``/``"ncc-sides"``;
     ``"l1"`` → pixel L1; ``"vgg-hed"``, ``"vgg-imagenet"``, ``"vgg-auto"``
     → :class:`PerceptualLoss` with that backbone (kwargs passed on)."""
     if name == "laplacian":
@@ -200,6 +220,8 @@ def build_loss(name: str = "laplacian", **kwargs) -> nn.Module:
         return StructureLoss(**kwargs)
     if name == "ncc":
         return NCCLoss(**kwargs)
+    if name == "ncc-sides":  # street crops: down-weight the cut-off neighbours at the sides
+        return NCCLoss(side_sigma=0.5, **kwargs)
     if name == "l1":
         return PerceptualLoss(backbone="laplacian", pixel_loss="l1", **kwargs)
     if name.startswith("vgg-"):

@@ -91,6 +91,7 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                   batch_size: int | None = None, n_targets: int | None = None, beta: float | None = None,
                   prior_weight: float | None = None,
                   loss: str = "laplacian", nf: int = 64, nef: int = 64, t_arch: str = "crn", lr_z: float = 1e-2,
+                  t_affine: str = "none", t_zoom: float = 1.0,
                   limit: int | None = None, seed: int = 0, device: str | None = None,
                   max_minutes: float | None = None, finish_early: bool = False, progress: bool = True,
                   recipe: str = "") -> Path:
@@ -119,7 +120,7 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
         ds = ds.subset(limit)
         m = VAENAM(G, spec.channels, spec.size, variational=method == "vae-nam", beta=hp.get("beta", 0.0), nf=nf,
                    nef=nef, loss=loss, seed=seed, device=dev, task=task, generator_ref=str(generator),
-                   t_arch=t_arch, prior_weight=hp.get("prior_weight", 0.0))
+                   t_arch=t_arch, prior_weight=hp.get("prior_weight", 0.0), t_affine=t_affine, t_zoom=t_zoom)
     out = Path(out_dir)
     cfg = TrainConfig(out_dir=str(out / method), epochs=hp["epochs"], batch_size=hp["batch_size"], seed=seed,
                       max_minutes=max_minutes, progress=progress,

@@ -26,6 +26,22 @@ def freeze(module: nn.Module) -> nn.Module:
     return module
 
 
+def build_mapping_t(t_arch: str, in_channels: int, out_channels: int, size: int, nf: int, affine: str = "none",
+                    zoom: float = 1.0) -> nn.Module:
+    """T: the paper's CRN (``t_arch="crn"``) or the weak local map (``"local"``), the latter optionally behind a
+    global learned zoom and shift (``affine="global"``, see :class:`~nam_core.nets.LocalT`)."""
+    if t_arch == "crn":
+        if affine != "none":
+            raise ValueError("a global affine front is only available for the local T (t_arch='local')")
+        return build_net("mapping", in_channels=in_channels, out_channels=out_channels, size=size, nf=nf)
+    if t_arch != "local":
+        raise ValueError(f"t_arch must be 'crn' or 'local', got {t_arch!r}")
+    if affine == "none":  # the kwargs of older checkpoints, unchanged
+        return build_net("local_mapping", in_channels=in_channels, out_channels=out_channels, size=size, nf=nf)
+    return build_net("local_mapping", in_channels=in_channels, out_channels=out_channels, size=size, nf=nf,
+                     affine=affine, zoom=zoom)
+
+
 class NAM(DDPWrappable):
     """Trainer-protocol method: T and per-target codes trained jointly (codes at a higher learning rate)."""
 
@@ -38,8 +54,7 @@ class NAM(DDPWrappable):
         self.G = freeze(generator.to(self.device))
         self.latent_dim = generator.latent_dim
         out_ch = self._probe_channels()
-        self.T = build_net("mapping" if t_arch == "crn" else "local_mapping", in_channels=out_ch,
-                           out_channels=in_channels, size=size, nf=nf).to(self.device)
+        self.T = build_mapping_t(t_arch, out_ch, in_channels, size, nf).to(self.device)
         gen = torch.Generator().manual_seed(seed)
         self.codes = nn.Embedding(n_targets, self.latent_dim, sparse=True).to(self.device)
         with torch.no_grad():

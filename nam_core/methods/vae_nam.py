@@ -15,7 +15,7 @@ from ..losses import build_loss
 from ..nets import build_net
 from ..utils import per_image_noise
 from .base import DDPWrappable, sample_rows
-from .nam import freeze
+from .nam import build_mapping_t, freeze
 
 
 def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -30,7 +30,8 @@ class VAENAM(DDPWrappable):
                  beta: float = 1e-3, beta_warmup_epochs: int = 5, nf: int = 64, nef: int = 64,
                  loss: str = "laplacian", lr: float = 1e-3, decay_every: int = 20, decay: float = 0.5,
                  seed: int = 0, device: torch.device | str = "cpu", task: str = "", generator_ref: str = "",
-                 loss_kwargs: dict | None = None, t_arch: str = "crn", prior_weight: float = 0.0) -> None:
+                 loss_kwargs: dict | None = None, t_arch: str = "crn", prior_weight: float = 0.0,
+                 t_affine: str = "none", t_zoom: float = 1.0) -> None:
         self.device = torch.device(device)
         self.G = freeze(generator.to(self.device))
         self.latent_dim = generator.latent_dim
@@ -38,8 +39,7 @@ class VAENAM(DDPWrappable):
             out_ch = self.G(torch.zeros(2, self.latent_dim, device=self.device)).shape[1]
         self.E = build_net("encoder", in_channels=in_channels, size=size, latent_dim=self.latent_dim, nef=nef,
                            variational=variational).to(self.device)
-        self.T = build_net("mapping" if t_arch == "crn" else "local_mapping", in_channels=out_ch,
-                           out_channels=in_channels, size=size, nf=nf).to(self.device)
+        self.T = build_mapping_t(t_arch, out_ch, in_channels, size, nf, t_affine, t_zoom).to(self.device)
         self.variational, self.beta_max, self.warmup = variational, beta, beta_warmup_epochs
         self.prior_weight = prior_weight
         self.epoch = 0
@@ -51,7 +51,7 @@ class VAENAM(DDPWrappable):
         self.hparams = {"in_channels": in_channels, "size": size, "variational": variational, "beta": beta,
                         "beta_warmup_epochs": beta_warmup_epochs, "nf": nf, "nef": nef, "loss": loss, "lr": lr,
                         "decay_every": decay_every, "decay": decay, "seed": seed, "t_arch": t_arch,
-                        "prior_weight": prior_weight}
+                        "prior_weight": prior_weight, "t_affine": t_affine, "t_zoom": t_zoom}
         self.task, self.generator_ref = task, generator_ref
         self._fixed: torch.Tensor | None = None
 
@@ -74,7 +74,12 @@ class VAENAM(DDPWrappable):
         self.optimizers["ET"].zero_grad(set_to_none=True)
         loss.backward()
         self.optimizers["ET"].step()
-        return {"recon": rec.item(), "kl": kl.item(), "code_norm": mu.detach().norm(dim=1).mean().item()}
+        stats = {"recon": rec.item(), "kl": kl.item(), "code_norm": mu.detach().norm(dim=1).mean().item()}
+        if getattr(self.T, "affine", "none") != "none":  # the learned global framing, logged as it moves
+            zoom, shift = self.T.zoom_shift()
+            stats.update({"zoom_x": zoom[0].item(), "zoom_y": zoom[1].item(), "shift_x": shift[0].item(),
+                          "shift_y": shift[1].item()})
+        return stats
 
     def on_epoch_end(self, epoch: int) -> None:
         self.epoch = epoch + 1
