@@ -8,7 +8,12 @@ name                    size    C     source
 ``svhn``                32      3     real SVHN ``.mat`` files (root= or ``$NAM_SVHN_ROOT``)
 ``shoes``/``handbags``  64      3     real pix2pix photos (shared subset, or a full pix2pix folder)
 ``*_edges``             64      1     their HED edge maps (white background, dark strokes)
+``folder:PATH``         32*     1/3*  a user's folder or .zip of images; ``#A``/``#B`` for one side of a CycleGAN
+                                      or pix2pix layout; ``?size=64&channels=1`` (*) or keyword arguments
 ======================  ======  ====  =====================================================================
+
+Folder domains (:mod:`nam_core.data.folder`) register their :class:`DomainSpec` in :data:`DOMAINS` when loaded,
+and ``DOMAINS["folder:…"]`` resolves one on first lookup, so nets and the Translator use them like the others.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .base import DomainDataset, cached_arrays
+from .folder import FolderDataError, folder_spec_params, is_folder_name, load_folder
 from .mnist import load_mnist
 from .shoes import load_shoes_bags
 from .svhn import load_svhn
@@ -49,7 +55,27 @@ class DomainSpec:
     description: str
 
 
-DOMAINS: dict[str, DomainSpec] = {
+class _Registry(dict):
+    """The built-in specs, plus ``folder:`` domains: registered on load, or resolved on first lookup (from the
+    name alone when it gives ``channels``, else by loading the train split, a cache hit after the first time)."""
+
+    def __missing__(self, key: str) -> DomainSpec:
+        if not is_folder_name(key):
+            raise KeyError(key)
+        canonical, size, channels = folder_spec_params(key)
+        if not channels:
+            channels = load_folder(key, "train").images.shape[-1]
+        spec = _folder_spec(canonical, size, channels)
+        self[key] = self[canonical] = spec
+        return spec
+
+
+def _folder_spec(canonical: str, size: int, channels: int) -> DomainSpec:
+    return DomainSpec(canonical, size, channels, False, lambda split="train", **kw: load_folder(canonical, split, **kw),
+                      f"user images ({canonical[len('folder:'):]})")
+
+
+DOMAINS: dict[str, DomainSpec] = _Registry({
     "mnist": DomainSpec("mnist", 32, 1, True, load_mnist, "real MNIST digits, padded to 32×32"),
     "street": DomainSpec("street", 32, 3, True, load_street, "synthetic street-number digits (SVHN stand-in)"),
     "svhn": DomainSpec("svhn", 32, 3, True, load_svhn, "real SVHN cropped digits (user-supplied .mat)"),
@@ -64,7 +90,7 @@ DOMAINS: dict[str, DomainSpec] = {
     "handbags_edges": DomainSpec("handbags_edges", 64, 1, False,
                                  lambda split="train", **kw: load_shoes_bags("handbags", split, edges=True, **kw),
                                  "HED edge maps of the handbag photos"),
-}
+})
 
 
 def list_domains() -> list[str]:
@@ -73,7 +99,21 @@ def list_domains() -> list[str]:
 
 
 def load_domain(name: str, split: str = "train", **kwargs) -> DomainDataset:
-    """Load a domain split (``"train"`` or ``"test"``); extra keyword arguments go to the domain's loader."""
+    """Load a domain split (``"train"`` or ``"test"``); extra keyword arguments go to the domain's loader.
+
+    ``folder:…`` names load a user's images (:func:`nam_core.data.folder.load_folder`); the returned dataset's
+    ``name`` is the canonical name, under which (and under ``name`` itself when no keyword options were given) its
+    spec is registered in :data:`DOMAINS`.
+    """
+    if is_folder_name(name):
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        ds = load_folder(name, split, **kwargs)
+        spec = _folder_spec(ds.name, ds.shape[0], ds.shape[2])
+        DOMAINS[ds.name] = spec
+        if not kwargs:
+            DOMAINS[name] = spec
+        return ds
     if name not in DOMAINS:
         raise KeyError(f"unknown domain {name!r}; choose from {list_domains()}")
     if split not in SPLITS:
@@ -85,4 +125,5 @@ def load_domain(name: str, split: str = "train", **kwargs) -> DomainDataset:
     return ds
 
 
-__all__ = ["DOMAINS", "DomainDataset", "DomainSpec", "cached_arrays", "list_domains", "load_domain"]
+__all__ = ["DOMAINS", "DomainDataset", "DomainSpec", "FolderDataError", "cached_arrays", "list_domains",
+           "load_domain"]

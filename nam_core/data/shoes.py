@@ -27,6 +27,16 @@ def _from_shared(category: str, split: str) -> tuple[np.ndarray, np.ndarray, str
     return data["images"][keep], data["edges"][keep], str(path)
 
 
+def side_by_side_halves(im, name: object) -> tuple:
+    """The left and right halves of a pix2pix side-by-side PIL image (width 2×height; ±1 px, as JPEG draft
+    decoding can round an odd width); ``name`` only goes into the error message."""
+    w, h = im.size
+    if abs(w - 2 * h) > 1:
+        raise ValueError(f"{name}: expected a side-by-side image of width 2×height, got {w}×{h}")
+    half = w // 2
+    return im.crop((0, 0, half, h)), im.crop((w - half, 0, w, h))
+
+
 def read_pix2pix_folder(
     root: str | Path, split: str = "train", size: int = 64, edges_left: bool = True, limit: int | None = None
 ) -> dict[str, np.ndarray]:
@@ -47,11 +57,7 @@ def read_pix2pix_folder(
         for i, f in enumerate(files):
             try:
                 with Image.open(f) as im:
-                    im = im.convert("RGB")
-                    w, h = im.size
-                    if w != 2 * h:
-                        raise ValueError(f"{f}: expected a side-by-side image of width 2×height, got {w}×{h}")
-                    left, right = im.crop((0, 0, h, h)), im.crop((h, 0, w, h))
+                    left, right = side_by_side_halves(im.convert("RGB"), f)
             except OSError as exc:
                 raise ValueError(f"Cannot read {f} (corrupt image?): {exc}") from exc
             e, p = (left, right) if edges_left else (right, left)
