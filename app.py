@@ -15,8 +15,11 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import argparse  # noqa: E402
+import collections  # noqa: E402
 import functools  # noqa: E402
 import logging  # noqa: E402
+import re  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -28,6 +31,16 @@ import numpy as np  # noqa: E402
 from nam_core.serving import app_logic as L  # noqa: E402
 
 log = logging.getLogger("nam_studio.app")
+
+# Map requests: the one-pass methods (VAE-NAM, AE-NAM, NAM one-pass) and NAM's per-input optimisation run in two
+# queues with their own workers, so that a slow NAM request never holds a one-pass slot. A request is refused with a
+# "busy" message when its queue already has this many waiting; QUEUE_MAX_SIZE bounds all events together.
+MAP_CONCURRENCY, MAP_MAX_WAITING = 2, 24
+NAM_CONCURRENCY, NAM_MAX_WAITING = 1, 4
+QUEUE_MAX_SIZE = 64
+ADMIT_WINDOW_S = 2.0
+CACHE_CLEANUP = (600, 1800)  # Gradio's delete_cache: every 10 min, delete cached files older than 30 min
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s'\"\\/:]+){2,}")
 
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
@@ -53,9 +66,22 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except Exception as exc:  # noqa: BLE001 - keep serving, tell the user
             log.exception("request failed")
-            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {exc}). The server is still running.") from exc
+            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {scrub_paths(str(exc))[:200]}). The server is "
+                           "still running.", print_exception=False) from exc
 
     return wrapper
+
+
+def scrub_paths(message: str) -> str:
+    """``message`` with every absolute file path replaced by its last component (no server layout in the UI)."""
+    return _PATH.sub(lambda m: re.split(r"[\\/]", m.group(0))[-1], message)
+
+
+def queue_waiting(demo: gr.Blocks, concurrency_id: str) -> int:
+    """How many events wait in ``concurrency_id``'s queue (0 before the first one; Gradio's queue internals)."""
+    queues = getattr(getattr(demo, "_queue", None), "event_queue_per_concurrency_id", None) or {}
+    q = queues.get(concurrency_id)
+    return len(getattr(q, "queue", ())) if q is not None else 0
 
 
 def _latency(what: str, ms: float, extra: str = "") -> str:
@@ -86,17 +112,22 @@ def _need_state(state: dict[str, Any] | None) -> dict[str, Any]:
     return state
 
 
-def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = None) -> gr.Blocks:
-    """The Blocks app; ``checkpoints_dir`` (else ``$NAM_CHECKPOINTS_DIR``, else ./checkpoints) holds the models."""
+def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = None,
+               cache_cleanup: tuple[int, int] | None = CACHE_CLEANUP) -> gr.Blocks:
+    """The Blocks app; ``checkpoints_dir`` (else ``$NAM_CHECKPOINTS_DIR``, else ./checkpoints) holds the models;
+    ``cache_cleanup`` is Gradio's ``delete_cache`` (frequency, age) in seconds."""
     reg = L.ModelRegistry(checkpoints_dir, device=device)
     task0, method0, gen0 = reg.default_choice()
     examples = L.example_paths()
 
     # ---------------------------------------------------------------- handlers
-    def availability(task: str, method: str, generator: str) -> tuple[str, Any, str]:
+    def availability(task: str, method: str, generator: str) -> tuple[str, Any, Any, str]:
+        """Availability note, the two Map buttons (one-pass queue / NAM queue: only the method's one is shown)."""
         st = reg.status(task, method, generator)
         label = "Map" if st.available else "Map (model unavailable)"
-        return st.message, gr.Button(value=label, interactive=st.available), L.DRAW_HINTS[L.input_kind(task)]
+        nam = method == "nam"
+        return (st.message, gr.Button(value=label, interactive=st.available, visible=not nam),
+                gr.Button(value=label, interactive=st.available, visible=nam), L.DRAW_HINTS[L.input_kind(task)])
 
     @guarded
     def on_upload(task: str, upload: Any) -> tuple[Any, ...]:
@@ -111,26 +142,59 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
 
     @guarded
     def on_task(task: str, method: str, generator: str, source: str, upload: Any) -> tuple[Any, ...]:
-        msg, btn, hint = availability(task, method, generator)
+        L.check_choices(task, method, generator)
+        msg, btn, nam_btn, hint = availability(task, method, generator)
         view = gr.skip()
         if source == "upload" and upload is not None:
             try:
                 view = L.to_display(L.upload_to_input(upload, task))
             except L.AppError as exc:
                 gr.Warning(str(exc))
-        return msg, btn, hint, view
+        return msg, btn, nam_btn, hint, view
 
-    @L.gpu(duration=120)
-    @guarded
-    def on_map(task: str, method: str, generator: str, source: str, sketch: Any, upload: Any, k: float,
-               seed: float, kind: str, progress: gr.Progress = gr.Progress()) -> list[Any]:
+    def map_validator(queue_id: str, max_waiting: int, what: str) -> Callable[..., list[Any]]:
+        """Runs when a Map request is submitted, before it joins its queue: refuses it at once (a clear message
+        instead of a long wait) when the queue is full or the seed is invalid.
+
+        A burst of submissions is validated before any of them is queued, so the requests admitted in the last
+        ADMIT_WINDOW_S seconds count as waiting too (they may be counted twice for that long: it errs on refusing)."""
+        admitted: collections.deque[float] = collections.deque()
+        lock = threading.Lock()
+
+        def validate(task: Any, method: Any, generator: Any, source: Any, sketch: Any, upload: Any, k: Any,
+                     seed: Any, kind: Any) -> list[Any]:
+            checks = [gr.validate(True, "") for _ in range(9)]
+            try:
+                L.parse_seed(seed)
+            except L.AppError as exc:
+                checks[7] = gr.validate(False, str(exc))
+                return checks
+            with lock:
+                now = time.monotonic()
+                while admitted and now - admitted[0] > ADMIT_WINDOW_S:
+                    admitted.popleft()
+                waiting = queue_waiting(demo, queue_id) + len(admitted)
+                if waiting >= max_waiting:
+                    checks[0] = gr.validate(False, f"The server is busy: {waiting} {what} requests are already "
+                                                   "waiting. Try again in a minute.")
+                else:
+                    admitted.append(now)
+            return checks
+
+        return validate
+
+    def _map(task: Any, method: Any, generator: Any, source: str, sketch: Any, upload: Any, k: Any, seed: Any,
+             kind: Any, progress: gr.Progress) -> list[Any]:
+        L.check_choices(task, method, generator, kind)
+        k = L.parse_int(k, "Solutions K", 1, L.MAX_K, default=8)
+        seed = L.parse_seed(seed)
         image = L.choose_input(task, source, sketch, upload)
-        res = L.run_map(reg, task, method, generator, image, int(k), int(seed or 0), kind,
+        res = L.run_map(reg, task, method, generator, image, k, seed, kind,
                         progress=lambda f, d: progress(f, desc=d))
         for w in res.warnings:
             gr.Warning(w)
-        state = {"task": task, "method": method, "generator": generator, "input": image, "k": int(k),
-                 "seed": int(seed or 0), "kind": kind, "anchor": None, "count": res.directions.count,
+        state = {"task": task, "method": method, "generator": generator, "input": image, "k": k,
+                 "seed": seed, "kind": kind, "anchor": None, "count": res.directions.count,
                  "coefs": [0.0] * L.N_DIRECTIONS}
         caps = [f"#{i + 1} · loss {float(v):.3f}" for i, v in enumerate(res.losses)]
         why = [(L.to_display(image), "input x")] + [
@@ -140,10 +204,29 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         why_md = ("Loss = Laplacian-pyramid L1 between T(G(z)) and the input (lower explains the input better). "
                   f"Best: #{order[0] + 1} ({float(res.losses[order[0]]):.3f}), worst: #{order[-1] + 1} "
                   f"({float(res.losses[order[-1]]):.3f}), mean {float(res.losses.mean()):.3f}.")
-        lat = _latency(f"Map ({L.METHOD_LABEL[method]}, K={int(k)})", res.ms, res.device)
+        lat = _latency(f"Map ({L.METHOD_LABEL[method]}, K={k})", res.ms, res.device)
         return [state, _gallery(res.outputs, caps), L.to_display(image), lat,
                 str(res.zip_path), why, why_md, res.directions.note,
                 _anchor_md(None), None, *_slider_updates(res.directions)]
+
+    @L.gpu(duration=60)
+    @guarded
+    def on_map(task: Any, method: Any, generator: Any, source: str, sketch: Any, upload: Any, k: Any, seed: Any,
+               kind: Any, progress: gr.Progress = gr.Progress()) -> list[Any]:
+        """Map with a one-pass method (its own queue: see MAP_CONCURRENCY)."""
+        if method == "nam":
+            raise L.AppError("NAM optimises every input and runs in its own queue: use the NAM Map button "
+                             "(API: /map_nam).")
+        return _map(task, method, generator, source, sketch, upload, k, seed, kind, progress)
+
+    @L.gpu(duration=120)
+    @guarded
+    def on_map_nam(task: Any, method: Any, generator: Any, source: str, sketch: Any, upload: Any, k: Any,
+                   seed: Any, kind: Any, progress: gr.Progress = gr.Progress()) -> list[Any]:
+        """Map with NAM's per-input optimisation (its own queue: see NAM_CONCURRENCY)."""
+        if method != "nam":
+            raise L.AppError("This queue is for NAM only: map one-pass methods with the Map button (API: /map).")
+        return _map(task, method, generator, source, sketch, upload, k, seed, kind, progress)
 
     @guarded
     def on_compare(state: dict[str, Any] | None) -> tuple[Any, str, str]:
@@ -234,22 +317,23 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
     @L.gpu(duration=60)
     @guarded
     def on_sample(domain: str, kind: str, n: float, seed: float) -> tuple[Any, str]:
-        imgs, ms = L.glann_sample(reg, domain, kind, int(n), int(seed or 0))
+        imgs, ms = L.glann_sample(reg, domain, kind, n, seed)
         return _gallery(imgs), _latency(f"{int(n)} samples", ms)
 
     @L.gpu(duration=60)
     @guarded
     def on_interp(domain: str, kind: str, a: float, b: float, steps: float) -> tuple[Any, str]:
-        imgs, ms = L.glann_interpolate(reg, domain, int(a or 0), int(b or 0), int(steps), kind)
+        imgs, ms = L.glann_interpolate(reg, domain, a, b, L.parse_int(steps, "Steps", 2, 16, default=8), kind)
         caps = [f"t = {t:.2f}" for t in np.linspace(0, 1, len(imgs))]
         return _gallery(imgs, caps), _latency("Interpolation", ms)
 
     @L.gpu(duration=120)
     @guarded
-    def on_invert(domain: str, image: Any, steps: float, progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:
-        x, rec, loss, ms = L.glann_invert(reg, domain, image, int(steps), progress=lambda f, d: progress(f, desc=d))
+    def on_invert(domain: str, image: Any, steps: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:
+        steps = L.parse_int(steps, "Optimisation steps", 10, 1000, default=150)
+        x, rec, loss, ms = L.glann_invert(reg, domain, image, steps, progress=lambda f, d: progress(f, desc=d))
         return ([(L.to_display(x), "input (model size)"), (L.to_display(rec), f"G(T(e*)) · loss {loss:.3f}")],
-                _latency("Inversion", ms, f"{int(steps)} steps × 4 restarts"))
+                _latency("Inversion", ms, f"{steps} steps × 4 restarts"))
 
     def on_learn() -> tuple[Any, str, Any, str]:
         fig = L.results_figure(reg.root)
@@ -262,7 +346,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         return gr.Dropdown(choices=[(L.DOMAIN_LABEL.get(d, d), d) for d in doms], value=value)
 
     # ---------------------------------------------------------------- layout
-    with gr.Blocks(title="NAM Studio", analytics_enabled=False) as demo:
+    with gr.Blocks(title="NAM Studio", analytics_enabled=False, delete_cache=cache_cleanup) as demo:
         gr.Markdown(HEADER)
         state = gr.State(None)
         source = gr.State("draw")
@@ -289,9 +373,12 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                                                    default_color="#000000", color_mode="defaults"),
                                     elem_id="sketch")
                             with gr.Tab("Upload", id="upload") as tab_upload:
+                                # decoded by L.load_image, not by Gradio (events below use preprocess=False):
+                                # our own limits and messages for huge, broken and non-image files
                                 upload = gr.Image(label="Upload an image", type="filepath", image_mode=None,
                                                   sources=["upload", "clipboard"], format="png", height=260,
                                                   elem_id="upload")
+                                gr.Markdown(L.UPLOAD_LIMITS_MD, elem_id="upload_limits")
                             with gr.Tab("Examples", id="examples"):
                                 ex_gallery = gr.Gallery(
                                     value=[(str(p), t) for p, t in examples], label="Click an example: it sets the "
@@ -300,9 +387,16 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                                     interactive=False)
                         with gr.Row():
                             k = gr.Slider(1, L.MAX_K, value=8, step=1, label="Solutions K", elem_id="k")
-                            seed = gr.Number(0, precision=0, label="Seed", minimum=0, elem_id="seed")
-                        map_btn = gr.Button("Map" if st0.available else "Map (model unavailable)",
-                                            variant="primary", interactive=st0.available, elem_id="map")
+                            seed = gr.Number(0, precision=0, label="Seed", minimum=0, maximum=L.MAX_SEED,
+                                             elem_id="seed")
+                        label0 = "Map" if st0.available else "Map (model unavailable)"
+                        map_btn = gr.Button(label0, variant="primary", interactive=st0.available,
+                                            visible=method0 != "nam", elem_id="map")
+                        map_nam_btn = gr.Button(label0, variant="primary", interactive=st0.available,
+                                                visible=method0 == "nam", elem_id="map_nam")
+                        gr.Markdown(f"NAM optimises each input and runs in its own queue ({NAM_CONCURRENCY} at a "
+                                    f"time); the one-pass methods have {MAP_CONCURRENCY} workers of their own. "
+                                    "Your place in the queue is shown while you wait.", elem_id="queue_note")
                         model_view = gr.Image(label="Model's view of the input", interactive=False, height=150,
                                               format="png", elem_classes=["pixelated"], elem_id="model_view")
                     with gr.Column(scale=3, min_width=380):
@@ -348,14 +442,14 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                 with gr.Accordion("Sample", open=True):
                     with gr.Row():
                         g_n = gr.Slider(1, 64, value=16, step=1, label="Images")
-                        g_seed = gr.Number(0, precision=0, label="Seed")
+                        g_seed = gr.Number(0, precision=0, label="Seed", minimum=0, maximum=L.MAX_SEED)
                         g_btn = gr.Button("Sample", variant="primary")
                     g_gallery = gr.Gallery(columns=8, height=300, format="png", allow_preview=False,
                                            elem_classes=["pixelated"], label="Samples", interactive=False)
                 with gr.Accordion("Interpolate between two seeds", open=False):
                     with gr.Row():
-                        i_a = gr.Number(1, precision=0, label="Seed A")
-                        i_b = gr.Number(2, precision=0, label="Seed B")
+                        i_a = gr.Number(1, precision=0, label="Seed A", minimum=0, maximum=L.MAX_SEED)
+                        i_b = gr.Number(2, precision=0, label="Seed B", minimum=0, maximum=L.MAX_SEED)
                         i_steps = gr.Slider(2, 16, value=8, step=1, label="Steps")
                         i_btn = gr.Button("Interpolate")
                     i_gallery = gr.Gallery(columns=8, height=200, format="png", allow_preview=False,
@@ -363,11 +457,12 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                 with gr.Accordion("Invert an image (find e with G(T(e)) ≈ image)", open=False):
                     with gr.Row():
                         v_img = gr.Image(label="Image", type="filepath", image_mode=None, height=200,
-                                         sources=["upload", "clipboard"])
+                                         sources=["upload", "clipboard"])  # decoded by L.load_image
                         v_steps = gr.Slider(20, 500, value=150, step=10, label="Optimisation steps")
                         v_btn = gr.Button("Invert")
                     v_gallery = gr.Gallery(columns=2, height=220, format="png", allow_preview=False,
                                            elem_classes=["pixelated"], label="Inversion", interactive=False)
+                    gr.Markdown(L.UPLOAD_LIMITS_MD)
             with gr.Tab("Learn", id="learn") as tab_learn:
                 gr.Markdown(L.LEARN_MD)
                 gr.Markdown("### Evaluation")
@@ -382,17 +477,27 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
 
         # ---------------------------------------------------------------- events
         sel = [task, method, generator]
+        buttons = [map_btn, map_nam_btn]
         for comp in (method, generator):
-            comp.change(availability, sel, [avail, map_btn, hint], api_name=False, queue=False)
-        task.change(on_task, [*sel, source, upload], [avail, map_btn, hint, model_view], api_name=False)
-        upload.change(on_upload, [task, upload], [source, input_tabs, model_view], api_name="preview_upload")
+            comp.change(availability, sel, [avail, *buttons, hint], api_name=False, queue=False)
+        task.change(on_task, [*sel, source, upload], [avail, *buttons, hint, model_view], api_name=False,
+                    preprocess=False)
+        upload.change(on_upload, [task, upload], [source, input_tabs, model_view], api_name="preview_upload",
+                      preprocess=False)
         ex_gallery.select(on_example, None, [upload, task], api_name=False, queue=False)
         tab_draw.select(lambda: "draw", None, source, api_name=False, queue=False)
         tab_upload.select(lambda: "upload", None, source, api_name=False, queue=False)
         map_outputs = [state, gallery, model_view, latency, download, why, why_md, dir_note, anchor_md, strip,
                        *sliders]
-        map_btn.click(on_map, [*sel, source, sketch, upload, k, seed, kind], map_outputs, api_name="map",
-                      concurrency_limit=2)
+        map_inputs = [*sel, source, sketch, upload, k, seed, kind]
+        # preprocess=False: the sketch and the upload arrive as FileData (already checked and moved into Gradio's
+        # cache) and are decoded by L.load_image; seeds and K are parsed by L.parse_seed / L.parse_int
+        map_btn.click(on_map, map_inputs, map_outputs, api_name="map", concurrency_id="map",
+                      concurrency_limit=MAP_CONCURRENCY, preprocess=False, show_progress="full",
+                      validator=map_validator("map", MAP_MAX_WAITING, "Map"))
+        map_nam_btn.click(on_map_nam, map_inputs, map_outputs, api_name="map_nam", concurrency_id="nam",
+                          concurrency_limit=NAM_CONCURRENCY, preprocess=False, show_progress="full",
+                          validator=map_validator("nam", NAM_MAX_WAITING, "NAM"))
         for i, s in enumerate(sliders):
             s.release(on_explore, [state, kind, *sliders], [gallery, latency, download, state],
                       api_name="explore" if i == 0 else f"explore_{i}",
@@ -408,11 +513,12 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         g_btn.click(on_sample, [g_domain, g_kind, g_n, g_seed], [g_gallery, g_latency], api_name="glann_sample")
         i_btn.click(on_interp, [g_domain, g_kind, i_a, i_b, i_steps], [i_gallery, g_latency],
                     api_name="glann_interpolate")
-        v_btn.click(on_invert, [g_domain, v_img, v_steps], [v_gallery, g_latency], api_name="glann_invert")
+        v_btn.click(on_invert, [g_domain, v_img, v_steps], [v_gallery, g_latency], api_name="glann_invert",
+                    preprocess=False)
         tab_glann.select(glann_domains, g_domain, g_domain, api_name=False)
         tab_learn.select(on_learn, None, [curves, results, results_fig, matrix2], api_name=False)
         refresh.click(on_learn, None, [curves, results, results_fig, matrix2], api_name=False)
-        demo.load(availability, sel, [avail, map_btn, hint], api_name=False, queue=False)
+        demo.load(availability, sel, [avail, *buttons, hint], api_name=False, queue=False)
         demo.load(lambda: reg.matrix_markdown(), None, matrix, api_name=False, queue=False)
 
     demo.registry = reg  # type: ignore[attr-defined]  # for tests and benchmarks
@@ -421,11 +527,11 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, share: bool = False,
            prevent_thread_lock: bool = False, quiet: bool = False) -> Any:
-    """Queue (max 16 waiting) and serve ``demo``; returns Gradio's (app, local_url, share_url)."""
-    demo.queue(max_size=16)
+    """Queue and serve ``demo`` (uploads up to L.MAX_UPLOAD_BYTES); returns Gradio's (app, local_url, share_url)."""
+    demo.queue(max_size=QUEUE_MAX_SIZE)
     return demo.launch(server_name=host, server_port=port, share=share, show_error=True, css=CSS,
                        allowed_paths=[str(L.EXAMPLES_DIR)], ssr_mode=False, quiet=quiet,
-                       prevent_thread_lock=prevent_thread_lock)
+                       prevent_thread_lock=prevent_thread_lock, max_file_size=L.MAX_UPLOAD_BYTES)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import sys
+import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -29,27 +30,43 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_app(root: str | Path) -> Iterator[str]:
-    """The real app on 127.0.0.1 (free port, Hub lookups off) over the checkpoints in ``root``; yields its URL."""
+def serve_demo(root: str | Path, **build: object) -> Iterator[tuple[str, object]]:
+    """The real app on 127.0.0.1 (free port, Hub lookups off) over the checkpoints in ``root``: (URL, Blocks)."""
     import app
 
     mp = pytest.MonkeyPatch()
     mp.setenv("HF_HUB_OFFLINE", "1")
-    demo = app.build_demo(root, device="cpu")
+    demo = app.build_demo(root, device="cpu", **build)
     demo.registry.nam_steps = 20  # type: ignore[attr-defined]
     port = free_port()
     app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield f"http://127.0.0.1:{port}/", demo
     finally:
         demo.close()
         mp.undo()
 
 
-@pytest.fixture(scope="module")
-def server(request: pytest.FixtureRequest) -> Iterator[str]:
-    with serve_app(build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))) as url:
+@contextlib.contextmanager
+def serve_app(root: str | Path) -> Iterator[str]:
+    with serve_demo(root) as (url, _):
         yield url
+
+
+def map_api(method: str) -> str:
+    """NAM's per-input optimisation has its own endpoint and queue."""
+    return "/map_nam" if method == "nam" else "/map"
+
+
+@pytest.fixture(scope="module")
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, object]]:
+    with serve_demo(build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def server(served: tuple[str, object]) -> str:
+    return served[0]
 
 
 def client(url: str):
@@ -86,7 +103,7 @@ def test_map_and_explore_every_model(shared_client, combo: tuple[str, str, str])
     task, method, gen = combo
     c = shared_client
     out = c.predict(task, method, gen, None, handle_file(str(EXAMPLES_DIR / f"{task}_1.png")), 3, 1, "input",
-                    api_name="/map")
+                    api_name=map_api(method))
     gallery, view, latency, zip_path, why = out[0], out[1], out[2], out[3], out[4]
     tiles = images(gallery)
     assert len(tiles) == 3 and all(t.shape[0] >= 128 for t in tiles)
@@ -123,8 +140,8 @@ def test_seed_strip_reset_random_kind(server: str, combo: tuple[str, str, str]) 
     task, method, gen = combo
     c = client(server)
     args = (None, handle_file(str(EXAMPLES_DIR / f"{task}_2.png")), 4, 5, "input")
-    tiles = images(c.predict(task, method, gen, *args, api_name="/map")[0])
-    again = images(c.predict(task, method, gen, *args, api_name="/map")[0])
+    tiles = images(c.predict(task, method, gen, *args, api_name=map_api(method))[0])
+    again = images(c.predict(task, method, gen, *args, api_name=map_api(method))[0])
     assert all(np.array_equal(a, b) for a, b in zip(tiles, again))  # same seed, same gallery
     strip, _ = c.predict("input", "Direction 1", api_name="/strip")
     strip = np.asarray(Image.open(strip))
@@ -168,8 +185,9 @@ def test_errors_are_clear_and_server_keeps_serving(server: str, tmp_path: Path) 
         c.predict("input", 1.0, 0.0, 0.0, 0.0, api_name="/explore")
     fake = tmp_path / "fake.png"
     fake.write_text("not an image at all")
-    with pytest.raises(Exception):  # noqa: B017 - rejected by Gradio's image preprocessing or by ours
+    with pytest.raises(Exception, match="as an image") as info:  # our message: Gradio does not decode uploads
         c.predict("edges2shoes", "vae-nam", "glann", None, handle_file(str(fake)), 4, 0, "input", api_name="/map")
+    assert "ComponentProcessingError" not in str(info.value) and str(tmp_path) not in str(info.value)
     blank = tmp_path / "blank.png"
     Image.new("RGB", (100, 100), (255, 255, 255)).save(blank)
     with pytest.raises(Exception, match="blank"):
@@ -204,3 +222,87 @@ def test_sketch_through_the_api_and_glann_tab(server: str, tmp_path: Path) -> No
     assert len(samples) == 5 and "ms" in lat
     interp, _ = c.predict("mnist", "glann", 1, 2, 4, api_name="/glann_interpolate")
     assert len(interp) == 4
+
+
+def test_nam_has_its_own_queue(served: tuple[str, object]) -> None:
+    """Two slow NAM requests at once do not hold a one-pass slot: a VAE-NAM Map submitted after them finishes while
+    both are still queued or running (with one shared group of two workers it waited for a NAM request to end)."""
+    from gradio_client import handle_file
+
+    from nam_core.serving.app_logic import EXAMPLES_DIR
+
+    url, demo = served
+    reg = demo.registry  # type: ignore[attr-defined]
+    ex = handle_file(str(EXAMPLES_DIR / "street2mnist_1.png"))
+    c = client(url)
+    with pytest.raises(Exception, match="own queue"):
+        c.predict("street2mnist", "nam", "glann", None, ex, 2, 0, "input", api_name="/map")
+    with pytest.raises(Exception, match="for NAM only"):
+        c.predict("street2mnist", "vae-nam", "glann", None, ex, 2, 0, "input", api_name="/map_nam")
+    c.predict("street2mnist", "vae-nam", "glann", None, ex, 2, 0, "input", api_name="/map")  # warm
+    saved = reg.nam_steps
+    tr = reg.get("street2mnist", "nam", "glann")
+    tr.nam_steps = reg.nam_steps = 1500  # a few seconds per NAM request on the tiny model
+    try:
+        slow = [client(url).submit("street2mnist", "nam", "glann", None, ex, 8, 100 + i, "input",
+                                   api_name="/map_nam") for i in range(2)]
+        time.sleep(0.5)
+        t0 = time.perf_counter()
+        fast = c.predict("street2mnist", "vae-nam", "glann", None, ex, 4, 3, "input", api_name="/map")
+        fast_s = time.perf_counter() - t0
+        assert len(fast[0]) == 4
+        assert not all(j.done() for j in slow), f"NAM finished first; one-pass took {fast_s:.1f} s"
+        for j in slow:
+            assert len(j.result(timeout=120)[0]) == 8
+    finally:
+        tr.nam_steps = reg.nam_steps = saved
+
+
+def test_busy_queue_is_refused_with_a_clear_message(served: tuple[str, object], monkeypatch) -> None:
+    """The Map validator refuses a request when its queue already has the maximum waiting (Gradio's queue state is
+    faked here: filling it for real takes minutes)."""
+    import types
+
+    import app
+
+    _, demo = served
+    fns = [f for f in demo.fns.values() if f.api_name in ("map", "map_nam")]  # type: ignore[attr-defined]
+    assert {f.api_name for f in fns} == {"map", "map_nam"} and all(f.validator for f in fns)
+    assert {f.concurrency_id for f in fns} == {"map", "nam"}
+    queues = {"map": types.SimpleNamespace(queue=[None] * app.MAP_MAX_WAITING),
+              "nam": types.SimpleNamespace(queue=[None] * app.NAM_MAX_WAITING)}
+    monkeypatch.setattr(demo._queue, "event_queue_per_concurrency_id", queues)  # type: ignore[attr-defined]
+    for f in fns:
+        checks = f.validator("street2mnist", "vae-nam", "glann", "upload", None, None, 2, 0, "input")
+        assert checks[0]["is_valid"] is False and "busy" in checks[0]["message"]
+        bad_seed = f.validator("street2mnist", "vae-nam", "glann", "upload", None, None, 2, 2**70, "input")
+        assert bad_seed[7]["is_valid"] is False and "Seed must be" in bad_seed[7]["message"]
+    queues["map"].queue.clear()
+    ok = fns[0].validator if fns[0].api_name == "map" else fns[1].validator
+    assert all(c["is_valid"] for c in ok("street2mnist", "vae-nam", "glann", "upload", None, None, 2, 0, "input"))
+
+
+def test_gradio_cache_is_cleaned(request: pytest.FixtureRequest) -> None:
+    """delete_cache is set: the files a Map leaves in Gradio's cache (uploads, gallery PNGs, the zip copy) are
+    deleted once older than the age (1 s here, every second)."""
+    from gradio_client import handle_file
+
+    from nam_core.serving.app_logic import EXAMPLES_DIR
+
+    root = build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))
+    with serve_demo(root, cache_cleanup=(1, 1)) as (url, demo):
+        c = client(url)
+        c.predict("street2mnist", "vae-nam", "glann", None, handle_file(str(EXAMPLES_DIR / "street2mnist_1.png")), 4,
+                  0, "input", api_name="/map")
+
+        keep = {f for b in demo.blocks.values() for f in getattr(b, "keep_in_cache", ())}  # type: ignore[attr-defined]
+
+        def cached() -> list[str]:  # what requests left (the page's own files, e.g. the examples, are kept)
+            return [f for s in demo.temp_file_sets for f in s  # type: ignore[attr-defined]
+                    if f not in keep and Path(f).exists()]
+
+        assert len(cached()) >= 5
+        deadline = time.time() + 10
+        while cached() and time.time() < deadline:
+            time.sleep(0.5)
+        assert not cached()

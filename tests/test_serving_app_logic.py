@@ -15,6 +15,7 @@ import json
 import shutil
 import tempfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -501,3 +502,66 @@ def test_choose_input_falls_back_to_the_other_source(tmp_path: Path) -> None:
         L.choose_input("edges2shoes", "upload", empty, None)
     strip = L.strip_image(np.zeros((7, 32, 32, 1), np.uint8))
     assert strip.shape == (96 + 6, 7 * 96 + 8 * 3)
+
+
+# ---------------------------------------------------------------------------------------------- zips, seeds
+
+
+def test_zip_store_is_private_and_deletes_only_its_own_files(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from nam_core.serving import app_logic as L
+
+    out = np.zeros((2, 8, 8, 1), np.uint8)
+    store = L.ZipStore(keep=2, min_age_s=0, max_age_s=3600, parent=tmp_path)
+    other = L.ZipStore(parent=tmp_path)
+    root = store.root
+    assert root != other.root and stat.S_IMODE(os.stat(root).st_mode) == 0o700  # per process, not a fixed name
+    first = L.write_zip(out, {"task": "t", "seed": 1}, store=store)
+    assert stat.S_IMODE(os.stat(first.parent).st_mode) == 0o700
+    (first.parent / "nested").mkdir()  # a directory that is not ours, inside one of our folders
+    (first.parent / "nested" / "keep.txt").write_text("not the app's")
+    foreign_dir = root / "someone_elses"
+    foreign_dir.mkdir()
+    (foreign_dir / "data.bin").write_bytes(b"x")
+    (root / "loose.txt").write_text("not the app's either")
+    zips = [L.write_zip(out, {"task": "t", "seed": s}, store=store) for s in range(2, 6)]  # never raises
+    assert not first.exists() and (first.parent / "nested" / "keep.txt").exists()  # our zip gone, theirs kept
+    assert [z.exists() for z in zips] == [False, False, True, True] and len(store) == 2  # the newest `keep`
+    assert (foreign_dir / "data.bin").exists() and (root / "loose.txt").exists()
+    with zipfile.ZipFile(zips[-1]) as zf:
+        assert json.loads(zf.read("info.json"))["seed"] == 5
+    fresh = L.ZipStore(keep=1, min_age_s=60, parent=tmp_path)
+    a, b = (L.write_zip(out, {"seed": s}, store=fresh) for s in (1, 2))
+    assert a.exists() and b.exists()  # none younger than min_age_s is deleted (Gradio may not have copied it)
+    assert fresh.prune(now=time.time() + 4000) == 2 and not a.exists()  # none older than max_age_s is kept
+    fresh_root = fresh.root
+    fresh.close()
+    assert not fresh_root.exists()  # nothing else was in it
+    store.close()
+    assert root.exists() and (root / "loose.txt").exists()  # close() removes only what the store made
+
+
+def test_default_zips_live_in_a_private_folder() -> None:
+    import os
+    import stat
+
+    from nam_core.serving import app_logic as L
+
+    p = L.write_zip(np.zeros((1, 8, 8, 3), np.uint8), {"task": "x", "seed": 0})
+    assert p.parent.parent == L.ZIPS.root and L.ZIPS.root.name.startswith("nam_studio_zips_")
+    assert stat.S_IMODE(os.stat(L.ZIPS.root).st_mode) == 0o700 and L.ZIPS.root.stat().st_uid == os.getuid()
+
+
+def test_run_map_refuses_bad_seeds(registry) -> None:
+    from nam_core.serving import app_logic as L
+
+    img = L.upload_to_input(str(L.EXAMPLES_DIR / "street2mnist_1.png"), "street2mnist")
+    for bad in (2**70, -3, "x"):
+        with pytest.raises(L.AppError, match="Seed must be a whole number"):
+            L.run_map(registry, "street2mnist", "vae-nam", "glann", img, 2, bad)
+    with pytest.raises(L.AppError, match="Seed A must be"):
+        L.glann_interpolate(registry, "mnist", 2**70, 1)
+    res = L.run_map(registry, "street2mnist", "vae-nam", "glann", img, 2, L.MAX_SEED)
+    assert res.outputs.shape[0] == 2

@@ -16,23 +16,28 @@ Regenerate the example PNGs with ``python -m nam_core.serving.app_logic --make-e
 
 from __future__ import annotations
 
+import atexit
+import base64
+import binascii
+import collections
+import contextlib
 import csv
 import io
 import json
+import logging
 import os
 import tempfile
 import threading
 import time
-import uuid
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from ..checkpoints import CheckpointError
@@ -41,6 +46,7 @@ from ..methods.mappings import SERVED_METHODS, TASKS
 from ..paths import CHECKPOINTS_DIR
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("nam_studio.app_logic")
 ProgressFn = Callable[[float, str], None]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -60,14 +66,64 @@ TASK_ORDER = ("edges2shoes", "edges2handbags", "street2mnist", "mnist2street", "
 N_DIRECTIONS = 4  # sliders in the UI
 MAX_K = 16
 SPAN = 3.0  # sliders and strips go from −3σ to +3σ
-MAX_PIXELS = 80_000_000  # uploads above this are refused; below, they are downscaled before any processing
-WORK_SIDE = 1024  # uploads are downscaled to at most this side first
+MAX_PIXELS = 80_000_000  # uploads above this are refused from their header (JPEG below it is decoded reduced)
+WORK_SIDE = 1024  # uploads are reduced to at most this side before any processing
+MAX_UPLOAD_BYTES = 16 * 2**20  # file size limit (Gradio's max_file_size, and ours for API callers)
+# Formats without reduced decoding (PNG, WebP, GIF, BMP, TIFF) are decoded in full: one image may take this much,
+# all concurrent decodes of the process together at most DECODE_BUDGET_BYTES (a decode waits for room, DECODE_WAIT_S).
+MAX_DECODE_BYTES = 100 * 2**20
+DECODE_BUDGET_BYTES = 2 * MAX_DECODE_BYTES
+DECODE_WAIT_S = 20.0
+MAX_SEED = 2**32 - 1
+ZIP_KEEP = 64  # "Download all" zips kept on disk (see ZipStore)
+ZIP_MIN_AGE_S = 120.0
+ZIP_MAX_AGE_S = 3600.0
 DISPLAY_MIN_SIDE = 128  # gallery tiles are nearest-upscaled to at least this
 EMPTY_SKETCH = "The canvas is empty: draw something first (or switch to the Upload tab)."
 
 
 class AppError(ValueError):
     """A problem the user can fix (shown as ``gr.Error``); the server keeps serving."""
+
+
+def parse_int(value: Any, name: str, lo: int, hi: int, default: int | None = None, clamp: bool = True) -> int:
+    """A whole number from a UI/API value (int, float, numeric string; None → ``default``), clamped into
+    [lo, hi] (or refused when ``clamp`` is False); AppError for anything else."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if default is None:
+            raise AppError(f"{name} is missing: give a whole number from {lo:,} to {hi:,}.")
+        return default
+    if isinstance(value, bool):
+        value = int(value)
+    try:
+        v = int(value) if isinstance(value, int) else float(str(value).strip())
+    except (TypeError, ValueError):
+        raise AppError(f"{name} must be a whole number from {lo:,} to {hi:,} (got {str(value)[:40]!r}).") from None
+    if isinstance(v, float):
+        if not np.isfinite(v) or v != int(v):
+            raise AppError(f"{name} must be a whole number from {lo:,} to {hi:,} (got {str(value)[:40]}).")
+        v = int(v)
+    if lo <= v <= hi:
+        return v
+    if clamp:
+        return min(max(v, lo), hi)
+    raise AppError(f"{name} must be a whole number from {lo:,} to {hi:,} (got {str(value)[:40]}).")
+
+
+def parse_seed(value: Any, name: str = "Seed") -> int:
+    """A seed from the UI/API: a whole number in [0, MAX_SEED] (None/empty → 0); out of range is refused, not
+    wrapped, so that a seed always names the same result."""
+    return parse_int(value, name, 0, MAX_SEED, default=0, clamp=False)
+
+
+def check_choices(task: Any = None, method: Any = None, generator: Any = None, kind: Any = None) -> None:
+    """AppError unless each given value is one of the UI's choices (API clients can send anything)."""
+    for name, value, choices in (("task", task, [v for _, v in TASK_CHOICES]),
+                                 ("method", method, [v for _, v in METHOD_CHOICES]),
+                                 ("generator", generator, [v for _, v in GENERATOR_CHOICES]),
+                                 ("directions", kind, [v for _, v in DIRECTION_KINDS])):
+        if value is not None and value not in choices:
+            raise AppError(f"Unknown {name} {str(value)[:40]!r}: choose one of {', '.join(choices)}.")
 
 
 def task_label(task: str) -> str:
@@ -125,14 +181,178 @@ def hub_allowed() -> bool:
 # ------------------------------------------------------------------------------------------------ image loading
 
 
-def load_image(src: Any, max_pixels: int = MAX_PIXELS, work_side: int = WORK_SIDE) -> np.ndarray:
-    """An uploaded file path / PIL image / array → uint8 H×W×C (C = 1, 3 or 4), EXIF-rotated, at most ``work_side``.
+class DecodeBudget:
+    """Bytes of full-size decoded pixels that the whole process may hold at once.
 
-    Raises :class:`AppError` for missing/non-image files, images over ``max_pixels`` and empty arrays."""
+    Concurrent requests each decode their upload; without a shared budget the worst case grows with the number of
+    requests in flight (the queue's concurrency, the upload preview, the GLANN tab...). A decode waits for room, and
+    is refused with a "busy" message when none frees up in time."""
+
+    def __init__(self, total: int, wait_s: float) -> None:
+        self.total = int(total)
+        self.wait_s = float(wait_s)
+        self.used = 0
+        self._cv = threading.Condition()
+
+    @contextlib.contextmanager
+    def reserve(self, nbytes: int) -> Iterator[None]:
+        nbytes = int(min(nbytes, self.total))
+        with self._cv:
+            if not self._cv.wait_for(lambda: self.used + nbytes <= self.total, timeout=self.wait_s):
+                raise AppError("The server is busy decoding other large uploads: try again in a moment, or upload a "
+                               "smaller image.")
+            self.used += nbytes
+        try:
+            yield
+        finally:
+            with self._cv:
+                self.used -= nbytes
+                self._cv.notify_all()
+
+
+DECODE_BUDGET = DecodeBudget(DECODE_BUDGET_BYTES, DECODE_WAIT_S)
+IMAGE_FORMATS = "PNG, JPEG, WebP, BMP or GIF"
+UPLOAD_LIMITS_MD = (
+    f"Uploads: {IMAGE_FORMATS}, up to {MAX_UPLOAD_BYTES // 2**20} MB. JPEG photos up to {MAX_PIXELS / 1e6:.0f} "
+    f"Mpixels are decoded at reduced size; other formats are decoded in full, up to {MAX_DECODE_BYTES // 2**20} MB of "
+    f"pixels (about {int((MAX_DECODE_BYTES / 4) ** 0.5):,} px square in colour, "
+    f"{int(min(MAX_DECODE_BYTES, MAX_PIXELS) ** 0.5):,} px in grayscale). Larger images are refused: downscale them "
+    "first. Everything is reduced to the model's input size.")
+
+
+def _pixel_bytes(mode: str) -> int:
+    """Bytes per pixel of a decoded PIL image (Pillow stores RGB, RGBA, LA, CMYK, I and F in 4 bytes)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
+def _open_upload(path: Path, max_bytes: int) -> Image.Image:
+    """``Image.open`` (header only, lazy) with our own messages for empty, oversized, non-image and bomb files."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise AppError(f"File not found: {path.name}") from None
+    if size == 0:
+        raise AppError(f"The file '{path.name}' is empty: upload an image ({IMAGE_FORMATS}).")
+    if size > max_bytes:
+        raise AppError(f"The file '{path.name}' is {size / 2**20:.1f} MB; uploads are limited to "
+                       f"{max_bytes // 2**20} MB.")
+    if path.suffix.lower() in (".svg", ".svgz", ".pdf", ".eps"):
+        raise AppError(f"'{path.name}' is a vector file: upload a raster image ({IMAGE_FORMATS}).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+            im.size  # noqa: B018 - header parsed
+    except Image.DecompressionBombError:
+        raise AppError(f"The image's dimensions are far above the limit of {MAX_PIXELS:,} pixels (a decompression "
+                       "bomb?): it was not decoded.") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        raise AppError(f"Could not read '{path.name}' as an image: upload a {IMAGE_FORMATS}.") from None
+    return im
+
+
+def _exif_orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - a broken EXIF block only loses the rotation
+        return 1
+
+
+_EXIF_OPS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+             5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+             8: Image.Transpose.ROTATE_90}
+
+
+def _decode_reduced(im: Image.Image, work_side: int, max_decode_bytes: int | None) -> np.ndarray:
+    """Decode ``im`` to at most ``work_side`` px (uint8 H×W×C): JPEG at reduced size (``draft``), other formats in
+    full within ``max_decode_bytes`` and the process-wide :data:`DECODE_BUDGET`, then reduced before any copy.
+    ``max_decode_bytes=None``: ``im`` is already in memory (an array or a loaded image), nothing to budget."""
+    orientation = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if max(im.size) > work_side:
+            im.draft(None, (work_side, work_side))  # JPEG: the decoder scales by 1/2..1/8 (no-op for others)
+        w, h = im.size
+        need = w * h * _pixel_bytes(im.mode)
+        if max_decode_bytes is not None and need > max_decode_bytes:
+            fmt = im.format or "image"
+            raise AppError(
+                f"This {w}×{h} {fmt} would need {need / 2**20:.0f} MB of memory to decode; {fmt} images are limited "
+                f"to {max_decode_bytes // 2**20} MB decoded (about {int((max_decode_bytes / 4) ** 0.5):,} px square "
+                "in colour). Downscale it first, or upload it as a JPEG (decoded at reduced size).")
+        with DECODE_BUDGET.reserve(need) if max_decode_bytes is not None else contextlib.nullcontext():
+            try:
+                im.load()
+                # after load(): PNG's getexif() would decode the whole image to look for an eXIf chunk; before the
+                # reduction: reduce()/resize() return images without the EXIF block
+                orientation = _exif_orientation(im)
+                if max(im.size) > work_side:
+                    s = work_side / max(im.size)
+                    small = (max(1, round(im.width * s)), max(1, round(im.height * s)))
+                    if im.mode in ("1", "P", "I;16", "I;16B", "I;16L", "I;16N"):  # no reduce() for these modes
+                        im = im.resize(small, Image.NEAREST if im.mode in ("1", "P") else Image.BOX)
+                    else:
+                        factor = max(1, min(im.width // small[0], im.height // small[1]))
+                        if factor > 1:
+                            im = im.reduce(factor)  # box average, in place of a full-size copy
+                        if max(im.size) > work_side:
+                            im.thumbnail((work_side, work_side), Image.BOX)
+            except (OSError, ValueError, SyntaxError, EOFError, MemoryError, Image.DecompressionBombError):
+                raise AppError("The image could not be decoded: the file is truncated or corrupt.") from None
+    if orientation in _EXIF_OPS:
+        im = im.transpose(_EXIF_OPS[orientation])
+    return _to_uint8_array(im)
+
+
+def _to_uint8_array(im: Image.Image) -> np.ndarray:
+    """A decoded (small) PIL image of any mode → uint8 H×W×C with C = 1, 3 or 4."""
+    if im.mode.startswith("I") or im.mode == "F":  # 16-bit / 32-bit grayscale: scale to 8 bits
+        a = np.asarray(im).astype(np.float32)
+        top = float(a.max()) if a.size else 0.0
+        scale = 255.0 if top <= 1.0 and im.mode == "F" else (1 / 257 if top > 255 else 1.0)
+        return np.clip(a * scale, 0, 255).round().astype(np.uint8)[..., None]
+    if im.mode in ("LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+    elif im.mode == "1":
+        im = im.convert("L")
+    elif im.mode not in ("L", "RGB", "RGBA"):
+        im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, P without transparency
+    arr = np.asarray(im)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    return np.ascontiguousarray(arr.astype(np.uint8))
+
+
+def _data_url_bytes(url: str, max_bytes: int) -> io.BytesIO:
+    """The bytes of a ``data:image/...;base64,`` URL (a pasted image that an API client sent inline)."""
+    head, _, data = url.partition(",")
+    if ";base64" not in head or len(data) > max_bytes * 4 // 3 + 4:
+        raise AppError(f"Inline images must be base64 data URLs of at most {max_bytes // 2**20} MB.")
+    try:
+        return io.BytesIO(base64.b64decode(data, validate=False))
+    except (ValueError, binascii.Error):
+        raise AppError("The inline image is not valid base64.") from None
+
+
+def load_image(src: Any, max_pixels: int = MAX_PIXELS, work_side: int = WORK_SIDE,
+               max_decode_bytes: int = MAX_DECODE_BYTES, max_file_bytes: int = MAX_UPLOAD_BYTES) -> np.ndarray:
+    """An uploaded file path / FileData dict / PIL image / array → uint8 H×W×C (C = 1, 3 or 4), EXIF-rotated, at
+    most ``work_side`` px.
+
+    The header is read first: files over ``max_file_bytes``, images over ``max_pixels`` and full-size decodes over
+    ``max_decode_bytes`` are refused before any pixel is decoded (see :func:`_decode_reduced`). Every failure is an
+    :class:`AppError` with a message for the user (no server path)."""
     if src is None:
         raise AppError("No image: upload one, paste one, or click an example.")
-    if isinstance(src, dict):  # a FileData-like dict from an API client
+    if isinstance(src, dict):  # a FileData-like dict from an API client, or the raw payload (preprocess=False)
+        url = src.get("url")
         src = src.get("path") or src.get("name")
+        if src is None and isinstance(url, str) and url.startswith("data:"):
+            src = _data_url_bytes(url, max_file_bytes)
+        if src is None:
+            raise AppError("No image: upload one, paste one, or click an example.")
     if isinstance(src, np.ndarray):
         arr = src
         if arr.size == 0 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4)):
@@ -145,42 +365,24 @@ def load_image(src: Any, max_pixels: int = MAX_PIXELS, work_side: int = WORK_SID
         im = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[-1] == 1 else arr)
     elif isinstance(src, Image.Image):
         im = src
-    else:
-        path = Path(str(src))
-        if not path.is_file():
-            raise AppError(f"File not found: {path.name}")
+    elif isinstance(src, io.BytesIO):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im = Image.open(path)
-                im.size  # noqa: B018 - header parsed
-        except Image.DecompressionBombError as exc:
-            raise AppError(f"Image too large to process safely ({exc}).") from exc
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise AppError(f"Could not read '{path.name}' as an image: upload a PNG, JPEG, WebP, BMP or GIF.") from exc
+                im = Image.open(src)
+        except Image.DecompressionBombError:
+            raise AppError(f"The image's dimensions are far above the limit of {max_pixels:,} pixels.") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+            raise AppError(f"Could not read the inline image: send a {IMAGE_FORMATS}.") from None
+    else:
+        im = _open_upload(Path(str(src)), max_file_bytes)
     w, h = im.size
     if w * h > max_pixels:
         raise AppError(f"Image too large ({w}×{h} = {w * h:,} pixels); the limit is {max_pixels:,}.")
     if w < 4 or h < 4:
-        raise AppError(f"Image too small ({w}×{h}).")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if max(w, h) > work_side:
-                im.draft(None, (work_side, work_side))  # JPEG: decode at reduced size (cheap for huge photos)
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")
-            elif im.mode not in ("L", "RGB", "RGBA"):
-                im = im.convert("RGB")
-            if max(im.size) > work_side:
-                im.thumbnail((work_side, work_side), Image.BOX)
-            arr = np.asarray(im)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise AppError(f"The image could not be decoded ({type(exc).__name__}: {exc}).") from exc
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    return np.ascontiguousarray(arr.astype(np.uint8))
+        raise AppError(f"Image too small ({w}×{h}): upload one of at least 4×4 pixels.")
+    in_memory = isinstance(src, np.ndarray) or (isinstance(src, Image.Image) and getattr(src, "im", None) is not None)
+    return _decode_reduced(im, work_side, None if in_memory else max_decode_bytes)
 
 
 def _gray(arr: np.ndarray) -> np.ndarray:
@@ -396,6 +598,8 @@ def upload_to_input(src: Any, task: str) -> np.ndarray:
     kind = input_kind(task)
     if float(arr[..., :3].std()) < 1.0 and not _has_alpha_shape(arr):
         raise AppError("The image is blank (a single colour): nothing to translate.")
+    if arr.shape[-1] == 4 and int(arr[..., 3].max()) < 8:
+        raise AppError("The image is fully transparent: nothing to translate.")
     if kind == "digit":
         if _has_alpha_shape(arr):
             ink = arr[..., 3].astype(np.float32) / 255.0
@@ -769,7 +973,7 @@ def run_map(registry: ModelRegistry, task: str, method: str, generator: str, ima
             seed: int = 0, kind: str = "input", progress: ProgressFn | None = None) -> MapResult:
     """Translate one prepared input into K solutions (NAM reports its optimisation through ``progress``)."""
     k = int(np.clip(int(k), 1, MAX_K))
-    seed = int(seed)
+    seed = parse_seed(seed)
     t0 = time.perf_counter()
     tr = registry.get(task, method, generator)
     check_input(tr, task, image)
@@ -879,7 +1083,7 @@ def glann_sample(registry: ModelRegistry, domain: str, kind: str = "glann", n: i
 
     t0 = time.perf_counter()
     G, _ = registry.generator(domain, kind)
-    imgs = to_uint8(sample_images(G, int(np.clip(n, 1, 64)), seed=int(seed)))
+    imgs = to_uint8(sample_images(G, parse_int(n, "Images", 1, 64, default=16), seed=parse_seed(seed)))
     return imgs, (time.perf_counter() - t0) * 1000
 
 
@@ -893,8 +1097,8 @@ def glann_interpolate(registry: ModelRegistry, domain: str, seed_a: int, seed_b:
     t0 = time.perf_counter()
     G, _ = registry.generator(domain, kind)
     d = G.latent_dim
-    a = torch.randn(1, d, generator=torch.Generator().manual_seed(int(seed_a)))[0]
-    b = torch.randn(1, d, generator=torch.Generator().manual_seed(int(seed_b)))[0]
+    a = torch.randn(1, d, generator=torch.Generator().manual_seed(parse_seed(seed_a, "Seed A")))[0]
+    b = torch.randn(1, d, generator=torch.Generator().manual_seed(parse_seed(seed_b, "Seed B")))[0]
     steps = int(np.clip(steps, 2, 16))
     z = torch.stack([_slerp(a, b, float(t)) for t in np.linspace(0, 1, steps)])
     dev = next(G.parameters()).device
@@ -938,8 +1142,79 @@ def glann_invert(registry: ModelRegistry, domain: str, src: Any, steps: int = 15
 # ------------------------------------------------------------------------------------------------ zip, learn tab
 
 
-ZIP_ROOT = Path(tempfile.gettempdir()) / "nam_studio_app"
-ZIP_KEEP = 200
+class ZipStore:
+    """The "Download all" zips: one private folder per process (``tempfile.mkdtemp``, mode 0700, so no other user
+    can plant or read files in it), one sub-folder per zip (the file keeps a readable name), and a record of what
+    this store wrote: pruning deletes only those files and folders, never anything else, and never fails a request.
+
+    Gradio copies each returned zip into its own cache (cleaned by ``delete_cache``), so a zip is only needed until
+    that copy is made: the newest ``keep`` are kept, none younger than ``min_age_s``, none older than ``max_age_s``."""
+
+    def __init__(self, keep: int = ZIP_KEEP, min_age_s: float = ZIP_MIN_AGE_S, max_age_s: float = ZIP_MAX_AGE_S,
+                 parent: str | Path | None = None) -> None:
+        self.keep, self.min_age_s, self.max_age_s = int(keep), float(min_age_s), float(max_age_s)
+        self.parent = parent
+        self._root: Path | None = None
+        self._made: collections.deque[tuple[float, Path, Path]] = collections.deque()  # (time, folder, zip)
+        self._lock = threading.Lock()
+
+    @property
+    def root(self) -> Path:
+        with self._lock:
+            if self._root is None or not self._root.is_dir():
+                self._root = Path(tempfile.mkdtemp(prefix="nam_studio_zips_", dir=self.parent))
+                os.chmod(self._root, 0o700)
+                atexit.register(self.close)
+            return self._root
+
+    def new_path(self, name: str) -> Path:
+        """A fresh path ``<root>/<unique>/<name>`` (the folder is created 0700 and recorded)."""
+        folder = Path(tempfile.mkdtemp(dir=self.root))
+        path = folder / name
+        with self._lock:
+            self._made.append((time.time(), folder, path))
+        return path
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete the recorded zips beyond the bounds; returns how many were deleted. Errors are logged, not raised."""
+        now = time.time() if now is None else now
+        deleted = 0
+        with self._lock:
+            while self._made:
+                t, folder, path = self._made[0]
+                age = now - t
+                if not (age > self.max_age_s or (len(self._made) > self.keep and age > self.min_age_s)):
+                    break
+                self._made.popleft()
+                deleted += self._delete(folder, path)
+        return deleted
+
+    @staticmethod
+    def _delete(folder: Path, path: Path) -> int:
+        try:
+            path.unlink(missing_ok=True)
+            folder.rmdir()  # fails (and the folder stays) when something else was put in it: not ours to delete
+            return 1
+        except OSError as exc:
+            log.warning("zip cleanup skipped %s: %s", folder.name, exc.strerror or type(exc).__name__)
+            return 0
+
+    def close(self) -> None:
+        """Delete every recorded zip, then the private folder if nothing else is left in it (at exit)."""
+        with self._lock:
+            while self._made:
+                _, folder, path = self._made.popleft()
+                self._delete(folder, path)
+            root, self._root = self._root, None
+        if root is not None:
+            with contextlib.suppress(OSError):
+                root.rmdir()
+
+
+ZIPS = ZipStore()
 
 
 def _png_bytes(img: np.ndarray) -> bytes:
@@ -951,13 +1226,12 @@ def _png_bytes(img: np.ndarray) -> bytes:
 
 def write_zip(outputs: np.ndarray, meta: dict[str, Any], image: np.ndarray | None = None,
               reconstructions: np.ndarray | None = None, losses: np.ndarray | None = None,
-              root: Path | None = None) -> Path:
-    """A zip of the gallery (solution_XX.png at native size), the input, T(G(z)) and losses.csv + info.json."""
-    root = root or ZIP_ROOT
-    folder = root / uuid.uuid4().hex[:12]
-    folder.mkdir(parents=True, exist_ok=True)
+              store: ZipStore | None = None) -> Path:
+    """A zip of the gallery (solution_XX.png at native size), the input, T(G(z)) and losses.csv + info.json, in
+    ``store`` (default: the process's :data:`ZIPS`), which then drops its zips beyond its bounds."""
+    store = store if store is not None else ZIPS  # (an empty store is falsy: it has a length)
     name = f"nam_{meta.get('task', 'out')}_{meta.get('method', '')}_seed{meta.get('seed', 0)}.zip"
-    path = folder / name
+    path = store.new_path(name)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for i, im in enumerate(outputs):
             zf.writestr(f"solution_{i + 1:02d}.png", _png_bytes(im))
@@ -974,22 +1248,9 @@ def write_zip(outputs: np.ndarray, meta: dict[str, Any], image: np.ndarray | Non
                 w.writerow([i + 1, f"{float(v):.6f}"])
             zf.writestr("losses.csv", s.getvalue())
         zf.writestr("info.json", json.dumps(meta, indent=2, default=str))
-    _prune(root)
+    store.prune()
     return path
 
-
-def _prune(root: Path, keep: int = ZIP_KEEP) -> None:
-    try:
-        dirs = sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime)
-    except OSError:
-        return
-    for d in dirs[:-keep]:
-        for f in d.glob("*"):
-            f.unlink(missing_ok=True)
-        try:
-            d.rmdir()
-        except OSError:
-            pass
 
 
 LEARN_MD = """
