@@ -34,9 +34,9 @@ looks like a bomb (total size over :data:`MAX_ZIP_BYTES`, or a member compressed
 Members whose names climb out of the archive (``..``, absolute paths) are ignored.
 
 The decoded arrays are cached under the dataset cache (:func:`nam_core.paths.cache_dir`), keyed by the relative
-names, sizes and modification times (CRCs inside a zip) of the files plus the options; images are decoded one at
-a time into a memory-mapped file, so memory stays bounded for large folders, and later loads are memory-mapped
-reads.
+names, sizes and modification times (CRCs inside a zip) of the files plus the options. Images are decoded one at
+a time (JPEGs at a reduced scale when they are far larger than the target) and written out in chunks, so memory
+stays bounded for large collections; later loads are memory-mapped reads of the cached arrays.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ CYCLEGAN_DIRS = ("traina", "trainb", "testa", "testb")
 # chroma noise on a gray picture stays well under it; a coloured object of a few percent of the frame does not)
 GRAY_TOLERANCE = 16
 GRAY_SHARE = 0.01
-_WRITE_CHUNK = 512
+_WRITE_CHUNK = 256
 
 
 class FolderDataError(ValueError):
@@ -502,59 +502,61 @@ def skipped_message(skipped: dict[str, list[str]], total: int) -> str:
 def _build(src: _Source, selection: dict[str, list[_Entry]], opts: FolderOptions, halves: str | None,
            folder: Path, label: str) -> None:
     """Decode every selected file once into ``folder`` (a fresh temp folder): split arrays, files and meta;
-    ``halves`` "A"/"B" keeps that half of side-by-side pairs."""
+    ``halves`` "A"/"B" keeps that half of side-by-side pairs.
+
+    Decoded images are appended to a plain file and the final arrays written chunk by chunk with ordinary file
+    I/O (no memory map), so the process holds one chunk at a time whatever the size of the collection.
+    """
     order = [(split, e) for split in ("train", "test") for e in selection[split]]
     n, s = len(order), opts.size
-    raw = np.lib.format.open_memmap(folder / "raw.npy", mode="w+", dtype=np.uint8, shape=(max(n, 1), s, s, 3))
-    ok = np.zeros(n, bool)
-    gray = np.ones(n, bool)
+    names: dict[str, list[str]] = {"train": [], "test": []}
     skipped: dict[str, list[str]] = {}
-    for i, (_, e) in enumerate(order):
-        try:
-            raw[i] = _decode(src.read(e), s, halves)
-        except ZipBombError:
-            raise
-        except _TooManyPixels:
-            skipped.setdefault(f"over {MAX_PIXELS // 1_000_000} megapixels", []).append(e.name)
-            continue
-        except _NotSideBySide:
-            skipped.setdefault("not side-by-side pairs (width 2×height)", []).append(e.name)
-            continue
-        except Exception:  # whatever a broken file makes a decoder raise: the file is unusable, the rest is fine
-            skipped.setdefault("unreadable", []).append(e.name)
-            continue
-        ok[i] = True
-        gray[i] = _grayish(raw[i])
-    raw.flush()
-    usable = int(ok.sum())
+    n_gray = 0
+    raw_path = folder / "raw.bin"
+    with open(raw_path, "wb") as raw:
+        for split, e in order:
+            try:
+                img = _decode(src.read(e), s, halves)
+            except ZipBombError:
+                raise
+            except _TooManyPixels:
+                skipped.setdefault(f"over {MAX_PIXELS // 1_000_000} megapixels", []).append(e.name)
+                continue
+            except _NotSideBySide:
+                skipped.setdefault("not side-by-side pairs (width 2×height)", []).append(e.name)
+                continue
+            except Exception:  # whatever a broken file makes a decoder raise: the file is unusable, the rest is fine
+                skipped.setdefault("unreadable", []).append(e.name)
+                continue
+            raw.write(np.ascontiguousarray(img).tobytes())
+            names[split].append(e.name)
+            n_gray += _grayish(img)
+    usable = len(names["train"]) + len(names["test"])
     if usable < opts.min_images:
         note = f" ({skipped_message(skipped, n)})" if skipped else ""
         raise TooFewImagesError(
             f"{label}: only {usable} usable image(s){note}; a domain needs at least {opts.min_images}. "
             "Add more images (or pass min_images= for a quick experiment)")
-    channels = opts.channels or (1 if gray[ok].all() else 3)
+    channels = opts.channels or (1 if n_gray == usable else 3)
     labels = src.labels()
-    files: dict[str, list[str]] = {}
-    meta_counts = {}
-    for split in ("train", "test"):
-        idx = np.array([i for i, (sp, _) in enumerate(order) if sp == split and ok[i]], dtype=np.int64)
-        names = [order[i][1].name for i in idx]
-        out = np.lib.format.open_memmap(folder / f"{split}_images.npy", mode="w+", dtype=np.uint8,
-                                        shape=(len(idx), s, s, channels))
-        for j in range(0, len(idx), _WRITE_CHUNK):
-            chunk = np.asarray(raw[idx[j : j + _WRITE_CHUNK]])
-            out[j : j + len(chunk)] = _luma(chunk) if channels == 1 else chunk
-        out.flush()
-        del out
-        if labels and names and all(n_ in labels for n_ in names):
-            np.save(folder / f"{split}_labels.npy", np.array([labels[n_] for n_ in names], dtype=np.int64))
-        files[split] = names
-        meta_counts[split] = len(idx)
-    del raw
-    (folder / "raw.npy").unlink()
-    (folder / "files.json").write_text(json.dumps(files))
-    meta = {"channels": channels, "counts": meta_counts, "total_files": n, "skipped": skipped,
-            "unsafe_members": src.unsafe, "gray_images": int(gray[ok].sum())}
+    per_image = s * s * 3
+    with open(raw_path, "rb") as raw:  # train images come first in the raw file, then test
+        for split in ("train", "test"):
+            count = len(names[split])
+            with open(folder / f"{split}_images.npy", "wb") as out:
+                np.lib.format.write_array_header_1_0(
+                    out, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+                          "shape": (count, s, s, channels)})
+                for j in range(0, count, _WRITE_CHUNK):
+                    k = min(_WRITE_CHUNK, count - j)
+                    chunk = np.frombuffer(raw.read(k * per_image), np.uint8).reshape(k, s, s, 3)
+                    out.write((_luma(chunk) if channels == 1 else chunk).tobytes())
+            if labels and names[split] and all(f in labels for f in names[split]):
+                np.save(folder / f"{split}_labels.npy", np.array([labels[f] for f in names[split]], np.int64))
+    raw_path.unlink()
+    (folder / "files.json").write_text(json.dumps(names))
+    meta = {"channels": channels, "counts": {k: len(v) for k, v in names.items()}, "total_files": n,
+            "skipped": skipped, "unsafe_members": src.unsafe, "gray_images": n_gray}
     (folder / "meta.json").write_text(json.dumps(meta, sort_keys=True))
     if skipped:
         warnings.warn(f"{label}: {skipped_message(skipped, n)}", SkippedFilesWarning, stacklevel=4)
