@@ -38,6 +38,7 @@ def score(tr: Translator, images: np.ndarray, labels: np.ndarray, clf: torch.nn.
     """acc / same-digit share / diversity of ``tr``'s K analogies of ``images`` (seed 0)."""
     outs = np.concatenate([tr.translate(images[i : i + batch], num_solutions=k, seed=0)
                            for i in range(0, len(images), batch)])
+    k = outs.shape[1]  # 1 when the model is deterministic
     preds = predict_labels(clf, outs.reshape(-1, *outs.shape[2:])).reshape(len(images), k)
     return {"acc": float((preds == labels[:, None]).mean()), "same_digit": class_consistency(preds),
             "diversity": float(solution_diversity(outs).mean()), "n": len(images)}

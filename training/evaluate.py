@@ -5,7 +5,11 @@ Example::
     python training/evaluate.py                                   # every shipped mapping, 1000 test inputs, K = 8
     python training/evaluate.py --tasks street2mnist --methods nam vae-nam --n-test 200 --out runs/eval
 
-Writes ``results.json``, ``results.md`` and ``results.png`` into ``--out`` and prints the Markdown tables.
+Writes ``results.json``, ``results.md`` and ``results.png`` into ``--out`` and prints the Markdown tables; with
+``--docs docs/RESULTS.md`` also rewrites that document's generated evaluation section (with the command line).
+``--rank`` / ``--oversample`` set how each Translator orders its K solutions (default: the Translator's own
+settings); the "first" column is the accuracy of the top-ranked solution. ``--merge`` keeps the rows of models not
+evaluated in this run from the previous ``results.json``.
 Classifiers are ``<classifier-dir>/clf_<domain>``; generators ``<checkpoints>/gen_<domain>_<method>`` (any
 generator checkpoint folder in ``--checkpoints`` is found by its config).
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -35,7 +40,7 @@ from nam_core.eval.metrics import (  # noqa: E402
     inception_features,
     inception_weights_path,
 )
-from nam_core.eval.report import machine_info, markdown_report, write_results  # noqa: E402
+from nam_core.eval.report import machine_info, markdown_report, write_results, write_results_doc  # noqa: E402
 from nam_core.methods.mappings import TASKS, get_task  # noqa: E402
 from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
 from nam_core.serving import Translator, available_models  # noqa: E402
@@ -86,8 +91,9 @@ def _train_seconds(path: str | Path) -> float | None:
 def evaluate_mappings(models: list[dict[str, str]], classifier_dir: str | Path, n_test: int | None,
                       num_solutions: int, batch: int, device: torch.device, seed: int = 0, latency_images: int = 3,
                       latency_repeats: int = 3, edge_n: int | None = 100, nam_n_test: int | None = None,
-                      nam_budget_s: float | None = None, budget_s: float | None = None, edge_method: str = "canny"
-                      ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+                      nam_budget_s: float | None = None, budget_s: float | None = None, edge_method: str = "canny",
+                      rank: str | None = "default", oversample: int | None = None,
+                      nam_oversample: int | None = None) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Score every mapping checkpoint in ``models`` (``available_models()`` rows); also the edge F1 ceiling (each
     sketch against its own photo).
 
@@ -95,7 +101,9 @@ def evaluate_mappings(models: list[dict[str, str]], classifier_dir: str | Path, 
     subset and, with ``nam_budget_s``, about that many seconds (60 % batched pass, 25 % batch-1 latency: fewer
     inputs when they do not fit); ``budget_s`` does the same for AE-NAM / VAE-NAM models. ``edge_method``: how edges
     are extracted from the analogies ("canny": ~40 ms per 64 px image on one CPU thread; "hed": the dataset's own
-    recipe, ~0.5 s per image; "auto": HED when its weights are cached)."""
+    recipe, ~0.5 s per image; "auto": HED when its weights are cached). ``rank`` ("default": the Translator's own;
+    None: unranked) and ``oversample`` / ``nam_oversample`` (candidates drawn, one-pass methods / NAM; None: the
+    Translator's default) set how the K solutions are ordered."""
     rows, edge_ref = [], {}
     data: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     ref_photos: dict[str, np.ndarray] = {}
@@ -116,6 +124,12 @@ def evaluate_mappings(models: list[dict[str, str]], classifier_dir: str | Path, 
         t0 = time.time()
         log(f"{m['task']} {m['method']} ({m['generator']}): translating ≤ {len(images)} inputs × {num_solutions}")
         tr = Translator.from_checkpoint(m["path"], device=device)
+        if isinstance(tr, Translator):  # the GAN baselines have one deterministic solution: nothing to rank
+            if rank != "default":
+                tr.rank = rank
+            over = nam_oversample if m["method"] == "nam" else oversample
+            if over is not None:
+                tr.oversample = over
         total = budget_s
         if m["method"] == "nam":
             total = nam_budget_s
@@ -132,7 +146,8 @@ def evaluate_mappings(models: list[dict[str, str]], classifier_dir: str | Path, 
                "train_seconds": _train_seconds(m["path"]), **res}
         rows.append(row)
         if "mean" in res:
-            acc = (f"acc {100 * res['mean']:.1f}% (lowest-loss {100 * res['best_of_k']:.1f}%, "
+            acc = (f"K={res['k']} first {100 * res['first']:.1f}% mean {100 * res['mean']:.1f}% "
+                   f"(ranked by {res.get('rank_by')}; lowest-loss {100 * res['best_of_k']:.1f}%, "
                    f"any {100 * res['any_of_k']:.1f}%)")
         else:
             acc = f"edge F1 {res.get('edge_f1')}, photo FID {res.get('photo_fid')}"
@@ -229,22 +244,42 @@ def run_evaluation(tasks: list[str] | None = None, methods: list[str] | None = N
                    batch: int = 100, n_gen: int = 2000, device: str | None = None, seed: int = 0,
                    eval_generators: bool = True, latency_images: int = 3, latency_repeats: int = 3,
                    edge_n: int | None = 100, prd_runs: int = 10, nam_n_test: int | None = 100,
-                   nam_budget_s: float | None = None, edge_method: str = "canny") -> dict[str, Any]:
+                   nam_budget_s: float | None = None, edge_method: str = "canny", rank: str | None = "default",
+                   oversample: int | None = None, nam_oversample: int | None = None) -> dict[str, Any]:
     """Build the results dict of :func:`nam_core.eval.report.write_results` from the checkpoints in ``checkpoints``."""
     dev = get_device(device)
     classifier_dir = checkpoints if classifier_dir is None else classifier_dir
     t0 = time.time()
     rows, edge_ref = evaluate_mappings(select_models(checkpoints, tasks, methods, generators), classifier_dir, n_test,
                                        num_solutions, batch, dev, seed, latency_images, latency_repeats, edge_n,
-                                       nam_n_test, nam_budget_s, edge_method=edge_method)
+                                       nam_n_test, nam_budget_s, edge_method=edge_method, rank=rank,
+                                       oversample=oversample, nam_oversample=nam_oversample)
     gen_rows: list[dict[str, Any]] = []
     if eval_generators:
         gen_rows = evaluate_generators(select_generators(checkpoints, tasks, generators), classifier_dir, n_gen, dev,
                                        seed, prd_runs)
     settings = {"n_test": n_test, "nam_n_test": nam_n_test, "num_solutions": num_solutions, "batch": batch,
                 "n_gen": n_gen, "prd_runs": prd_runs, "seed": seed, "edge_n": edge_n, "edge_method": edge_method,
+                "rank": rank, "oversample": oversample, "nam_oversample": nam_oversample,
                 "checkpoints": str(checkpoints), "seconds": round(time.time() - t0, 1)}
     return assemble_results(rows, gen_rows, edge_ref, settings, dev)
+
+
+def merge_previous(results: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """``results`` plus the rows of ``previous`` (an earlier results dict) for models and generators this run did
+    not evaluate; ``settings["kept_from_previous"]`` lists the kept translation rows."""
+    key = lambda r: (r.get("task"), r.get("method"), r.get("generator"))  # noqa: E731
+    done = {key(r) for r in results["translations"]}
+    kept = [r for r in previous.get("translations", []) if key(r) not in done]
+    gkey = lambda r: (r.get("domain"), r.get("method"))  # noqa: E731
+    gdone = {gkey(r) for r in results["generators"]}
+    gens = results["generators"] + [r for r in previous.get("generators", []) if gkey(r) not in gdone]
+    out = assemble_results(results["translations"] + kept, gens,
+                           {**previous.get("edge_reference", {}), **results["edge_reference"]}, results["settings"],
+                           results["machine"]["device"])
+    out["machine"] = results["machine"]
+    out["settings"]["kept_from_previous"] = ["/".join(str(v) for v in key(r)) for r in kept]
+    return out
 
 
 def setup_machine(device: str | None = None, threads: int | None = None) -> torch.device:
@@ -280,6 +315,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-images", type=int, default=3)
     p.add_argument("--latency-repeats", type=int, default=3)
     p.add_argument("--no-generators", action="store_true", help="skip generator FID/PRD")
+    p.add_argument("--rank", choices=["loss", "roundtrip", "roundtrip+loss", "none"],
+                   help="how the K solutions are ordered (default: the Translator's default); none = as drawn")
+    p.add_argument("--oversample", type=int,
+                   help="candidates drawn before the best K are kept, VAE/AE-NAM and NAM one-pass (default: the "
+                        "Translator's)")
+    p.add_argument("--nam-oversample", type=int, help="the same for NAM (restarts; each costs an optimisation)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the previous results.json rows of the models this run does not evaluate")
+    p.add_argument("--docs", help="also rewrite the generated evaluation section of this document "
+                                  "(e.g. docs/RESULTS.md)")
     p.add_argument("--out", default=str(CHECKPOINTS_DIR))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device")
@@ -290,11 +335,21 @@ def main(argv: list[str] | None = None) -> int:
                              num_solutions=a.num_solutions, batch=a.batch, n_gen=a.n_gen, device=a.device,
                              seed=a.seed, eval_generators=not a.no_generators, latency_images=a.latency_images,
                              latency_repeats=a.latency_repeats, edge_n=a.edge_n, prd_runs=a.prd_runs,
-                             nam_n_test=a.nam_n_test, nam_budget_s=a.nam_budget_s, edge_method=a.edge_method)
+                             nam_n_test=a.nam_n_test, nam_budget_s=a.nam_budget_s, edge_method=a.edge_method,
+                             rank=None if a.rank == "none" else (a.rank or "default"), oversample=a.oversample,
+                             nam_oversample=a.nam_oversample)
     if not results["translations"] and not results["generators"]:
         log(f"nothing to evaluate: no mapping or generator checkpoints found in {a.checkpoints}")
         return 1
+    command = "python training/evaluate.py " + " ".join(shlex.quote(v) for v in (sys.argv[1:] if argv is None
+                                                                                 else argv))
+    results["settings"]["command"] = command.strip()
+    previous = Path(a.out) / "results.json"
+    if a.merge and previous.exists():
+        results = merge_previous(results, json.loads(previous.read_text()))
     paths = write_results(results, a.out)
+    if a.docs:
+        log(f"wrote {write_results_doc(json.loads(paths['json'].read_text()), a.docs, command.strip())}")
     print(markdown_report(json.loads(paths["json"].read_text())))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

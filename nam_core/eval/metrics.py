@@ -232,6 +232,10 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
                         reference_features: FeatureFn | None = None) -> dict[str, Any]:
     """Translate ``images`` (the task's inputs, uint8 N×H×W×C) in batches with K = ``num_solutions`` and score them.
 
+    The solutions come in the translator's rank order (its ``rank`` / ``oversample`` settings), so ``first`` is the
+    accuracy of the top-ranked one; a ``deterministic`` translator is scored with K = 1 (``k``; ``k_requested``
+    keeps ``num_solutions``). ``rank_by`` records the ranking actually used (None: unranked).
+
     Returns :func:`translation_accuracy`'s fields (when ``labels`` and ``classifier`` are given) plus timing:
     ``ms_per_analogy_batched`` (wall time per input image, all K solutions, batches of ``batch``),
     ``ms_per_solution_batched``, and ``ms_per_analogy_batch1`` (median latency of one input → K solutions over
@@ -253,9 +257,13 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
     images = np.asarray(images) if not isinstance(images, np.ndarray) else images
     if labels is not None and classifier is None:
         raise ValueError("labels given without a classifier to read the analogies")
-    n, k = len(images), num_solutions
+    n = len(images)
     if n == 0:
         raise ValueError("no images to evaluate")
+    # a deterministic model (AE-NAM / NAM one-pass with no usable spread, the GAN baselines) has one solution:
+    # it is scored with K = 1 rather than as K copies
+    deterministic = bool(getattr(translator, "deterministic", False))
+    k = 1 if deterministic else num_solutions
     if edges is None:
         edges = str(getattr(translator, "source", "")).endswith("_edges")
     extractor = get_edge_extractor(edge_extractor) if edges and isinstance(edge_extractor, str) else edge_extractor
@@ -268,6 +276,7 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
     translator.translate_full(np.asarray(images[:1]), num_solutions=1, seed=seed)  # warm-up (lazy init, caches)
     per_input = k * (time.perf_counter() - t0)  # first guess: NAM's cost grows ~linearly with K
     preds, losses, f1s, kept, divs = [], [], [], [], []
+    rank_by: str | None = None
     lat: list[float] = []  # a one-image batch is also a batch-1 latency sample
     seconds, done, bi = 0.0, 0, 0
     while done < n_requested:
@@ -287,6 +296,8 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
         seconds += elapsed
         if len(chunk) == 1:
             lat.append(elapsed)
+        k = tr.outputs.shape[1]  # what the translator returned (1 when deterministic)
+        rank_by = getattr(tr, "rank_by", None)
         losses.append(np.asarray(tr.losses, dtype=np.float64).reshape(len(chunk), k))
         divs.append(solution_diversity(tr.outputs))
         if classifier is not None:
@@ -312,7 +323,9 @@ def evaluate_translator(translator: Any, images: np.ndarray, labels: np.ndarray 
             lat.append(time.perf_counter() - t0)
 
     loss = np.concatenate(losses)
-    res: dict[str, Any] = {"n": int(n), "k": int(k)}
+    res: dict[str, Any] = {"n": int(n), "k": int(k), "k_requested": int(num_solutions), "rank_by": rank_by,
+                           "deterministic": deterministic,
+                           "oversample": getattr(translator, "oversample", None) if rank_by else None}
     if classifier is not None and labels is not None:
         res.update(accuracy_from_predictions(np.concatenate(preds), np.asarray(labels)[:n], loss))
     if preds:

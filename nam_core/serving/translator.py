@@ -1,7 +1,10 @@
 """``Translator``: load a trained mapping (NAM, AE-NAM, VAE-NAM) with its generator and translate images.
 
     tr = Translator.load("street2mnist", "vae-nam")            # shipped checkpoint, GLANN generator
-    out = tr.translate(images, num_solutions=8, seed=0)        # uint8 (N, K, H', W', C')
+    out = tr.translate(images, num_solutions=8, seed=0)        # uint8 (N, K, H', W', C'), most trustworthy first
+    tr.rank, tr.oversample = "roundtrip", 32                   # how the K are chosen and ordered (see RANKINGS)
+    full = tr.translate_full(images)                           # + T(G(z)), losses, the ranking's scores, rank_by
+    tr.deterministic                                           # True: one solution is returned, not K copies
     dirs = tr.directions(images[0], k=4)                       # latent directions with their scales
     moved = tr.explore(images[0], [1.5, 0, -1, 0], seed=0)     # uint8 (K, H', W', C')
 """
@@ -32,7 +35,7 @@ from ..data import DOMAINS, load_domain
 from ..losses import build_loss
 from ..methods.directions import Directions, move, posterior_directions, restart_directions, style_directions
 from ..methods.generators import load_generator
-from ..methods.mappings import encode_codes, get_task, resolve_generator_ref
+from ..methods.mappings import TASKS, encode_codes, get_task, resolve_generator_ref
 from ..methods.nam import nam_infer, retrieval_starts
 from ..methods.vae_nam import encode_sample
 from ..paths import CHECKPOINTS_DIR
@@ -50,6 +53,46 @@ STYLE_TEMPERATURE = 2.0
 # reconstruct), mnist→street and edges→photos have 3–8 of their 8
 STYLE_MIN_GAIN = 5.0
 STYLE_SEED_OFFSET = 7919  # style draws are independent of the posterior's ε under the same seed
+# how the K solutions are ordered (Translator.rank; lower score first): "loss" = ‖T(G(z)) − x‖, "roundtrip" = the
+# opposite task's one-pass model maps G(z) back and that is compared with x, "roundtrip+loss" = the sum of the two
+# rank positions; None keeps the order they were drawn in (the posterior mean first)
+RANKINGS = ("loss", "roundtrip", "roundtrip+loss")
+DEFAULT_RANK = "loss"  # chosen on training inputs (benchmarks/bench_ranking.py; docs/RESULTS.md has the figures)
+# candidates drawn before the best K are kept (Translator.oversample): cheap for the one-pass methods (one batched
+# pass of G and T per candidate), so only they oversample by default — NAM would pay its per-input optimisation for
+# every extra candidate
+DEFAULT_OVERSAMPLE = 16
+PARTNER_METHODS = ("vae-nam", "ae-nam", "nam-ff")  # one-pass partners for the round trip (the posterior mean)
+
+
+def opposite_task(task: str) -> str | None:
+    """``b2a`` for ``a2b`` when that task exists (street2mnist ↔ mnist2street), else None (edges→photos)."""
+    a, _, b = task.partition("2")
+    name = f"{b}2{a}"
+    return name if name in TASKS and name != task else None
+
+
+def _positions(scores: torch.Tensor) -> torch.Tensor:
+    """Rank position (0 = lowest) of every entry along dim 1."""
+    return scores.argsort(dim=1, stable=True).argsort(1).to(scores.dtype)
+
+
+def rank_scores(losses: torch.Tensor, roundtrip: torch.Tensor | None, rank: str) -> tuple[torch.Tensor, str]:
+    """Per-candidate scores (N, M), lower = more trustworthy, and the ranking actually used: ``rank`` itself, or
+    "loss" when it needs a round trip and there is none (no partner model for the task)."""
+    if rank not in RANKINGS:
+        raise ValueError(f"rank must be one of {', '.join(RANKINGS)} or None, got {rank!r}")
+    if rank == "loss" or roundtrip is None:
+        return losses, "loss"
+    if rank == "roundtrip":
+        return roundtrip, rank
+    m = losses.shape[1]  # rank-sum; the loss position / M (< 1) breaks ties without outweighing a whole position
+    return _positions(roundtrip) + _positions(losses) * (1 + 1 / (m + 1)), rank
+
+
+def select_ranked(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices (N, k) of the ``k`` lowest scores per row, best first (ties keep the drawing order)."""
+    return scores.argsort(dim=1, stable=True)[:, :k]
 
 
 def checkpoint_name(task: str, method: str, generator: str = "glann") -> str:
@@ -107,6 +150,8 @@ class Translation:
     reconstructions: np.ndarray  # T(G(z)): what was matched against the input
     losses: np.ndarray  # (N, K)
     z: torch.Tensor
+    scores: np.ndarray | None = None  # (N, K) the ranking's score of each solution (lower first); None: unranked
+    rank_by: str | None = None  # the ranking used ("loss", "roundtrip", "roundtrip+loss") or None
 
 
 class Translator:
@@ -118,7 +163,7 @@ class Translator:
         cfg = mapping.config
         self.config = cfg
         self.method: str = cfg["method"]
-        self.task = get_task(cfg["task"])
+        self.task = get_task(cfg["task"], cfg)  # a user-trained task: from the source/target its config records
         self.source, self.target = self.task.source, self.task.target
         self.T = mapping.networks["T"]
         self.E = mapping.networks.get("E")
@@ -140,10 +185,16 @@ class Translator:
         # axes; the checkpoint may carry a value chosen on training inputs (``sampling_temperature``)
         self.temperature = float(cfg.get("sampling_temperature", 1.0))
         self.nam_init = "retrieval"  # or "random": Gaussian starts (the NAM paper's)
+        self.rank: str | None = DEFAULT_RANK  # see RANKINGS
+        self.oversample = 0 if self.method == "nam" else DEFAULT_OVERSAMPLE  # candidates drawn (≥ K; 0: K)
+        # the opposite task's model for the round trip: found next to this checkpoint on first use, unless a loader
+        # (e.g. the app's registry) is given or ``partner`` is set
+        self.partner_loader: Callable[[], Translator | None] | None = None
+        self._partner: Translator | None | bool = False  # False: not looked for yet
         self._pool: torch.Tensor | None = None
         self._dirs: dict[int, tuple[weakref.ref, dict[int, Directions]]] = {}  # id(z) → (ref, {k: Directions})
         self.cache_size = 8  # solutions of the last few single-image requests (NAM optimisation is costly)
-        self._cache: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = OrderedDict()
+        self._cache: OrderedDict[tuple, tuple] = OrderedDict()  # → (x, z, σ, scores, ranking used)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -181,6 +232,107 @@ class Translator:
         except CheckpointError as exc:
             raise CheckpointError(f"no {method} model for {task} with a {generator} generator: {exc}") from exc
         return cls.from_checkpoint(path, device=device)
+
+    # ------------------------------------------------------------------ ranking
+    @property
+    def deterministic(self) -> bool:
+        """True when all K solutions of an input would be the same image (a deterministic code — AE-NAM, NAM
+        one-pass, or VAE-NAM at temperature 0 — with no usable style direction and no other spread): one solution
+        is then returned instead of K copies."""
+        if self.method == "nam":
+            return False  # K optimisations from different starts
+        if self.style_dirs is not None and len(self.style_dirs.vectors) and self.style_temperature != 0:
+            return False
+        if self.method == "vae-nam":
+            return self.temperature == 0
+        # AE-NAM / NAM one-pass: a checkpoint with style directions spreads only along them (none usable here);
+        # one without spreads along the global axes
+        return self.style_dirs is not None or self.global_dirs is None or self.temperature == 0
+
+    @property
+    def partner(self) -> Translator | None:
+        """The opposite task's one-pass model (None when there is none, e.g. edges→photos), loaded on first use."""
+        if self._partner is False:
+            self._partner = self.partner_loader() if self.partner_loader is not None else self._find_partner()
+        return self._partner  # type: ignore[return-value]
+
+    @partner.setter
+    def partner(self, tr: Translator | None) -> None:
+        self._partner = tr
+        self._cache.clear()
+
+    def _find_partner(self) -> Translator | None:
+        """The opposite task's VAE-NAM / AE-NAM / NAM one-pass checkpoint in the folder of this one or the shipped
+        folder (local only), on the same kind of generator first."""
+        opp = opposite_task(self.task.name)
+        if opp is None:
+            return None
+        kind = self.config.get("generator_method") or self.gen_config.get("method") or "glann"
+        kinds = [kind] + [g for g in GENERATORS if g != kind]
+        here = getattr(self.ckpt, "path", None)
+        roots = list(dict.fromkeys(([Path(here).parent] if here else []) + [Path(CHECKPOINTS_DIR)]))
+        for g in kinds:
+            for method in PARTNER_METHODS:
+                for root in roots:
+                    path = root / checkpoint_name(opp, method, g)
+                    if not (path / "config.json").exists():
+                        continue
+                    try:
+                        return Translator.from_checkpoint(path, device=self.device)
+                    except (CheckpointError, OSError, ValueError, KeyError, RuntimeError):
+                        continue  # a broken partner only costs the round trip: the ranking falls back to the loss
+        return None
+
+    @torch.no_grad()
+    def roundtrip_distances(self, outs: torch.Tensor, x: torch.Tensor, batch: int = 256) -> torch.Tensor | None:
+        """Analogies ``outs`` (N·M, C', H', W', M per input) mapped back by the partner's posterior mean G'(E'(y))
+        (one pass, no adversary, no labels), each scored with this model's loss against its input x (N, C, H, W):
+        (N, M); None without a partner."""
+        p = self.partner
+        if p is None or p.E is None:
+            return None
+        back = torch.cat([p.G(p.E(outs[i : i + batch])[0]) for i in range(0, len(outs), batch)])
+        m = len(outs) // len(x)
+        return self.loss_fn(back, x.repeat_interleave(m, 0), reduction="none").view(len(x), m)
+
+    @torch.no_grad()
+    def candidates(self, images: np.ndarray, m: int, seed: int = 0, roundtrip: bool = True) -> dict[str, Any]:
+        """The ``m`` candidates a ranked request draws, before ranking: ``outputs`` uint8 (N, M, H', W', C'),
+        ``losses`` (N, M), ``roundtrip`` (N, M, or None without a partner / when not asked for). Any K of them are
+        distributed like a draw of K (same posterior / style spread / restart starts, not the same numbers), so
+        ``benchmarks/bench_ranking.py`` scores every smaller M on prefixes of one draw; rank them with
+        :func:`rank_scores` and :func:`select_ranked`."""
+        x = self._inputs(images)
+        z, _ = self._solutions(x, 1 if self.deterministic else m, seed)
+        outs, _, losses = self.render(z, x)
+        assert losses is not None
+        rt = self.roundtrip_distances(outs, x) if roundtrip else None
+        return {"outputs": self._as_images(outs, *z.shape[:2]), "losses": losses.cpu(),
+                "roundtrip": None if rt is None else rt.cpu()}
+
+    @torch.no_grad()
+    def _ranked(self, x: torch.Tensor, k: int, seed: int, callback: Callable[[int, int], None] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                           torch.Tensor | None, str | None]:
+        """The K solutions in rank order: z (N, K, d), σ, (G(z), T(G(z)), losses) of those K, their scores (N, K)
+        and the ranking used. Draws max(K, ``oversample``) candidates when ranking; K = 1 when deterministic."""
+        if self.rank is not None and self.rank not in RANKINGS:
+            raise ValueError(f"rank must be one of {', '.join(RANKINGS)} or None, got {self.rank!r}")
+        if self.deterministic:
+            k = 1
+        m = k if self.rank is None or self.deterministic else max(k, int(self.oversample or 0))
+        z, sigma = self._solutions(x, m, seed, callback)
+        outs, recs, losses = self.render(z, x)
+        assert losses is not None
+        if self.rank is None:
+            return z, sigma, (outs, recs, losses), None, None
+        rt = self.roundtrip_distances(outs, x) if self.rank != "loss" else None
+        scores, used = rank_scores(losses, rt, self.rank)
+        order = select_ranked(scores, k)
+        rows = torch.arange(len(x), device=order.device)[:, None]
+        flat = (rows * m + order).reshape(-1).to(outs.device)
+        picked = (outs[flat], recs[flat], losses.gather(1, order.to(losses.device)))
+        return z[rows, order], sigma, picked, scores.gather(1, order.to(scores.device)), used
 
     # ------------------------------------------------------------------ core
     def _inputs(self, images: np.ndarray) -> torch.Tensor:
@@ -260,46 +412,61 @@ class Translator:
         return outs, recs, losses
 
     def _codes(self, images: np.ndarray, num_solutions: int, seed: int,
-               callback: Callable[[int, int], None] | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x N×C×H×W, z (N, K, d)); single images (the app) go through the cache so directions/explore reuse the
-        solutions."""
+               callback: Callable[[int, int], None] | None, rendered: bool = True
+               ) -> tuple[torch.Tensor, torch.Tensor, tuple | None, torch.Tensor | None, str | None]:
+        """(x N×C×H×W, z (N, K, d) in rank order, (G(z), T(G(z)), losses) when already computed, scores, ranking
+        used); single images (the app) go through the cache so directions/explore reuse the solutions.
+        ``rendered=False`` with no ranking skips T (``translate``'s one pass of E and G)."""
         if num_solutions < 1:
             raise ValueError("num_solutions must be ≥ 1")
         x = self._inputs(images)
         if len(x) == 1:
-            x, z1, _ = self.solve(images, num_solutions, seed, callback)
-            return x, z1.unsqueeze(0)
-        return x, self._solutions(x, num_solutions, seed, callback)[0]
+            x, z1, _, scores, used = self._solve_entry(images, num_solutions, seed, callback)
+            return x, z1.unsqueeze(0), None, None if scores is None else scores.unsqueeze(0), used
+        if self.rank is None and not rendered:
+            k = 1 if self.deterministic else num_solutions
+            return x, self._solutions(x, k, seed, callback)[0], None, None, None
+        z, _, out, scores, used = self._ranked(x, num_solutions, seed, callback)
+        return x, z, out, scores, used
 
     def translate_full(self, images: np.ndarray, num_solutions: int = 8, seed: int = 0,
                        callback: Callable[[int, int], None] | None = None) -> Translation:
-        """Translate with everything returned (outputs, T(G(z)), per-solution loss, codes)."""
-        x, z = self._codes(images, num_solutions, seed, callback)
-        outs, recs, losses = self.render(z, x)
+        """Translate with everything returned (outputs, T(G(z)), per-solution loss, codes, and the ranking's
+        scores), solutions in rank order (:attr:`rank`); K = 1 when the model is :attr:`deterministic`."""
+        x, z, out, scores, used = self._codes(images, num_solutions, seed, callback)
+        outs, recs, losses = out if out is not None else self.render(z, x)
         n, k = z.shape[:2]
-        return Translation(self._as_images(outs, n, k), self._as_images(recs, n, k), losses.cpu().numpy(), z)
+        return Translation(self._as_images(outs, n, k), self._as_images(recs, n, k), losses.cpu().numpy(), z,
+                           None if scores is None else scores.cpu().numpy(), used)
 
     def translate(self, images: np.ndarray, num_solutions: int = 8, seed: int = 0,
                   callback: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """uint8 images (N, H, W, C) of the input domain → uint8 analogies (N, K, H', W', C').
+        """uint8 images (N, H, W, C) of the input domain → uint8 analogies (N, K, H', W', C'), in rank order.
 
-        The same analogies as :meth:`translate_full`, without its extras (T(G(z)) and the losses): VAE-NAM and
-        AE-NAM then cost one pass of E and of G."""
-        z = self._codes(images, num_solutions, seed, callback)[1]
-        return self._as_images(self._generate(z), *z.shape[:2])
+        The same analogies as :meth:`translate_full`, without its extras; with ``rank = None`` VAE-NAM and AE-NAM
+        then cost one pass of E and of G (ranking also needs T, and the partner for the round trip)."""
+        _, z, out, _, _ = self._codes(images, num_solutions, seed, callback, rendered=False)
+        return self._as_images(out[0] if out is not None else self._generate(z), *z.shape[:2])
 
     # ------------------------------------------------------------ directions
     def solve(self, image: np.ndarray, k: int = 8, seed: int = 0, callback: Callable[[int, int], None] | None = None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Solutions for one image, cached (LRU of ``cache_size``): (x 1×C×H×W, z (K, d), σ (d,) or None)."""
+        """Solutions for one image in rank order, cached (LRU of ``cache_size``): (x 1×C×H×W, z (K, d), σ (d,) or
+        None); K = 1 when :attr:`deterministic`."""
+        return self._solve_entry(image, k, seed, callback)[:3]  # type: ignore[return-value]
+
+    def _solve_entry(self, image: np.ndarray, k: int, seed: int, callback: Callable[[int, int], None] | None
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, str | None]:
+        """:meth:`solve` plus the solutions' scores (K,) and the ranking used."""
         x = self._inputs(image)[:1]
+        partner = id(self.partner) if self.rank not in (None, "loss") else None  # loads it on first use
         key = (x.cpu().numpy().tobytes(), k, seed, self.nam_steps, self.nam_init, self.temperature,
-               self.style_temperature)
+               self.style_temperature, self.rank, self.oversample, partner, id(self.style_dirs))
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        z, sigma = self._solutions(x, k, seed, callback)
-        entry = (x, z[0], None if sigma is None else sigma[0])
+        z, sigma, _, scores, used = self._ranked(x, k, seed, callback)
+        entry = (x, z[0], None if sigma is None else sigma[0], None if scores is None else scores[0], used)
         self._cache[key] = entry
         while len(self._cache) > max(0, self.cache_size):  # cache_size = 0 turns caching off
             self._cache.popitem(last=False)
