@@ -169,3 +169,95 @@ def test_sketch_to_edges_empty_canvas() -> None:
         sketch_to_edges(np.zeros((100, 100, 4), np.uint8), 64)
     with pytest.raises(ValueError, match="empty sketch"):
         sketch_to_edges(np.full((100, 100), 255, np.uint8), 64)
+
+
+def _rectangle_with_inner_lines(size: int = 64) -> np.ndarray:
+    """A white 1×size×size×1 edge map: a rectangle outline (rows 12..52, cols 8..56) with a cross and a short
+    stroke inside it."""
+    img = Image.new("L", (size * 4, size * 4), 255)
+    d = ImageDraw.Draw(img)
+    d.rectangle([8 * 4, 12 * 4, 56 * 4, 52 * 4], outline=0, width=4)
+    d.line([32 * 4, 16 * 4, 32 * 4, 48 * 4], fill=0, width=4)
+    d.line([12 * 4, 32 * 4, 52 * 4, 32 * 4], fill=0, width=4)
+    d.line([16 * 4, 20 * 4, 24 * 4, 24 * 4], fill=0, width=4)
+    return np.asarray(img.resize((size, size), Image.LANCZOS))[None, ..., None]
+
+
+def test_outline_edges_keeps_only_the_outer_contour() -> None:
+    edges = _rectangle_with_inner_lines()
+    sil = E.edge_silhouette(edges)[0]
+    assert sil[14:51, 10:55].all() and not sil[:10].any() and not sil[:, :6].any()  # the filled rectangle
+    out = E.outline_edges(edges)
+    assert out.shape == edges.shape and out.dtype == np.uint8
+    stroke = out[0, ..., 0] < 235
+    ring = _outline_mask(64, 0, 0, 0)
+    ring[10:55, 6:59] = True
+    ring[15:50, 11:54] = False  # a 2-px band around the rectangle's boundary
+    assert stroke.sum() > 120 and (stroke & ring).sum() == stroke.sum()  # everything left lies on the boundary
+    assert not stroke[16:48, 28:36].any() and not stroke[28:36, 14:50].any()  # the cross is gone
+    for side in (stroke[10:15, 12:52], stroke[50:55, 12:52], stroke[14:50, 6:11], stroke[14:50, 54:59]):
+        assert side.any(axis=0).mean() > 0.9 or side.any(axis=1).mean() > 0.9  # every side is drawn
+    # value range and polarity of the dataset's maps; a blank map stays blank
+    assert out.max() == 255 and np.median(out) == 255 and out.min() < 200
+    assert (E.outline_edges(np.full((2, 64, 64, 1), 255, np.uint8)) == 255).all()
+
+
+def test_sketch_like_is_a_seeded_mouse_outline() -> None:
+    edges = np.concatenate([_rectangle_with_inner_lines()] * 3)
+    a = E.sketch_like(edges, np.random.default_rng(3), inner_keep=0.0)
+    b = E.sketch_like(edges, np.random.default_rng(3), inner_keep=0.0)
+    assert a.shape == edges.shape and a.dtype == np.uint8 and np.array_equal(a, b)  # deterministic under a seed
+    assert not np.array_equal(a, E.sketch_like(edges, np.random.default_rng(4), inner_keep=0.0))
+    assert not np.array_equal(a[0], a[1])  # every image gets its own wobble
+    stroke = a[..., 0] < 235
+    assert np.median(a) == 255 and a.min() < 200 and stroke.sum((1, 2)).min() > 80
+    assert not stroke[:, 26:38, 26:38].any()  # no inner lines: the centre of the cross is empty
+    # the app's framing: the strokes span the frame like the dataset's objects
+    for s in stroke:
+        ys, xs = np.nonzero(s)
+        assert xs.max() - xs.min() >= 56 and xs.min() <= 4
+    bank = E.sketch_variants(edges[:2], 3, seed=1)
+    assert bank.shape == (2, 3, 64, 64, 1) and bank.dtype == np.uint8
+    assert np.array_equal(bank[0], E.sketch_variants(edges[:1], 3, seed=1)[0])  # not changed by the other images
+    assert (E.sketch_like(np.full((1, 64, 64), 255, np.uint8), np.random.default_rng(0)) == 255).all()
+
+
+def test_foreground_mask_of_white_background_photos() -> None:
+    photos = np.full((2, 64, 64, 3), 255, np.uint8)
+    photos[0, 10:50, 8:40] = (120, 60, 30)
+    photos[0, 20:30, 15:25] = 255  # a white patch inside the object (a logo) belongs to it
+    mask = E.foreground_mask(photos)
+    assert mask.shape == (2, 64, 64) and mask.dtype == bool
+    assert mask[0, 10:50, 8:40].all() and mask[0].sum() == 40 * 32
+    assert not mask[1].any()
+
+
+def test_vae_nam_sees_sketches_but_is_scored_on_the_clean_maps() -> None:
+    """The training wiring (methods.vae_nam): E's batch mixes in the sketch versions at the asked rate, the loss's
+    target stays the clean map, and the silhouette term reads G's photo."""
+    import torch
+
+    from nam_core.methods.nam import freeze
+    from nam_core.methods.vae_nam import VAENAM, soft_foreground
+    from nam_core.nets import build_net
+
+    torch.manual_seed(0)
+    G = freeze(build_net("dcgan_generator", latent_dim=8, out_channels=3, size=32, ngf=8))
+    edges = np.concatenate([_rectangle_with_inner_lines()] * 4)
+    small = np.stack([np.asarray(Image.fromarray(e[..., 0]).resize((32, 32), Image.LANCZOS)) for e in edges])[..., None]
+    bank = E.sketch_variants(small, 2, seed=0)
+    sils = E.edge_silhouette(small)
+    m = VAENAM(G, in_channels=1, size=32, nf=8, nef=8, sketch_bank=bank, sketch_aug=1.0, silhouettes=sils,
+               silhouette_weight=1.0)
+    clean = torch.from_numpy(small).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    index = torch.arange(4)
+    seen = m._sketch_inputs(index, clean)
+    options = torch.from_numpy(bank).permute(0, 1, 4, 2, 3).float() / 127.5 - 1.0  # N×V×1×H×W
+    assert all(any(torch.equal(seen[i], options[i, v]) for v in range(2)) for i in range(4))  # P = 1: all sketches
+    m.sketch_aug = 0.0
+    assert torch.equal(m._sketch_inputs(index, clean), clean)
+    logs = m.train_step(index, clean)
+    assert {"recon", "kl", "silhouette"} <= set(logs) and np.isfinite(logs["silhouette"])
+    assert m.hparams["sketch_target"] == "clean" and m.hparams["silhouette_weight"] == 1.0
+    white, black = torch.ones(1, 3, 4, 4), -torch.ones(1, 3, 4, 4)
+    assert soft_foreground(white).max() < 0.05 and soft_foreground(black).min() > 0.95

@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="AE/VAE-NAM with the local T: a learned global zoom + shift in front of it (domains that frame "
                         "their digits at different sizes)")
     p.add_argument("--t-zoom", type=float, default=1.0, help="with --t-affine global: the zoom it starts from")
+    p.add_argument("--sketch-aug", type=float, default=0.0, metavar="P",
+                   help="AE/VAE-NAM on edges: probability that E sees a drawn-outline version of an edge map (the loss "
+                        "keeps the clean map)")
+    p.add_argument("--sketch-variants", type=int, default=4, help="with --sketch-aug: outline versions per edge map")
+    p.add_argument("--silhouette-weight", type=float, default=0.0,
+                   help="AE/VAE-NAM on edges: weight of the term that puts G(z)'s object inside the input's outline")
     p.add_argument("--limit", type=int)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device")
@@ -54,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     final = train_mapping(a.task, a.method, a.generator, a.out, epochs=a.epochs, batch_size=a.batch_size,
                           n_targets=a.n_targets, beta=a.beta, prior_weight=a.prior_weight, loss=a.loss, nf=a.nf,
                           nef=a.nef, t_arch=a.t_arch, t_affine=a.t_affine, t_zoom=a.t_zoom,
+                          sketch_aug=a.sketch_aug, sketch_variants=a.sketch_variants,
+                          silhouette_weight=a.silhouette_weight,
                           lr_z=a.lr_z, limit=a.limit, seed=a.seed, device=a.device, max_minutes=a.max_minutes,
                           finish_early=a.finish_early, recipe=recipe)
     print(final)

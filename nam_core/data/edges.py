@@ -433,20 +433,226 @@ def _augment_one(edge: np.ndarray, rng: np.random.Generator, strength: float) ->
     return np.clip(BACKGROUND - np.round(ink * 255.0), 0, 255).astype(np.uint8)
 
 
-def sketch_to_edges(
-    rgba_or_gray: np.ndarray, size: int, margin: float = 0.08, thin: bool = True
-) -> np.ndarray:
-    """A drawing from the app → a dataset-style edge map, uint8 size×size×1 (white background, dark strokes).
+def _disk(radius: float) -> np.ndarray:
+    r = max(1, int(np.ceil(radius)))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return (yy**2 + xx**2) <= radius**2 + 0.5
 
-    Accepts H×W×4 RGBA (strokes where alpha > 0, any colour; a fully opaque canvas is read by its darkness),
-    H×W×3 RGB or H×W(×1) grayscale (dark strokes on a light background). The strokes are cropped to their
-    bounding box plus ``margin`` (a fraction of the box side), centred in a square, drawn at 4×``size``,
-    binarised, thinned to 1-pixel strokes (``thin``) and LANCZOS-downscaled, like the dataset's edges.
-    Raises ValueError("empty sketch ...") when nothing is drawn.
-    """
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    labels, count = ndimage.label(mask)
+    if count <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(sizes.argmax())
+
+
+def foreground_mask(photos: np.ndarray, threshold: float = 24.0) -> np.ndarray:
+    """Object silhouettes of product photos on a white background: bool N×H×W.
+
+    A pixel is object when some channel is more than ``threshold`` below white; the largest 8-connected blob is
+    kept, closed over one pixel (anti-aliased rims, white stitching) and its holes filled (white soles, bag
+    handles' insides stay background only when they open to the border)."""
+    imgs = _as_nhwc(photos)
+    dark = (255.0 - imgs.astype(np.float32)).max(-1) > threshold
+    out = np.zeros(dark.shape, bool)
+    for i, m in enumerate(dark):
+        if not m.any():
+            continue
+        m = ndimage.binary_closing(np.pad(m, 2), _disk(1.0))[2:-2, 2:-2]
+        out[i] = ndimage.binary_fill_holes(_largest_component(m))
+    return out
+
+
+def _fill_strokes(strokes: np.ndarray, radii: tuple[float, ...]) -> np.ndarray:
+    """The region a stroke drawing encloses (bool H×W): strokes dilated by the smallest radius that closes their
+    gaps (the filled region then covers ≥ 35 % of the strokes' bounding box; HED outlines are rarely closed),
+    holes filled, dilation undone."""
+    ys, xs = np.nonzero(strokes)
+    box = (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)
+    pad = int(np.ceil(max(radii))) + 2
+    padded = np.pad(strokes, pad)
+    best = None
+    for r in radii:
+        d = ndimage.binary_dilation(padded, _disk(r))
+        fill = ndimage.binary_erosion(ndimage.binary_fill_holes(d), _disk(r), border_value=0)
+        fill = _largest_component(fill | padded)
+        best = fill
+        if fill.sum() >= 0.35 * box:
+            break
+    return best[pad:-pad, pad:-pad]
+
+
+def edge_silhouette(edges: np.ndarray, radii: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0)) -> np.ndarray:
+    """The object silhouette an edge map outlines (closing + hole fill, see :func:`_fill_strokes`): bool N×H×W.
+
+    ``radii`` are in pixels of a 64-px map (scaled with the map's size). An image without strokes gives an empty
+    mask."""
+    stack = _edge_stack(edges)
+    scale = max(stack.shape[1:]) / 64.0
+    out = np.zeros(stack.shape, bool)
+    for i, e in enumerate(stack):
+        strokes = e < 240
+        if strokes.sum() >= 3:
+            out[i] = _fill_strokes(strokes, tuple(r * scale for r in radii))
+    return out
+
+
+def _edge_stack(edges: np.ndarray) -> np.ndarray:
+    """uint8 H×W, H×W×1, N×H×W or N×H×W×1 edge maps → N×H×W (a view when possible)."""
+    arr = np.asarray(edges)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"expected uint8 edge maps, got {arr.dtype}")
+    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] == 1):
+        return arr.reshape(1, *arr.shape[:2])
+    if arr.ndim == 3:
+        return arr
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        return arr[..., 0]
+    raise ValueError(f"expected H×W(×1) or N×H×W(×1) edge maps, got shape {arr.shape}")
+
+
+def _upsample_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """bool h×w → bool size×size with smooth (bilinear, thresholded) boundaries instead of staircases."""
+    f = Image.fromarray(mask.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR)
+    return np.asarray(f) > 0.5
+
+
+def _boundary(mask: np.ndarray) -> np.ndarray:
+    """Inner boundary of a bool mask (pixels with a background 4-neighbour), 1 px wide."""
+    return mask & ~ndimage.binary_erosion(mask, border_value=0)
+
+
+def outline_edges(edges: np.ndarray) -> np.ndarray:
+    """Outline-only versions of edge maps: the outer silhouette contour (:func:`edge_silhouette`) drawn like the
+    dataset's strokes (1 px at 4× size, thinned, LANCZOS-downscaled); every inner line is gone. Same layout and
+    dtype as ``edges``; deterministic. An image without strokes stays blank."""
+    arr = np.asarray(edges)
+    stack = _edge_stack(arr)
+    h, w = stack.shape[1:]
+    big = 4 * max(h, w)
+    sil = edge_silhouette(stack)
+    strokes = np.zeros((len(stack), big, big), bool)
+    for i, m in enumerate(sil):
+        if m.any():
+            strokes[i] = _boundary(_upsample_mask(m, big))
+    out = _binary_to_map(_thin(strokes), (h, w))
+    return out.reshape(arr.shape)
+
+
+def _smooth_field(shape: tuple[int, int], rng: np.random.Generator, sigma: float, amplitude: float) -> np.ndarray:
+    """A smooth random displacement (2, H, W) whose largest component is ``amplitude`` pixels."""
+    # drawn on a grid ~sigma/4 coarser and upsampled: the same smooth field at a fraction of the filtering cost
+    step = max(1, int(sigma // 4))
+    small = (-(-shape[0] // step), -(-shape[1] // step))
+    d = np.stack([ndimage.gaussian_filter(rng.standard_normal(small).astype(np.float32), sigma / step, mode="wrap")
+                  for _ in range(2)])
+    if step > 1:
+        d = ndimage.zoom(d, (1, step, step), order=1)[:, : shape[0], : shape[1]]
+    return d * (amplitude / max(float(np.abs(d).max()), 1e-6))
+
+
+def _warp(mask: np.ndarray, field: np.ndarray) -> np.ndarray:
+    yy, xx = np.mgrid[0 : mask.shape[0], 0 : mask.shape[1]].astype(np.float32)
+    out = ndimage.map_coordinates(mask.astype(np.float32), [yy + field[0], xx + field[1]], order=1, mode="constant")
+    return out > 0.5
+
+
+def sketch_like(edges: np.ndarray, rng: np.random.Generator, inner_keep: float = 0.5,
+                margin: float | None = None) -> np.ndarray:
+    """Edge maps → what the app makes of a mouse drawing of the same object (sketch augmentation).
+
+    A person draws the silhouette: this takes the edge map's outer contour (:func:`edge_silhouette`) at 4× size,
+    bends it with a smooth wobble (a few pixels over a fifth of the object) plus a finer jitter, draws it with a
+    random stroke width (the 3–10 px of a mouse on a 512-px canvas), sometimes twice (retraced strokes), leaves
+    1–3 gaps (outlines are rarely closed), keeps each inner line with probability ``inner_keep`` × a random
+    factor (most drawings have few or none), and then renders the ink exactly as the app does
+    (:func:`sketch_to_edges`: cropped to the strokes, thinned, downscaled). Same layout and dtype as ``edges``;
+    deterministic under ``rng``'s state. An image without strokes stays blank."""
+    arr = np.asarray(edges)
+    stack = _edge_stack(arr)
+    h, w = stack.shape[1:]
+    out = np.full(stack.shape, BACKGROUND, np.uint8)
+    sil = edge_silhouette(stack)
+    for i in range(len(stack)):
+        if sil[i].any():
+            out[i] = _sketch_one(stack[i], sil[i], rng, inner_keep, margin)[..., 0]
+    return out.reshape(arr.shape)
+
+
+def _sketch_one(edge: np.ndarray, sil: np.ndarray, rng: np.random.Generator, inner_keep: float,
+                margin: float | None) -> np.ndarray:
+    h, w = edge.shape
+    big = 4 * max(h, w)
+    s = big / 256.0
+    mask = _upsample_mask(sil, big)
+    # a mouse wobble: smooth over ~1/5 of the object, plus a fine tremor
+    field = _smooth_field(mask.shape, rng, 24.0 * s, rng.uniform(1.0, 6.0) * s)
+    field += _smooth_field(mask.shape, rng, 4.0 * s, rng.uniform(0.0, 1.2) * s)
+    ink = np.zeros(mask.shape, bool)
+    width = rng.uniform(1.8, 6.5) * s  # 3–10 px at 512 px, drawn objects being ~0.6–0.8 of the canvas
+    passes = 2 if rng.random() < 0.2 else 1
+    for p in range(passes):
+        f = field if p == 0 else field + _smooth_field(mask.shape, rng, 16.0 * s, 2.0 * s)
+        ink |= _boundary(_warp(mask, f))
+    inner = (edge < 240) & ndimage.binary_erosion(sil, _disk(2.0 * h / 64.0))
+    keep = inner_keep * rng.uniform(0.0, 1.0)
+    if keep > 0 and inner.any():
+        labels, count = ndimage.label(inner, structure=np.ones((3, 3), bool))
+        chosen = np.flatnonzero(rng.random(count) < keep) + 1
+        if len(chosen):
+            lines = np.isin(labels, chosen)
+            up = np.asarray(Image.fromarray(lines.astype(np.float32), mode="F").resize((big, big), Image.BILINEAR))
+            ink |= _warp(_thin(up[None] > 0.25)[0], field)
+    ink = ndimage.binary_dilation(ink, _disk(width / 2.0)) if width > 1.5 else ink
+    ys, xs = np.nonzero(ink)
+    for _ in range(rng.integers(1, 4)):  # gaps: erase a disk on the stroke
+        j = rng.integers(len(ys))
+        r = rng.uniform(3.0, 10.0) * s + width / 2.0
+        yy, xx = np.ogrid[0:big, 0:big]
+        ink[(yy - ys[j]) ** 2 + (xx - xs[j]) ** 2 <= r * r] = False
+    if not ink.any():
+        ink = _boundary(mask)
+    gray = np.where(ink, STROKE, BACKGROUND).astype(np.uint8)
+    return sketch_to_edges(gray, max(h, w), margin=SKETCH_MARGIN if margin is None else margin)
+
+
+# the dataset's objects fill their frame (their edges' bounding box spans ~62 of 64 px on the test sets): drawings
+# are framed the same way, so a drawn object comes out as large as the objects the models were trained on
+SKETCH_MARGIN = 0.03
+
+
+def sketch_frame(ink: np.ndarray, margin: float = SKETCH_MARGIN, threshold: float = 0.25) -> tuple[int, int, int]:
+    """The square (top, left, side) of an H×W stroke-strength image that :func:`sketch_to_edges` crops and scales
+    to the output: the strokes' bounding box plus ``margin`` (a fraction of its longer side), centred. Raises
+    ValueError("empty sketch ...") when nothing is drawn."""
+    mask = np.asarray(ink) > threshold
+    if not mask.any():
+        raise ValueError("empty sketch: nothing is drawn on the canvas")
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    side = max(y1 - y0, x1 - x0)
+    side_m = int(np.ceil(side * (1.0 + 2.0 * margin))) + 2
+    cy, cx = (y0 + y1) / 2.0, (x0 + x1) / 2.0
+    return int(round(cy - side_m / 2.0)), int(round(cx - side_m / 2.0)), side_m
+
+
+def crop_frame(image: np.ndarray, frame: tuple[int, int, int]) -> np.ndarray:
+    """The ``frame`` square (from :func:`sketch_frame`) of a float H×W image, zero outside the image."""
+    top, left, side_m = frame
+    canvas = np.zeros((side_m, side_m), dtype=np.float32)
+    sy0, sx0 = max(top, 0), max(left, 0)
+    sy1, sx1 = min(top + side_m, image.shape[0]), min(left + side_m, image.shape[1])
+    if sy1 > sy0 and sx1 > sx0:
+        canvas[sy0 - top : sy1 - top, sx0 - left : sx1 - left] = image[sy0:sy1, sx0:sx1]
+    return canvas
+
+
+def sketch_ink(rgba_or_gray: np.ndarray) -> np.ndarray:
+    """A drawing (H×W×4 RGBA: strokes where alpha > 0, or dark strokes on a light H×W×3 / H×W(×1) canvas) →
+    float32 H×W stroke strength in [0, 1], a uniform background tint removed."""
     arr = np.asarray(rgba_or_gray)
-    if size < 1:
-        raise ValueError("size must be >= 1")
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.dtype != np.uint8:
@@ -465,20 +671,25 @@ def sketch_to_edges(
     else:
         raise ValueError(f"expected an H×W×4, H×W×3 or H×W image, got shape {arr.shape}")
     # ignore a uniform background tint (e.g. an off-white canvas)
-    ink = np.clip(ink - np.median(ink), 0.0, 1.0) if ink.size else ink
-    mask = ink > 0.25
-    if not mask.any():
-        raise ValueError("empty sketch: nothing is drawn on the canvas")
-    ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    side = max(y1 - y0, x1 - x0)
-    side_m = int(np.ceil(side * (1.0 + 2.0 * margin))) + 2
-    cy, cx = (y0 + y1) / 2.0, (x0 + x1) / 2.0
-    top, left = int(round(cy - side_m / 2.0)), int(round(cx - side_m / 2.0))
-    canvas = np.zeros((side_m, side_m), dtype=np.float32)
-    sy0, sx0 = max(top, 0), max(left, 0)
-    sy1, sx1 = min(top + side_m, ink.shape[0]), min(left + side_m, ink.shape[1])
-    canvas[sy0 - top : sy1 - top, sx0 - left : sx1 - left] = ink[sy0:sy1, sx0:sx1]
+    return np.clip(ink - np.median(ink), 0.0, 1.0) if ink.size else ink
+
+
+def sketch_to_edges(
+    rgba_or_gray: np.ndarray, size: int, margin: float = SKETCH_MARGIN, thin: bool = True
+) -> np.ndarray:
+    """A drawing from the app → a dataset-style edge map, uint8 size×size×1 (white background, dark strokes).
+
+    Accepts H×W×4 RGBA (strokes where alpha > 0, any colour; a fully opaque canvas is read by its darkness),
+    H×W×3 RGB or H×W(×1) grayscale (dark strokes on a light background). The strokes are cropped to their
+    bounding box plus ``margin`` (a fraction of the box side; :func:`sketch_frame`), centred in a square, drawn at
+    4×``size``, binarised, thinned to 1-pixel strokes (``thin``) and LANCZOS-downscaled, like the dataset's edges.
+    Raises ValueError("empty sketch ...") when nothing is drawn.
+    """
+    if size < 1:
+        raise ValueError("size must be >= 1")
+    ink = sketch_ink(rgba_or_gray)
+    canvas = crop_frame(ink, sketch_frame(ink, margin))
+    side_m = canvas.shape[0]
     big = 4 * size if thin else size
     resample = Image.BILINEAR if big >= side_m else Image.BOX
     drawn = np.asarray(Image.fromarray(canvas, mode="F").resize((big, big), resample)) > 0.2
@@ -487,3 +698,20 @@ def sketch_to_edges(
     if not drawn.any():
         raise ValueError("empty sketch: the strokes vanish at this size")
     return _binary_to_map(drawn[None], (size, size))[0]
+
+
+def sketch_variants(edges: np.ndarray, variants: int, seed: int = 0, inner_keep: float = 0.5,
+                    progress: bool = False) -> np.ndarray:
+    """``variants`` drawn-outline versions (:func:`sketch_like`) of every edge map: uint8 N×V×H×W×1. Image i's
+    variants depend on ``seed``, i and the map only (not on the other maps)."""
+    stack = _edge_stack(edges)
+    out = np.empty((len(stack), variants, *stack.shape[1:], 1), np.uint8)
+    items = range(len(stack))
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, desc="sketch variants", leave=False)
+    for i in items:
+        rng = np.random.default_rng([seed, i])
+        out[i, ..., 0] = sketch_like(np.repeat(stack[i : i + 1], variants, axis=0), rng, inner_keep)
+    return out

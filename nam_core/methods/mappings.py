@@ -91,16 +91,28 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                   batch_size: int | None = None, n_targets: int | None = None, beta: float | None = None,
                   prior_weight: float | None = None,
                   loss: str = "laplacian", nf: int = 64, nef: int = 64, t_arch: str = "crn", lr_z: float = 1e-2,
-                  t_affine: str = "none", t_zoom: float = 1.0,
+                  t_affine: str = "none", t_zoom: float = 1.0, sketch_aug: float = 0.0, sketch_variants: int = 4,
+                  silhouette_weight: float = 0.0,
                   limit: int | None = None, seed: int = 0, device: str | None = None,
                   max_minutes: float | None = None, finish_early: bool = False, progress: bool = True,
                   recipe: str = "") -> Path:
     """Train ``method`` for ``task`` on top of the frozen generator checkpoint ``generator``; resumable.
 
+    ``sketch_aug`` (AE/VAE-NAM on an edge-map input domain): the probability that E sees one of ``sketch_variants``
+    drawn-outline versions of a training edge map instead of the map itself (denoising: the loss keeps the clean
+    map; see :class:`~nam_core.methods.vae_nam.VAENAM`); the versions are made once and cached in ``out_dir``.
+    ``silhouette_weight`` (same tasks): weight of the term that puts G(z)'s object where the input's outline
+    encloses it (:func:`~nam_core.data.edges.edge_silhouette`).
+
     Returns ``out_dir/final`` (T, and E for AE/VAE-NAM, with the config naming the generator it needs)."""
     t = get_task(task)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}")
+    if (sketch_aug or silhouette_weight) and (method == "nam" or not t.source.endswith("_edges")):
+        raise ValueError("sketch augmentation and the silhouette term need AE-NAM or VAE-NAM on an edge-map input "
+                         "(edges2shoes/handbags)")
+    if not 0.0 <= sketch_aug <= 1.0:
+        raise ValueError("sketch_aug is a probability: 0..1")
     hp = dict(DEFAULTS[method])
     for k, v in {"epochs": epochs, "batch_size": batch_size, "n_targets": n_targets, "beta": beta,
                  "prior_weight": prior_weight}.items():
@@ -118,9 +130,19 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                      generator_ref=str(generator), t_arch=t_arch, lr_z=lr_z)
     else:
         ds = ds.subset(limit)
+        bank = sketch_bank(ds.images, sketch_variants, seed, Path(out_dir), progress) if sketch_aug else None
+        if sketch_aug:
+            hp.update({"sketch_aug": sketch_aug, "sketch_variants": sketch_variants})
+        sils = None
+        if silhouette_weight:
+            from ..data.edges import edge_silhouette
+
+            sils = edge_silhouette(ds.images)
+            hp["silhouette_weight"] = silhouette_weight
         m = VAENAM(G, spec.channels, spec.size, variational=method == "vae-nam", beta=hp.get("beta", 0.0), nf=nf,
                    nef=nef, loss=loss, seed=seed, device=dev, task=task, generator_ref=str(generator),
-                   t_arch=t_arch, prior_weight=hp.get("prior_weight", 0.0), t_affine=t_affine, t_zoom=t_zoom)
+                   t_arch=t_arch, prior_weight=hp.get("prior_weight", 0.0), t_affine=t_affine, t_zoom=t_zoom,
+                   sketch_bank=bank, sketch_aug=sketch_aug, silhouettes=sils, silhouette_weight=silhouette_weight)
     out = Path(out_dir)
     cfg = TrainConfig(out_dir=str(out / method), epochs=hp["epochs"], batch_size=hp["batch_size"], seed=seed,
                       max_minutes=max_minutes, progress=progress,
@@ -144,6 +166,27 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
     if progress:
         print(f"trained {method} for {task} in {time.time() - t0:.0f}s", file=sys.stderr)
     return final
+
+
+def sketch_bank(images: np.ndarray, variants: int, seed: int, out_dir: Path, progress: bool = True) -> np.ndarray:
+    """:func:`~nam_core.data.edges.sketch_variants` of the training edge maps, cached in ``out_dir`` (a resumed run
+    reuses them)."""
+    from ..data.edges import sketch_variants as make_variants
+
+    cache = out_dir / f"sketch_bank_v{variants}_s{seed}_n{len(images)}.npy"
+    if cache.exists():
+        bank = np.load(cache)
+        if bank.shape[:2] == (len(images), variants):
+            return bank
+    t0 = time.time()
+    bank = make_variants(images, variants, seed, progress=progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, bank)
+    if progress:
+        print(f"{variants} sketch versions of {len(images)} edge maps in {time.time() - t0:.0f}s", file=sys.stderr)
+    return bank
 
 
 def resolve_generator_ref(ref: str, mapping_path: Path | None) -> Path:

@@ -23,6 +23,13 @@ def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
 
 
+def soft_foreground(photos: torch.Tensor, threshold: float = 24.0, softness: float = 6.0) -> torch.Tensor:
+    """A differentiable :func:`nam_core.data.edges.foreground_mask` (without its hole filling) of photos in [-1, 1]
+    (N, C, H, W): ~1 where some channel is more than ``threshold`` (of 255) below white, (N, H, W)."""
+    darkness = (1.0 - photos.float().min(dim=1).values) * 127.5
+    return torch.sigmoid((darkness - threshold) / softness)
+
+
 class VAENAM(DDPWrappable):
     """Trainer-protocol method for ``variational=True`` (VAE-NAM) or ``False`` (AE-NAM)."""
 
@@ -31,7 +38,9 @@ class VAENAM(DDPWrappable):
                  loss: str = "laplacian", lr: float = 1e-3, decay_every: int = 20, decay: float = 0.5,
                  seed: int = 0, device: torch.device | str = "cpu", task: str = "", generator_ref: str = "",
                  loss_kwargs: dict | None = None, t_arch: str = "crn", prior_weight: float = 0.0,
-                 t_affine: str = "none", t_zoom: float = 1.0) -> None:
+                 t_affine: str = "none", t_zoom: float = 1.0, sketch_bank: torch.Tensor | None = None,
+                 sketch_aug: float = 0.0, silhouettes: torch.Tensor | None = None,
+                 silhouette_weight: float = 0.0) -> None:
         self.device = torch.device(device)
         self.G = freeze(generator.to(self.device))
         self.latent_dim = generator.latent_dim
@@ -54,6 +63,25 @@ class VAENAM(DDPWrappable):
                         "prior_weight": prior_weight, "t_affine": t_affine, "t_zoom": t_zoom}
         self.task, self.generator_ref = task, generator_ref
         self._fixed: torch.Tensor | None = None
+        # sketch augmentation (denoising): with probability ``sketch_aug`` E sees one of the image's drawn-outline
+        # versions (``sketch_bank``: uint8 N×V×H×W×C, see nam_core.data.edges.sketch_like) while the loss still
+        # compares T(G(z)) with the clean edge map, so T keeps modelling HED edges and a bare outline must still
+        # find a full object
+        self.sketch_aug = float(sketch_aug) if sketch_bank is not None else 0.0
+        self.sketch_bank = None
+        if sketch_bank is not None and self.sketch_aug > 0:
+            self.sketch_bank = torch.as_tensor(sketch_bank).to(self.device)
+            self.hparams.update({"sketch_aug": self.sketch_aug, "sketch_variants": int(self.sketch_bank.shape[1]),
+                                 "sketch_target": "clean"})
+        # silhouette term (edge tasks: white-background product photos): the object of G(z) should cover the region
+        # the input's outline encloses (``silhouettes``: bool N×H×W, nam_core.data.edges.edge_silhouette of the
+        # training maps). T only has to explain the strokes, which an object of almost any shape behind them does;
+        # this says where the object is, so that a bare outline decides the output's shape
+        self.silhouette_weight = float(silhouette_weight) if silhouettes is not None else 0.0
+        self.silhouettes = None
+        if silhouettes is not None and self.silhouette_weight > 0:
+            self.silhouettes = torch.as_tensor(silhouettes).to(self.device)
+            self.hparams["silhouette_weight"] = self.silhouette_weight
 
     @property
     def beta(self) -> float:
@@ -64,22 +92,45 @@ class VAENAM(DDPWrappable):
     def train_step(self, index: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
         if self._fixed is None:
             self._fixed = images[:10].detach().clone()
-        mu, logvar = self.fwd["E"](images)
+        mu, logvar = self.fwd["E"](self._sketch_inputs(index, images))
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.variational else mu
-        rec = self.loss_fn(self.fwd["T"](self.G(z)), images)
+        photo = self.G(z)
+        rec = self.loss_fn(self.fwd["T"](photo), images)
         kl = kl_standard_normal(mu, logvar).mean() if self.variational else torch.zeros((), device=mu.device)
         loss = rec + self.beta * kl
+        sil = None
+        if self.silhouettes is not None:
+            target = self.silhouettes[index.to(self.silhouettes.device)].to(photo.device).float()
+            sil = (soft_foreground(photo) - target).abs().mean()
+            loss = loss + self.silhouette_weight * sil
         if self.prior_weight:
             loss = loss + self.prior_weight * mu.pow(2).sum(1).mean()
         self.optimizers["ET"].zero_grad(set_to_none=True)
         loss.backward()
         self.optimizers["ET"].step()
         stats = {"recon": rec.item(), "kl": kl.item(), "code_norm": mu.detach().norm(dim=1).mean().item()}
+        if sil is not None:
+            stats["silhouette"] = sil.item()
         if getattr(self.T, "affine", "none") != "none":  # the learned global framing, logged as it moves
             zoom, shift = self.T.zoom_shift()
             stats.update({"zoom_x": zoom[0].item(), "zoom_y": zoom[1].item(), "shift_x": shift[0].item(),
                           "shift_y": shift[1].item()})
         return stats
+
+    def _sketch_inputs(self, index: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """The batch E sees: each image replaced, with probability ``sketch_aug``, by a random one of its sketch
+        versions (torch's RNG: seeded and resumed by the trainer)."""
+        if self.sketch_bank is None:
+            return images
+        pick = torch.rand(len(images), device=images.device) < self.sketch_aug
+        if not bool(pick.any()):
+            return images
+        rows = index.to(self.sketch_bank.device)[pick.to(self.sketch_bank.device)]
+        variant = torch.randint(self.sketch_bank.shape[1], (len(rows),), device=self.sketch_bank.device)
+        sk = self.sketch_bank[rows, variant].to(images.device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        out = images.clone()
+        out[pick] = sk.to(images.dtype)
+        return out
 
     def on_epoch_end(self, epoch: int) -> None:
         self.epoch = epoch + 1
