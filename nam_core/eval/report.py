@@ -202,7 +202,7 @@ def _figure(results: dict[str, Any], path: Path) -> None:
         width = 0.8 / max(1, len(combos))
         cmap = matplotlib.colormaps["tab10"]
         for j, (meth, gen) in enumerate(combos):
-            xs, ys, anys = [], [], []
+            xs, ys, anys, firsts = [], [], [], []
             for i, t in enumerate(tasks):
                 r = next((r for r in labelled if r["task"] == t and (r["method"], r.get("generator", "")) ==
                           (meth, gen)), None)
@@ -210,8 +210,10 @@ def _figure(results: dict[str, Any], path: Path) -> None:
                     xs.append(i - 0.4 + width * (j + 0.5))
                     ys.append(100 * r["mean"])
                     anys.append(100 * r["any_of_k"] if r.get("any_of_k") is not None else np.nan)
+                    firsts.append(100 * r["first"] if r.get("first") is not None else np.nan)
             ax_acc.bar(xs, ys, width, color=cmap(j % 10), label=f"{_name(meth)} / {_name(gen)}")
             ax_acc.scatter(xs, anys, marker="_", color="k", s=80, zorder=3)
+            ax_acc.scatter(xs, firsts, marker="o", facecolors="none", edgecolors="k", s=18, zorder=3)
         for i, t in enumerate(tasks):
             for meth in ("nam", "vae-nam"):
                 pub, _ = published_accuracy(t, meth, "dcgan")
@@ -222,8 +224,8 @@ def _figure(results: dict[str, Any], path: Path) -> None:
         ax_acc.set_ylabel("translated-digit accuracy (%)")
         ax_acc.set_ylim(0, 100)
         ax_acc.axhline(10, color="r", linewidth=0.8, alpha=0.5)
-        ax_acc.set_title("accuracy: bars = mean of K, ticks = any-of-K\n(grey: paper NAM ·· / VAE-NAM --; red: chance)",
-                         fontsize=9)
+        ax_acc.set_title("accuracy: bars = mean of K, circles = first (top-ranked), ticks = any-of-K\n"
+                         "(grey: paper NAM ·· / VAE-NAM --; red: chance)", fontsize=9)
         ax_acc.legend(fontsize=7)
     else:
         ax_acc.text(0.5, 0.5, "no labelled tasks evaluated", ha="center", va="center")
