@@ -1,7 +1,7 @@
 """NAM Studio: the Gradio app (a thin UI over ``nam_core.serving.app_logic``).
 
     python app.py                      # http://127.0.0.1:7860 (GRADIO_SERVER_PORT / --port to change)
-    python app.py --checkpoints DIR    # or NAM_CHECKPOINTS_DIR=DIR; default: ./checkpoints, then the Hub
+    python app.py --checkpoints DIR    # DIR's models (e.g. from nam-studio train-task) beside the shipped ones
 
 Draw or upload an input, pick a task, a method (NAM, AE-NAM, VAE-NAM) and a generator (GLANN, DCGAN), press Map:
 a gallery of K analogies, the "why" panel (T(G(z)) against the input, loss per solution), latent-direction sliders,
@@ -113,10 +113,12 @@ def _need_state(state: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = None,
-               cache_cleanup: tuple[int, int] | None = CACHE_CLEANUP) -> gr.Blocks:
-    """The Blocks app; ``checkpoints_dir`` (else ``$NAM_CHECKPOINTS_DIR``, else ./checkpoints) holds the models;
-    ``cache_cleanup`` is Gradio's ``delete_cache`` (frequency, age) in seconds."""
-    reg = L.ModelRegistry(checkpoints_dir, device=device)
+               cache_cleanup: tuple[int, int] | None = CACHE_CLEANUP,
+               extra_roots: tuple[str | Path, ...] = ()) -> gr.Blocks:
+    """The Blocks app; ``checkpoints_dir`` (else ``$NAM_CHECKPOINTS_DIR``, else ./checkpoints) holds the models,
+    ``extra_roots`` are searched after it (the shipped models beside a user's own); ``cache_cleanup`` is Gradio's
+    ``delete_cache`` (frequency, age) in seconds."""
+    reg = L.ModelRegistry(checkpoints_dir, device=device, extra_roots=extra_roots)
     task0, method0, gen0 = reg.default_choice()
     examples = L.example_paths()
 
@@ -343,7 +345,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
     def glann_domains(current: str | None) -> Any:
         doms = reg.generator_domains()
         value = current if current in doms else (doms[0] if doms else None)
-        return gr.Dropdown(choices=[(L.DOMAIN_LABEL.get(d, d), d) for d in doms], value=value)
+        return gr.Dropdown(choices=[(L.domain_label(d), d) for d in doms], value=value)
 
     # ---------------------------------------------------------------- layout
     with gr.Blocks(title="NAM Studio", analytics_enabled=False, delete_cache=cache_cleanup) as demo:
@@ -435,7 +437,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                 gr.Markdown("GLANN samples images from noise without an adversary: G(T(e)), e ~ N(0, I).")
                 doms = reg.generator_domains()
                 with gr.Row():
-                    g_domain = gr.Dropdown([(L.DOMAIN_LABEL.get(d, d), d) for d in doms],
+                    g_domain = gr.Dropdown([(L.domain_label(d), d) for d in doms],
                                            value=doms[0] if doms else None, label="Domain")
                     g_kind = gr.Radio(L.GENERATOR_CHOICES, value="glann", label="Generator")
                 g_latency = gr.Markdown("")
@@ -539,12 +541,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     p.add_argument("--checkpoints", default=None,
-                   help="checkpoint folder (default: $NAM_CHECKPOINTS_DIR or ./checkpoints)")
+                   help="checkpoint folder (default: $NAM_CHECKPOINTS_DIR or ./checkpoints); tasks trained with "
+                        "nam-studio train-task there are listed beside the shipped ones")
+    p.add_argument("--no-shipped", action="store_true",
+                   help="with --checkpoints: serve only that folder, not the shipped ./checkpoints as well")
     p.add_argument("--device", default=None, help="cuda / cpu / mps (default: CUDA when present, else CPU)")
     p.add_argument("--share", action="store_true")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    launch(build_demo(a.checkpoints, a.device), a.host, a.port, a.share)
+    extra = (L.CHECKPOINTS_DIR,) if a.checkpoints and not a.no_shipped else ()
+    launch(build_demo(a.checkpoints, a.device, extra_roots=extra), a.host, a.port, a.share)
     return 0
 
 

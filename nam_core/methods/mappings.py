@@ -81,7 +81,26 @@ def global_directions(m: Any, images: np.ndarray, device: torch.device, k: int =
     return out
 
 
-def get_task(name: str) -> Task:
+def register_task(task: Task) -> Task:
+    """Add a task of the user's own domains (``folder:`` names) to :data:`TASKS`; the built-in ones cannot be
+    redefined, and registering the same task again is a no-op."""
+    name = task.name
+    if not (0 < len(name) <= 100 and name[0].isalnum() and all(c.isascii() and (c.isalnum() or c in "-.")
+                                                                 for c in name)):
+        # "_" separates task, method and generator in checkpoint folder names (``<task>_<method>_<generator>``)
+        raise ValueError(f"task name {task.name!r}: use letters, digits, '-' or '.', without '_'")
+    old = TASKS.get(task.name)
+    if old is not None and old != task:
+        raise ValueError(f"task {task.name!r} already maps {old.source} → {old.target}; choose another name")
+    TASKS[task.name] = task
+    return task
+
+
+def get_task(name: str, config: dict[str, Any] | None = None) -> Task:
+    """The task called ``name``; a task not in :data:`TASKS` (one trained on the user's own domains, in another
+    process) is registered from the ``source``/``target`` a mapping checkpoint's ``config`` records."""
+    if name not in TASKS and config and config.get("source") and config.get("target"):
+        return register_task(Task(name, str(config["source"]), str(config["target"])))
     if name not in TASKS:
         raise KeyError(f"unknown task {name!r}; choose from {sorted(TASKS)}")
     return TASKS[name]
@@ -242,7 +261,7 @@ def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int =
     cfg = nam.config
     if cfg.get("kind") != "mapping" or cfg.get("method") != "nam" or "codes" not in nam.tensors:
         raise CheckpointError(f"{nam_checkpoint} is not a NAM mapping checkpoint with its training codes")
-    t = get_task(cfg["task"])
+    t = get_task(cfg["task"], cfg)
     gref = generator or cfg["generator"]
     G, gcfg = load_generator(resolve_generator_ref(str(gref), nam.path), device=dev)
     if cfg.get("generator_fingerprint") and weights_fingerprint(G) != cfg["generator_fingerprint"]:

@@ -62,7 +62,8 @@ METHOD_LABEL = dict((v, k) for k, v in METHOD_CHOICES)
 GENERATOR_LABEL = dict((v, k) for k, v in GENERATOR_CHOICES)
 DOMAIN_LABEL = {"mnist": "MNIST", "street": "street digits", "svhn": "SVHN", "shoes": "shoes", "handbags": "handbags",
                 "shoes_edges": "shoe edges", "handbags_edges": "handbag edges"}
-TASK_ORDER = ("edges2shoes", "edges2handbags", "street2mnist", "mnist2street", "svhn2mnist", "mnist2svhn")
+# a list: tasks trained on the user's own images are appended when a registry finds them (register_user_tasks)
+TASK_ORDER = ["edges2shoes", "edges2handbags", "street2mnist", "mnist2street", "svhn2mnist", "mnist2svhn"]
 N_DIRECTIONS = 4  # sliders in the UI
 MAX_K = 16
 SPAN = 3.0  # sliders and strips go from −3σ to +3σ
@@ -126,12 +127,48 @@ def check_choices(task: Any = None, method: Any = None, generator: Any = None, k
             raise AppError(f"Unknown {name} {str(value)[:40]!r}: choose one of {', '.join(choices)}.")
 
 
+def domain_label(domain: str) -> str:
+    """A domain's name in the UI; a user's folder domain by its folder (and side), never its full path."""
+    if domain in DOMAIN_LABEL:
+        return DOMAIN_LABEL[domain]
+    if domain.startswith("folder:"):
+        rest, _, side = domain[len("folder:"):].partition("#")
+        base = Path(rest.split("?")[0]).name or "images"
+        return f"{base} ({side})" if side else base
+    return domain
+
+
 def task_label(task: str) -> str:
     t = TASKS[task]
-    return f"{DOMAIN_LABEL[t.source]} → {DOMAIN_LABEL[t.target]}"
+    return f"{domain_label(t.source)} → {domain_label(t.target)}"
 
 
 TASK_CHOICES: list[tuple[str, str]] = [(f"{task_label(t)}  ({t})", t) for t in TASK_ORDER if t in TASKS]
+
+
+def register_user_tasks(*roots: str | Path) -> list[str]:
+    """Tasks of mapping checkpoints under ``roots`` that are not built in (trained with ``nam-studio train-task``
+    on the user's own images): registered from the source/target their configs record and added to the task list
+    (:data:`TASK_ORDER`, :data:`TASK_CHOICES`, in place, so the UI built afterwards lists them). Returns them."""
+    from ..checkpoints import find_checkpoints
+    from ..methods.mappings import get_task
+
+    found: list[str] = []
+    for root in roots:
+        for path, cfg in find_checkpoints(root, "mapping"):
+            name = cfg.get("task")
+            if not isinstance(name, str) or (name in TASKS and name in TASK_ORDER):
+                continue
+            try:
+                get_task(name, cfg)
+            except (KeyError, ValueError) as exc:  # a clash or a bad name: that checkpoint is not served
+                log.warning("not serving %s: %s", path.name, exc)
+                continue
+            if name not in TASK_ORDER:
+                TASK_ORDER.append(name)
+                TASK_CHOICES.append((f"{task_label(name)}  ({name})", name))
+            found.append(name)
+    return found
 
 
 def input_kind(task: str) -> str:
@@ -141,6 +178,9 @@ def input_kind(task: str) -> str:
         return "digit"
     if src in ("street", "svhn"):
         return "street"
+    if src.startswith("folder:"):  # the user's images: drawn like the built-in domain they most resemble
+        spec = DOMAINS[src]
+        return "image" if spec.channels == 3 else ("digit" if spec.size == 32 else "edges")
     return "edges"
 
 
@@ -149,6 +189,7 @@ DRAW_HINTS = {
     "digit": _BRUSH + "draw one digit (0–9), large; it is centred and scaled like MNIST (white on black).",
     "street": _BRUSH + "draw one digit (0–9); it becomes a dark digit on a light plate, like a house-number crop.",
     "edges": _BRUSH + "draw the outline of the object (side view, toe to the left for shoes).",
+    "image": _BRUSH + "draw the input (dark strokes on white), or better, upload an image like the training ones.",
 }
 
 
@@ -575,6 +616,10 @@ def ink_to_input(ink: np.ndarray, task: str) -> np.ndarray:
         return ink_to_mnist(ink)
     if kind == "street":
         return ink_to_street(ink)
+    if kind == "image":  # a user's colour domain: the strokes as a picture of its size and channels
+        from .translator import prepare_inputs
+
+        return prepare_inputs(ink_to_edges(ink, spec.size), TASKS[task].source)[0]
     return ink_to_edges(ink, spec.size)
 
 
@@ -690,8 +735,11 @@ class ModelRegistry:
     """Finds checkpoints (local first, then the Hub) and caches one Translator per task × method × generator."""
 
     def __init__(self, root: str | Path | None = None, device: str | None = None,
-                 nam_steps: int | None = None) -> None:
+                 nam_steps: int | None = None, extra_roots: tuple[str | Path, ...] = ()) -> None:
         self.root = checkpoints_dir(root)
+        # searched after ``root`` (e.g. the shipped checkpoints beside a folder of the user's own models)
+        self.extra_roots = tuple(Path(r) for r in extra_roots if Path(r).resolve() != self.root.resolve())
+        self.user_tasks = register_user_tasks(self.root, *self.extra_roots)
         self.device = device
         self.nam_steps = nam_steps  # NAM's per-request optimisation steps (None: the Translator's default)
         self._translators: dict[tuple[str, str, str], Any] = {}
@@ -702,8 +750,11 @@ class ModelRegistry:
 
     # -------------------------------------------------------------- availability
     def local_path(self, task: str, method: str, generator: str) -> Path | None:
-        p = self.root / checkpoint_folder(task, method, generator)
-        return p if (p / "config.json").exists() else None
+        for root in (self.root, *self.extra_roots):
+            p = root / checkpoint_folder(task, method, generator)
+            if (p / "config.json").exists():
+                return p
+        return None
 
     def status(self, task: str, method: str, generator: str) -> ModelStatus:
         """Availability of one combination, with an explanation for the UI."""
@@ -819,7 +870,9 @@ class ModelRegistry:
     # -------------------------------------------------------------- generators (GLANN tab)
     def generator_domains(self) -> list[str]:
         """Domains with a generator available (local ``gen_<domain>_<kind>`` folders or loaded translators)."""
-        doms = {p.name.split("_")[1] for p in self.root.glob("gen_*_*") if (p / "config.json").exists()}
+        doms = {p.name.split("_")[1] for r in (self.root, *self.extra_roots) for p in r.glob("gen_*_*")
+                if (p / "config.json").exists()}
+        doms -= set(self.user_tasks)  # gen_<task>_glann of a user's task: listed by its domain (below)
         doms |= {tr.target for tr in self._translators.values()}
         for t, _, _ in self.available():
             doms.add(TASKS[t].target)
@@ -839,15 +892,16 @@ class ModelRegistry:
                 if tr.target == domain and tr.gen_config.get("method") == kind:
                     self._generators[key] = (tr.G, tr.gen_config)
                     return self._generators[key]
-            refs: list[str | Path] = [self.root / f"gen_{domain}_{kind}"]
+            refs: list[str | Path] = [r / f"gen_{domain}_{kind}" for r in (self.root, *self.extra_roots)]
             for t, m, g in self.available():
                 if TASKS[t].target == domain and g == kind:
+                    mapping = self.local_path(t, m, g)
                     try:
-                        cfg = read_config(self.root / checkpoint_folder(t, m, g))
+                        cfg = read_config(mapping)
                     except CheckpointError:
                         continue
                     if cfg.get("generator"):
-                        refs += [Path(cfg["generator"]), self.root / Path(cfg["generator"]).name]
+                        refs += [Path(cfg["generator"]), mapping.parent / Path(cfg["generator"]).name]
             if hub_allowed():
                 refs.append(f"gen_{domain}_{kind}")
             errors = []
