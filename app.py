@@ -84,6 +84,42 @@ def queue_waiting(demo: gr.Blocks, concurrency_id: str) -> int:
     return len(getattr(q, "queue", ())) if q is not None else 0
 
 
+class Admission:
+    """The Map requests admitted to one queue and not started yet, for the "busy" refusal.
+
+    Validators run before Gradio queues a request, so during a burst Gradio's queue length lags behind the requests
+    already admitted; our own count is exact then. A request cancelled while waiting never starts and stays in our
+    count, so the estimate is capped by Gradio's queue plus the requests admitted in the last ADMIT_WINDOW_S."""
+
+    def __init__(self, max_waiting: int) -> None:
+        self.max_waiting = int(max_waiting)
+        self._pending: collections.deque[float] = collections.deque()  # admission times, oldest first
+        self._lock = threading.Lock()
+
+    def admit(self, gradio_waiting: int) -> int | None:
+        """Admit one request (None), or refuse it: returns how many are waiting."""
+        with self._lock:
+            now = time.monotonic()
+            while self._pending and now - self._pending[0] > 3600:  # cancelled long ago
+                self._pending.popleft()
+            recent = sum(1 for t in self._pending if now - t <= ADMIT_WINDOW_S)
+            waiting = min(len(self._pending), gradio_waiting + recent)
+            if waiting >= self.max_waiting:
+                return waiting
+            self._pending.append(now)
+            return None
+
+    def started(self) -> None:
+        """A request of this queue has started running (queues are first in, first out)."""
+        with self._lock:
+            if self._pending:
+                self._pending.popleft()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._pending.clear()
+
+
 def _latency(what: str, ms: float, extra: str = "") -> str:
     return f"Server time — {what}: **{ms:.0f} ms**{(' · ' + extra) if extra else ''}"
 
@@ -154,14 +190,12 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                 gr.Warning(str(exc))
         return msg, btn, nam_btn, hint, view
 
+    admissions: dict[str, Admission] = {}
+
     def map_validator(queue_id: str, max_waiting: int, what: str) -> Callable[..., list[Any]]:
         """Runs when a Map request is submitted, before it joins its queue: refuses it at once (a clear message
-        instead of a long wait) when the queue is full or the seed is invalid.
-
-        A burst of submissions is validated before any of them is queued, so the requests admitted in the last
-        ADMIT_WINDOW_S seconds count as waiting too (they may be counted twice for that long: it errs on refusing)."""
-        admitted: collections.deque[float] = collections.deque()
-        lock = threading.Lock()
+        instead of a long wait) when the queue is full (see Admission) or the seed is invalid."""
+        admission = admissions[queue_id] = Admission(max_waiting)
 
         def validate(task: Any, method: Any, generator: Any, source: Any, sketch: Any, upload: Any, k: Any,
                      seed: Any, kind: Any) -> list[Any]:
@@ -171,16 +205,10 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
             except L.AppError as exc:
                 checks[7] = gr.validate(False, str(exc))
                 return checks
-            with lock:
-                now = time.monotonic()
-                while admitted and now - admitted[0] > ADMIT_WINDOW_S:
-                    admitted.popleft()
-                waiting = queue_waiting(demo, queue_id) + len(admitted)
-                if waiting >= max_waiting:
-                    checks[0] = gr.validate(False, f"The server is busy: {waiting} {what} requests are already "
-                                                   "waiting. Try again in a minute.")
-                else:
-                    admitted.append(now)
+            waiting = admission.admit(queue_waiting(demo, queue_id))
+            if waiting is not None:
+                checks[0] = gr.validate(False, f"The server is busy: {waiting} {what} requests are already "
+                                               "waiting. Try again in a minute.")
             return checks
 
         return validate
@@ -216,6 +244,8 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
     def on_map(task: Any, method: Any, generator: Any, source: str, sketch: Any, upload: Any, k: Any, seed: Any,
                kind: Any, progress: gr.Progress = gr.Progress()) -> list[Any]:
         """Map with a one-pass method (its own queue: see MAP_CONCURRENCY)."""
+        if "map" in admissions:
+            admissions["map"].started()
         if method == "nam":
             raise L.AppError("NAM optimises every input and runs in its own queue: use the NAM Map button "
                              "(API: /map_nam).")
@@ -226,6 +256,8 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
     def on_map_nam(task: Any, method: Any, generator: Any, source: str, sketch: Any, upload: Any, k: Any,
                    seed: Any, kind: Any, progress: gr.Progress = gr.Progress()) -> list[Any]:
         """Map with NAM's per-input optimisation (its own queue: see NAM_CONCURRENCY)."""
+        if "nam" in admissions:
+            admissions["nam"].started()
         if method != "nam":
             raise L.AppError("This queue is for NAM only: map one-pass methods with the Map button (API: /map).")
         return _map(task, method, generator, source, sketch, upload, k, seed, kind, progress)
@@ -524,6 +556,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         demo.load(lambda: reg.matrix_markdown(), None, matrix, api_name=False, queue=False)
 
     demo.registry = reg  # type: ignore[attr-defined]  # for tests and benchmarks
+    demo.admissions = admissions  # type: ignore[attr-defined]
     return demo
 
 
