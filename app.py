@@ -226,7 +226,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         state = {"task": task, "method": method, "generator": generator, "input": image, "k": k,
                  "seed": seed, "kind": kind, "anchor": None, "count": res.directions.count,
                  "coefs": [0.0] * L.N_DIRECTIONS}
-        caps = [f"#{i + 1} · loss {float(v):.3f}" for i, v in enumerate(res.losses)]
+        caps = [f"{c} · loss {float(v):.3f}" for c, v in zip(res.captions, res.losses)]  # in rank order
         why = [(L.to_display(image), "input x")] + [
             (L.to_display(r), f"T(G(z)) #{i + 1} · loss {float(v):.3f}")
             for i, (r, v) in enumerate(zip(res.reconstructions, res.losses))]
@@ -234,7 +234,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         why_md = ("Loss = Laplacian-pyramid L1 between T(G(z)) and the input (lower explains the input better). "
                   f"Best: #{order[0] + 1} ({float(res.losses[order[0]]):.3f}), worst: #{order[-1] + 1} "
                   f"({float(res.losses[order[-1]]):.3f}), mean {float(res.losses.mean()):.3f}.")
-        lat = _latency(f"Map ({L.METHOD_LABEL[method]}, K={k})", res.ms, res.device)
+        lat = _latency(f"Map ({L.METHOD_LABEL[method]}, K={k})", res.ms, res.device) + f"  \n{res.rank_note}"
         return [state, _gallery(res.outputs, caps), L.to_display(image), lat,
                 str(res.zip_path), why, why_md, res.directions.note,
                 _anchor_md(None), None, *_slider_updates(res.directions)]

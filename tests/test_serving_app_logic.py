@@ -302,13 +302,19 @@ def test_map_every_model(registry, combo) -> None:
     steps = []
     res = L.run_map(registry, task, method, gen, img, k=5, seed=3, progress=lambda f, d: steps.append(f))
     tgt = DOMAINS[TASKS[task].target]
-    assert res.outputs.shape == (5, tgt.size, tgt.size, tgt.channels) and res.outputs.dtype == np.uint8
-    assert res.reconstructions.shape == (5, *img.shape) and res.losses.shape == (5,)
+    tr = registry.get(task, method, gen)
+    n = 1 if tr.deterministic else 5  # a deterministic model shows one solution, not 5 copies
+    assert res.outputs.shape == (n, tgt.size, tgt.size, tgt.channels) and res.outputs.dtype == np.uint8
+    assert res.reconstructions.shape == (n, *img.shape) and res.losses.shape == (n,)
     assert np.isfinite(res.losses).all() and res.ms > 0
+    assert len(res.captions) == n and res.captions[0].startswith("#1") and res.rank_note
+    assert ("deterministic" in res.rank_note) == tr.deterministic
+    if not tr.deterministic:
+        assert res.captions[0] == "#1 · best reconstruction" and "Ranked by" in res.rank_note
     assert (len(steps) > 0) == (method == "nam")  # NAM reports its optimisation
     with zipfile.ZipFile(res.zip_path) as zf:
         names = zf.namelist()
-    assert {"solution_01.png", "solution_05.png", "input.png", "losses.csv", "info.json"} <= set(names)
+    assert {"solution_01.png", f"solution_0{n}.png", "input.png", "losses.csv", "info.json"} <= set(names)
     again = L.run_map(registry, task, method, gen, img, k=5, seed=3)
     np.testing.assert_array_equal(res.outputs, again.outputs)  # same seed → same output
     if method != "ae-nam":
@@ -322,9 +328,10 @@ def test_map_every_model(registry, combo) -> None:
         assert not np.array_equal(moved.outputs, res.outputs)  # the slider moves the gallery
         zero = L.run_explore(registry, task, method, gen, img, 5, 3, [0.0] * L.N_DIRECTIONS)
         np.testing.assert_array_equal(zero.outputs, res.outputs)  # all sliders at 0 = the Map result
-        strip, caps, _ = L.run_strip(registry, task, method, gen, img, 5, 3, 0, anchor=2)
+        anchor = min(2, n - 1)
+        strip, caps, _ = L.run_strip(registry, task, method, gen, img, 5, 3, 0, anchor=anchor)
         assert strip.shape == (7, *res.outputs.shape[1:]) and caps[0] == "-3.0σ" and caps[-1] == "+3.0σ"
-        np.testing.assert_array_equal(strip[3], res.outputs[2])  # the middle of the strip is the anchor
+        np.testing.assert_array_equal(strip[3], res.outputs[anchor])  # the middle of the strip is the anchor
 
 
 def test_directions_labels_global_toggle_and_fallback(registry, monkeypatch: pytest.MonkeyPatch) -> None:

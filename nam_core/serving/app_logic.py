@@ -951,6 +951,8 @@ class MapResult:
     ms: float
     device: str
     warnings: list[str] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)  # one per solution, in rank order ("#1 · best round-trip")
+    rank_note: str = ""  # one line: what the order means (or that the model is deterministic)
 
 
 @dataclass
@@ -1036,11 +1038,28 @@ def run_map(registry: ModelRegistry, task: str, method: str, generator: str, ima
         res = _solve(tr, image, k, seed, cb)
         info, warns = direction_info(tr, image, k, seed, kind)
     outs, recs, losses = res.outputs[0], res.reconstructions[0], res.losses[0]
+    # the Translator returns the solutions in rank order (one when the model is deterministic): say what it means
+    by = getattr(res, "rank_by", None)
+    best = {"loss": "best reconstruction", "roundtrip": "best round-trip", "roundtrip+loss": "best round-trip + loss"}
+    captions = [f"#{i + 1}" + (f" · {best[by]}" if i == 0 and by in best else "") for i in range(len(outs))]
+    drawn = max(len(outs), int(getattr(tr, "oversample", 0) or 0))
+    of = f" among {drawn} drawn candidates" if drawn > len(outs) else ""
+    partner = getattr(getattr(tr, "partner", None), "task", None) if by and "roundtrip" in by else None
+    back = f"mapped back by the {task_label(partner.name)} model" if partner is not None else "mapped back"
+    rank_note = {
+        "loss": f"Ranked by reconstruction loss ‖T(G(z)) − x‖{of}: #1 explains the input best.",
+        "roundtrip": f"Ranked by round trip{of}: #1, {back}, comes closest to the input.",
+        "roundtrip+loss": f"Ranked by round trip and reconstruction loss together{of}: #1 is the best of both "
+                          f"({back}, and explaining the input).",
+    }.get(by or "", "Solutions in the order they were drawn (not ranked).")
+    if getattr(tr, "deterministic", False) and len(outs) < k:
+        rank_note = (f"{METHOD_LABEL.get(method, method)} is deterministic for this task: one solution (the other "
+                     f"{k - 1} would be identical copies).")
     ms = (time.perf_counter() - t0) * 1000
-    meta = {"task": task, "method": method, "generator": generator, "k": k, "seed": seed, "kind": info.kind,
-            "coefficients": [0.0] * N_DIRECTIONS, "server_ms": round(ms, 1)}
+    meta = {"task": task, "method": method, "generator": generator, "k": len(outs), "k_requested": k, "seed": seed,
+            "kind": info.kind, "rank_by": by, "coefficients": [0.0] * N_DIRECTIONS, "server_ms": round(ms, 1)}
     zp = write_zip(outs, meta, image, recs, losses)
-    return MapResult(image, outs, recs, losses, info, zp, ms, str(tr.device), warns)
+    return MapResult(image, outs, recs, losses, info, zp, ms, str(tr.device), warns, captions, rank_note)
 
 
 @dataclass
