@@ -344,3 +344,205 @@ def test_store_half_refuses_training_state(tmp_path: Path) -> None:
     _save(tmp_path / "ck", state={"epoch": 3, "w": torch.ones(2)})
     with pytest.raises(CheckpointError, match="training state"):
         ckmod.store_half(tmp_path / "ck")
+
+
+# ------------------------------------------------------------------ versioned (atomic) saves
+def test_versioned_save_switches_one_pointer_and_keeps_the_previous_version(tmp_path: Path) -> None:
+    last = tmp_path / "run" / "last"
+    for epoch in range(1, 5):
+        _save(last, versions=2, state={"epoch": epoch})
+        assert last.is_symlink() and ckmod.is_versioned(last)
+        assert load_checkpoint(last, device="cpu", with_state=True).state["epoch"] == epoch
+    versions = ckmod.checkpoint_versions(last)
+    assert [v.name for v in versions] == ["000004", "000003"]  # the current one and the one before; older removed
+    assert ckmod.current_dir(last) == versions[0].resolve()
+    assert read_config(last)["format"] == ckmod.FORMAT and (last / "config.json").exists()  # callers see a folder
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".last.versions", "last"]  # no temp leftovers
+    assert ckmod.checkpoint_candidates(last) == [last, versions[1]]
+    # a save of a versioned checkpoint stays versioned without being asked; the relative link survives a move
+    _save(last, state={"epoch": 5})
+    assert [v.name for v in ckmod.checkpoint_versions(last)] == ["000005", "000004"]
+    moved = shutil.move(str(tmp_path / "run"), str(tmp_path / "moved"))
+    assert load_checkpoint(Path(moved) / "last", device="cpu", with_state=True).state["epoch"] == 5
+
+
+
+def test_resume_candidates_put_older_versions_before_an_unswitched_newer_one(tmp_path: Path) -> None:
+    """A save killed after writing its version but before switching ``last`` leaves a complete, never-committed
+    version: a resume tries the current version, then the older ones, and only then that one."""
+    last = tmp_path / "last"
+    for epoch in (1, 2):
+        _save(last, versions=2, state={"epoch": epoch})
+    current, previous = ckmod.checkpoint_versions(last)
+    orphan = shutil.copytree(current, current.parent / "000003")
+    assert ckmod.checkpoint_candidates(last) == [last, previous, Path(orphan)]
+    last.unlink()  # no pointer at all (e.g. killed while migrating): newest first
+    assert ckmod.checkpoint_candidates(last) == [Path(orphan), current, previous]
+
+def test_versioned_rewrites_and_migration_from_a_plain_folder(tmp_path: Path) -> None:
+    last = tmp_path / "last"
+    _save(last)  # a plain folder, as older runs left it
+    (last / "notes.txt").write_text("kept")
+    _save(last, versions=2, state={"epoch": 2})  # becomes version 1 (the old folder) and version 2
+    assert last.is_symlink() and [v.name for v in ckmod.checkpoint_versions(last)] == ["000002", "000001"]
+    assert (ckmod.checkpoint_versions(last)[1] / "notes.txt").read_text() == "kept"
+    ckmod.add_tensors(last, {"extra": torch.ones(3)})  # _rewrite: a new version, never an in-place edit
+    assert [v.name for v in ckmod.checkpoint_versions(last)] == ["000003", "000002"]
+    assert load_checkpoint(last, device="cpu").tensors["extra"].tolist() == [1.0, 1.0, 1.0]
+    ckmod.set_current_version(last, ckmod.checkpoint_versions(last)[1])
+    assert "extra" not in load_checkpoint(last, device="cpu").tensors
+    with pytest.raises(CheckpointError, match="not a version"):
+        ckmod.set_current_version(last, tmp_path)
+
+
+def test_plain_rewrite_is_one_swap_and_an_interrupted_one_leaves_the_folder_intact(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _save(tmp_path / "ck")
+    (tmp_path / "ck" / "samples.png").write_bytes(b"png")
+    before = (tmp_path / "ck" / "config.json").read_text()
+
+    def boom(point: str) -> None:
+        if point == "weights":
+            raise KeyboardInterrupt  # stands in for a kill between the weights and the config
+    monkeypatch.setattr(ckmod, "_crash_point", boom)
+    with pytest.raises(KeyboardInterrupt):
+        ckmod.store_half(tmp_path / "ck")
+    assert (tmp_path / "ck" / "config.json").read_text() == before
+    load_checkpoint(tmp_path / "ck", device="cpu")  # still consistent
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # the staged copy is gone
+    monkeypatch.undo()
+    ckmod.store_half(tmp_path / "ck")
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["config.json", "model.safetensors", "samples.png"]
+    assert read_config(tmp_path / "ck")["stored_dtype"] == "float16"
+
+
+# ------------------------------------------------------------------ config validation
+@pytest.mark.parametrize("edit, match", [
+    (lambda c: ["a", "list"], "JSON object"),
+    (lambda c: {k: v for k, v in c.items() if k != "networks"}, "networks"),
+    (lambda c: {**c, "networks": []}, "networks"),
+    (lambda c: {**c, "networks": {"G": "glo_generator"}}, "kind"),
+    (lambda c: {**c, "networks": {**c["networks"], "G": {**c["networks"]["G"], "kind": "evil"}}}, "unknown"),
+    (lambda c: {**c, "networks": {"../G": c["networks"]["G"]}}, "path separators"),
+    (lambda c: {**c, "networks": {"a/b": c["networks"]["G"]}}, "path separators"),
+    (lambda c: {**c, "tensors": ["../../x"]}, "path separators"),
+    (lambda c: {**c, "generator": ["x"]}, "generator"),
+    (lambda c: {**c, "networks": {**c["networks"], "G": {"kind": "glo_generator", "kwargs": {
+        **c["networks"]["G"]["kwargs"], "ngf": 10**9}}}}, "out of range"),
+    (lambda c: {**c, "networks": {**c["networks"], "E": {"kind": "encoder", "kwargs": {
+        **c["networks"]["E"]["kwargs"], "latent_dim": -1}}}}, "out of range"),
+    (lambda c: {**c, "networks": {**c["networks"], "E": {"kind": "encoder", "kwargs": {
+        **c["networks"]["E"]["kwargs"], "nef": "64"}}}}, "do not fit|cannot build"),
+    (lambda c: {**c, "networks": {**c["networks"], "E": {"kind": "encoder", "kwargs": {
+        **c["networks"]["E"]["kwargs"], "nef": [64]}}}}, "must be a number"),
+])
+def test_bad_configs_are_refused_before_anything_is_built(tmp_path: Path, edit, match: str) -> None:
+    _save(tmp_path / "ck")
+    cfg_path = tmp_path / "ck" / "config.json"
+    cfg_path.write_text(json.dumps(edit(json.loads(cfg_path.read_text()))))
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(tmp_path / "ck", device="cpu")
+
+
+@pytest.mark.parametrize("size", [2048, 60000])
+def test_a_huge_architecture_is_refused_from_the_weights_header_without_allocating(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    """``nef`` 2048 used to allocate 3.3 GB and take 13 s before being refused: now the shapes it would have (built
+    on the meta device) are compared with the safetensors header, and no network is built at all."""
+    _save(tmp_path / "ck")
+    _edit_config(tmp_path / "ck", lambda c: c["networks"]["E"]["kwargs"].update(nef=size, latent_dim=size))
+    built: list[str] = []
+    monkeypatch.setattr(ckmod, "build_net", lambda kind, **kw: built.append(kind))
+    t0 = time.time()
+    with pytest.raises(CheckpointError, match="do not fit its architecture"):
+        load_checkpoint(tmp_path / "ck", device="cpu")
+    assert time.time() - t0 < 2 and built == []
+
+
+def test_every_shipped_checkpoint_passes_validation() -> None:
+    shipped = sorted(p.parent for p in ckmod.CHECKPOINTS_DIR.glob("*/config.json"))
+    assert len(shipped) >= 30
+    for folder in shipped:
+        cfg = read_config(folder)
+        ckmod.check_weights(cfg, folder / "model.safetensors")
+
+
+def test_find_checkpoints_skips_configs_that_are_not_objects(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "config.json").write_text("[1, 2]")
+    assert ckmod.find_checkpoints(tmp_path, "generator") == []
+
+
+# ------------------------------------------------------------------ Hub lookups fail fast
+class _SilentServer:
+    """A 127.0.0.1 port that accepts connections and never answers (a black-holed network)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.conns.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.fixture
+def silent_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    hf_constants = pytest.importorskip("huggingface_hub.constants")
+    server = _SilentServer()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)  # read at its import, maybe under another test's env
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.port}")
+    monkeypatch.setenv("NAM_HUB_TIMEOUT", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setattr(ckmod, "CHECKPOINTS_DIR", tmp_path / "no_shipped")
+    monkeypatch.chdir(tmp_path)
+    ckmod.forget_hub_failures()
+    yield server
+    ckmod.forget_hub_failures()
+    server.close()
+
+
+def test_an_unanswering_hub_fails_within_seconds_and_the_failure_is_remembered(silent_hub: _SilentServer,
+                                                                                tmp_path: Path) -> None:
+    """Before: with the network down, huggingface_hub's five retries with back-off took ~24 s per lookup (and much
+    longer on a black-holed network, each retry waiting 60 s), every time. Now: one request with a short timeout,
+    a clear CheckpointError, and the next lookup of the same name fails at once."""
+    t0 = time.time()
+    with pytest.raises(CheckpointError, match="did not answer within 1 s"):
+        resolve_checkpoint("missing_name", cache_dir=tmp_path / "cache")
+    first = time.time() - t0
+    assert first < 6, first
+    t0 = time.time()
+    with pytest.raises(CheckpointError, match="remembered"):
+        resolve_checkpoint("missing_name", cache_dir=tmp_path / "cache")
+    assert time.time() - t0 < 0.2
+    ckmod.forget_hub_failures()
+    silent_hub.close()  # now a closed port: refused at once, not retried
+    t0 = time.time()
+    with pytest.raises(CheckpointError, match="Hub"):
+        resolve_checkpoint("missing_name", cache_dir=tmp_path / "cache")
+    assert time.time() - t0 < 3
+
+
+def test_only_plain_names_go_to_the_hub(silent_hub: _SilentServer) -> None:
+    for ref in ("../../etc", "/abs/elsewhere/ck", "a/../../b"):
+        t0 = time.time()
+        with pytest.raises(CheckpointError, match="plain names"):
+            resolve_checkpoint(ref)
+        assert time.time() - t0 < 0.2

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import nam_core.methods.generators as gen_mod
-from nam_core.checkpoints import load_checkpoint, read_config
+from nam_core.checkpoints import CheckpointError, checkpoint_versions, current_dir, load_checkpoint, read_config
 from nam_core.data import DomainDataset
 from nam_core.losses import LaplacianL1
 from nam_core.methods.dcgan import DCGAN
@@ -88,6 +88,7 @@ def test_resume_restores_state(digits: np.ndarray, tmp_path: Path) -> None:
     assert t2.epoch == 2 and len(t2.history) == 2
     assert t2.history[0] == first_history[0]
     assert read_config(tmp_path / "last")["epochs_done"] == 2
+
 
 
 def test_resumed_run_equals_uninterrupted(digits: np.ndarray, tmp_path: Path) -> None:
@@ -314,3 +315,26 @@ def test_train_generator_end_to_end(method: str, tmp_path: Path, fast_mnist: Non
 def test_train_generator_rejects_unknown_method(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="method"):
         train_generator("mnist", "vae", tmp_path)
+
+
+def test_resume_falls_back_to_the_previous_version_when_the_newest_is_unreadable(
+        digits: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``last`` keeps the previous good version: a corrupt newest one is reported on stderr and skipped, the run
+    resumes one epoch earlier and finishes, and the bad version is collected by the next save."""
+    Trainer(_glo(64), digits[:64], _cfg(tmp_path, 3), device="cpu").fit()
+    last = tmp_path / "last"
+    assert last.is_symlink() and len(checkpoint_versions(last)) == 2
+    newest = current_dir(last)
+    (newest / "model.safetensors").write_bytes(b"\0" * 100)  # e.g. a disk error
+    t = Trainer(_glo(64), digits[:64], _cfg(tmp_path, 4), device="cpu")
+    assert t.try_resume() and t.epoch == 2
+    err = capsys.readouterr().err
+    assert f"cannot resume from {newest}" in err and "previous good checkpoint" in err
+    assert current_dir(last) != newest  # ``last`` points at the good version again
+    t.fit()
+    assert t.epoch == 4 and read_config(last)["epochs_done"] == 4 and not newest.exists()
+    # every version unreadable: a clear CheckpointError, not a silent restart that would overwrite them
+    for v in checkpoint_versions(last):
+        (v / "model.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="no saved version of it loads"):
+        Trainer(_glo(64), digits[:64], _cfg(tmp_path, 5), device="cpu").try_resume()

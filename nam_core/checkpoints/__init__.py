@@ -3,30 +3,52 @@
 The config records the architecture of every network (so it can be rebuilt), the domain/task, the training
 recipe (the exact command that rebuilds it), metrics, the library version and the sha256 of the weights.
 Nested training state (optimisers, counters) is flattened into tensors + JSON by :func:`flatten_state`.
+
+Saving is one atomic step. A *versioned* checkpoint (what the trainer keeps as ``OUT/<stage>/last``) is a symlink
+``last -> .last.versions/000007``: every save writes a complete new version folder (weights and config, fsynced),
+then switches the symlink with one ``os.replace``; the previous version is kept (resume falls back to it when the
+newest is unreadable, :func:`checkpoint_candidates`) and older ones are removed. A kill at any point leaves ``last``
+pointing at a complete version. Plain folders (shipped checkpoints, ``final``) stay plain: a rewrite builds the new
+folder beside the old one and swaps the two with one atomic exchange (``renameat2``) where the system has it.
+
+Every config is validated before anything is built (:func:`validate_config`): it must be an object of this format
+with a ``networks`` table of known kinds and sane integer sizes, names without path separators, and an architecture
+whose tensor shapes match the weights' safetensors header (read without loading a tensor).
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .. import __version__
-from ..nets import build_net, net_config
+from ..nets import build_net, check_net_config, net_config, net_shapes
 from ..paths import CHECKPOINTS_DIR
 from ..utils import atomic_path, get_device
 
 FORMAT = "nam-studio-checkpoint"
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 DEFAULT_REPO = os.environ.get("NAM_HUB_REPO", "nam-studio/checkpoints")
+KEEP_VERSIONS = 2  # a versioned checkpoint keeps its current version and the one before it
+CRASH_ENV = "NAM_CHECKPOINT_CRASH"  # tests: "<point>[:<n>]" SIGKILLs this process the n-th time a save reaches point
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # network / tensor / checkpoint names: no separators
 
 
 class CheckpointError(RuntimeError):
@@ -101,36 +123,35 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def save_checkpoint(path: str | Path, networks: dict[str, nn.Module], config: dict[str, Any] | None = None,
-                    tensors: dict[str, torch.Tensor] | None = None, state: Any = None) -> Path:
-    """Write ``path/model.safetensors`` and ``path/config.json`` atomically (weights first, config last).
+                    tensors: dict[str, torch.Tensor] | None = None, state: Any = None,
+                    versions: int | None = None) -> Path:
+    """Write ``path/model.safetensors`` and ``path/config.json`` as one atomic step.
 
     ``networks`` must come from :func:`nam_core.nets.build_net`; ``tensors`` are extra named tensors
     (e.g. GLO codes, PCA directions); ``state`` is any nested structure of tensors/plain values (optimisers).
+    With ``versions`` (or when ``path`` already is a versioned checkpoint) ``path`` becomes a symlink to the newest
+    of ``versions`` complete version folders (see the module docstring); otherwise it is a plain folder, replaced
+    as a whole.
     """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     flat: dict[str, torch.Tensor] = {}
     archs = {}
     for name, net in networks.items():
+        _check_name(name, "network name")
         archs[name] = net_config(net)
         for k, v in net.state_dict().items():
             flat[f"{name}.{k}"] = v.detach().cpu().contiguous()
     for k, v in (tensors or {}).items():
+        _check_name(k, "tensor name")
         flat[f"tensors.{k}"] = v.detach().cpu().contiguous()
     skeleton = None
     if state is not None:
         skeleton, st = flatten_state(state)
         flat.update({f"train.{k}": v for k, v in st.items()})
-    with atomic_path(path / WEIGHTS) as tmp:
-        save_file(flat, str(tmp), metadata={"format": FORMAT})
     cfg = dict(config or {})
     cfg.update({"format": FORMAT, "format_version": 1, "library_version": __version__, "networks": archs,
-                "tensors": sorted((tensors or {}).keys()), "train_state": skeleton,
-                "sha256": {WEIGHTS: sha256_file(path / WEIGHTS)},
-                "size_bytes": (path / WEIGHTS).stat().st_size})
-    with atomic_path(path / CONFIG) as tmp:
-        tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True))
-    return path
+                "tensors": sorted((tensors or {}).keys()), "train_state": skeleton})
+    return _commit(path, flat, cfg, versions)
 
 
 def store_half(path: str | Path) -> Path:
@@ -141,36 +162,301 @@ def store_half(path: str | Path) -> Path:
     cfg = read_config(path)
     if cfg.get("train_state") is not None:
         raise CheckpointError(f"{path} holds training state; keep it in float32")
-    flat = load_file(str(path / WEIGHTS))
+    flat = load_file(str(current_dir(path) / WEIGHTS))
     flat = {k: v.half() if v.dtype == torch.float32 else v for k, v in flat.items()}
     cfg["stored_dtype"] = "float16"
     return _rewrite(path, flat, cfg)
 
 
 def _rewrite(path: Path, flat: dict[str, torch.Tensor], cfg: dict[str, Any]) -> Path:
-    """Replace a checkpoint folder's weights with ``flat`` and then its config with ``cfg`` (sha256 and size
-    recomputed), each atomically, weights first."""
-    with atomic_path(path / WEIGHTS) as tmp:
-        save_file(flat, str(tmp), metadata={"format": FORMAT})
-    cfg.update({"sha256": {WEIGHTS: sha256_file(path / WEIGHTS)}, "size_bytes": (path / WEIGHTS).stat().st_size})
-    with atomic_path(path / CONFIG) as tmp:
-        tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True))
+    """Replace a checkpoint's weights with ``flat`` and its config with ``cfg`` (sha256 and size recomputed) in one
+    atomic step: a new version of a versioned checkpoint, else a plain folder swapped as a whole."""
+    return _commit(Path(path), flat, cfg, None)
+
+
+# ------------------------------------------------------------------ atomic commits
+_crash_counts: dict[str, int] = {}
+
+
+def _crash_point(point: str) -> None:
+    """Test hook: ``$NAM_CHECKPOINT_CRASH = "<point>[:<n>]"`` kills this process (SIGKILL, no cleanup) the n-th
+    (default: first) time a save reaches ``point`` ("weights": weights written, config not; "version": the new
+    version is complete, the pointer not switched; "switch": switched, old versions not yet removed)."""
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    want, _, n = spec.partition(":")
+    if want != point:
+        return
+    _crash_counts[point] = _crash_counts.get(point, 0) + 1
+    if _crash_counts[point] >= int(n or 1):
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_files(folder: Path, flat: dict[str, torch.Tensor], cfg: dict[str, Any]) -> None:
+    """Weights, then the config that records their sha256 and size, both fsynced, into ``folder``."""
+    weights = folder / WEIGHTS
+    save_file(flat, str(weights), metadata={"format": FORMAT})
+    _fsync_file(weights)
+    _crash_point("weights")
+    cfg.update({"sha256": {WEIGHTS: sha256_file(weights)}, "size_bytes": weights.stat().st_size})
+    with open(folder / CONFIG, "w") as fh:
+        fh.write(json.dumps(cfg, indent=2, sort_keys=True))
+        fh.flush()
+        os.fsync(fh.fileno())
+    _fsync_dir(folder)
+
+
+def _normal_mode(path: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o777 & ~umask)  # mkdtemp creates 0700
+
+
+def versions_dir(path: str | Path) -> Path:
+    """Where the versions of the versioned checkpoint ``path`` live: ``.<name>.versions`` beside it."""
+    path = Path(path)
+    return path.parent / f".{path.name}.versions"
+
+
+def is_versioned(path: str | Path) -> bool:
+    path = Path(path)
+    return path.is_symlink() and Path(os.readlink(path)).parent.name == versions_dir(path).name
+
+
+def checkpoint_versions(path: str | Path) -> list[Path]:
+    """The complete version folders of the versioned checkpoint ``path``, newest first."""
+    vroot = versions_dir(path)
+    if not vroot.is_dir():
+        return []
+    found = [p for p in vroot.iterdir() if p.name.isdigit() and p.is_dir() and not p.is_symlink()]
+    return sorted(found, key=lambda p: int(p.name), reverse=True)
+
+
+def checkpoint_candidates(path: str | Path) -> list[Path]:
+    """What a resume may load from ``path``, best first: ``path`` itself (its current version) when it has a config,
+    then the older kept versions, newest first, then complete versions newer than the current one that a killed
+    save wrote but never switched to (each a complete folder)."""
+    path = Path(path)
+    versions = checkpoint_versions(path)
+    current = current_dir(path).resolve() if (path / CONFIG).exists() else None
+    if current is None:
+        return versions
+    number = int(current.name) if current.name.isdigit() and current.parent == versions_dir(path).resolve() else None
+    older = [v for v in versions if number is not None and int(v.name) < number]
+    newer = [v for v in versions if v not in older and v.resolve() != current]
+    return [path, *older, *newer]
+
+
+def current_dir(path: str | Path) -> Path:
+    """The real folder holding ``path``'s files right now (its current version for a versioned checkpoint), so
+    that weights and config are read from one version even while a save switches the pointer."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def set_current_version(path: str | Path, version: str | Path) -> None:
+    """Point the versioned checkpoint ``path`` at one of its versions (atomically); e.g. back to the previous good
+    one when the newest is unreadable. The version it pointed at is removed by the next save."""
+    path, version = Path(path), Path(version)
+    if version.parent.resolve() != versions_dir(path).resolve() or not (version / CONFIG).exists():
+        raise CheckpointError(f"{version} is not a version of {path}")
+    _switch(path, version)
+
+
+def _switch(path: Path, version: Path) -> None:
+    """Make ``path`` a symlink to ``version`` (relative, so the run folder can move) with one atomic replace."""
+    link = path.parent / f".{path.name}.link-{os.getpid()}-{threading.get_ident()}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(os.path.join(version.parent.name, version.name), link)
+    os.replace(link, path)
+    _fsync_dir(path.parent)
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd = -100
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: not on this file system
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def _replace_dir(path: Path, staged: Path) -> None:
+    """Put the complete folder ``staged`` at ``path`` (an existing folder or nothing) in one atomic step where the
+    system allows it; the old folder is removed afterwards."""
+    if not path.exists() and not path.is_symlink():
+        os.rename(staged, path)
+    elif _exchange(staged, path):
+        shutil.rmtree(staged, ignore_errors=True)  # ``staged`` now holds the old folder
+    else:  # pragma: no cover - no renameat2: two renames (the old folder stays beside it if interrupted)
+        aside = path.parent / f".{path.name}.old-{os.getpid()}"
+        os.rename(path, aside)
+        os.rename(staged, path)
+        shutil.rmtree(aside, ignore_errors=True)
+    _fsync_dir(path.parent)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _stage_plain(path: Path, flat: dict[str, torch.Tensor], cfg: dict[str, Any]) -> Path:
+    """A complete copy of the plain folder ``path`` with new weights and config, beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
+    _normal_mode(staged)
+    try:
+        if path.is_dir():  # keep what else the folder holds (samples.png, loss.png, ...)
+            for entry in path.iterdir():
+                if entry.name in (WEIGHTS, CONFIG) or entry.name.startswith("."):
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.copytree(entry, staged / entry.name, symlinks=True, copy_function=_link_or_copy)
+                else:
+                    _link_or_copy(str(entry), str(staged / entry.name))
+        _write_files(staged, flat, cfg)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return staged
+
+
+def _commit(path: Path, flat: dict[str, torch.Tensor], cfg: dict[str, Any], versions: int | None) -> Path:
+    """Write ``flat`` + ``cfg`` as the new content of checkpoint ``path`` in one atomic step."""
+    orig = path
+    if versions is None and not is_versioned(path):
+        path = current_dir(path)  # a symlink to a plain folder elsewhere: rewrite that folder
+        staged = _stage_plain(path, flat, cfg)
+        try:
+            _crash_point("version")
+            _replace_dir(path, staged)
+        finally:
+            if staged.exists():
+                shutil.rmtree(staged, ignore_errors=True)
+        _crash_point("switch")
+        return Path(orig)
+    keep = max(2, int(versions or KEEP_VERSIONS))
+    vroot = versions_dir(path)
+    vroot.mkdir(parents=True, exist_ok=True)
+    existing = checkpoint_versions(path)
+    n = int(existing[0].name) + 1 if existing else 1
+    if path.is_dir() and not path.is_symlink():  # a plain folder (an older run): it becomes version n, then n + 1
+        _migrate_plain(path, vroot / f"{n:06d}")
+        n += 1
+    old = current_dir(path) if path.is_symlink() else None
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{n:06d}-", dir=vroot))
+    try:
+        _normal_mode(tmp)
+        _write_files(tmp, flat, cfg)
+        final = vroot / f"{n:06d}"
+        os.rename(tmp, final)
+        _fsync_dir(vroot)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    _crash_point("version")
+    _switch(path, final)
+    _crash_point("switch")
+    _collect(path, keep_names={final.name, old.name if old is not None else ""}, keep=keep)
     return path
+
+
+def _migrate_plain(path: Path, version: Path) -> None:
+    """Turn the plain checkpoint folder ``path`` into the first version of a versioned one: copy it to ``version``,
+    then swap ``path`` for a symlink to it (atomically where ``renameat2`` exists)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version.name}-", dir=version.parent))
+    shutil.rmtree(tmp)
+    shutil.copytree(path, tmp, symlinks=True, copy_function=_link_or_copy)
+    os.rename(tmp, version)
+    _fsync_dir(version.parent)
+    link = path.parent / f".{path.name}.link-{os.getpid()}-{threading.get_ident()}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(os.path.join(version.parent.name, version.name), link)
+    if _exchange(link, path):
+        shutil.rmtree(link, ignore_errors=True)  # ``link`` now names the old plain folder
+    else:  # pragma: no cover
+        shutil.rmtree(path)
+        os.replace(link, path)
+    _fsync_dir(path.parent)
+
+
+def _collect(path: Path, keep_names: set[str], keep: int) -> None:
+    """Remove the versions of ``path`` other than ``keep_names`` (the current one and the one it replaced) and, up
+    to ``keep`` in all, the newest others; and what killed saves left behind (temp folders, temp links)."""
+    numbered = checkpoint_versions(path)
+    keepset = {n for n in keep_names if n}
+    for v in numbered:  # newest first
+        if len(keepset) >= keep:
+            break
+        keepset.add(v.name)
+    for v in numbered:
+        if v.name not in keepset:
+            shutil.rmtree(v, ignore_errors=True)
+    for p in versions_dir(path).glob(".tmp-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in path.parent.glob(f".{path.name}.link-*"):
+        if p.is_symlink():
+            p.unlink()
+        elif p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def add_tensors(path: str | Path, tensors: dict[str, torch.Tensor], config_update: dict[str, Any] | None = None
                 ) -> Path:
     """Add (or replace) named extra tensors in an existing checkpoint folder, in its stored precision, and merge
-    ``config_update`` into its config; sha256 and size are recomputed, and both files are replaced atomically
-    (weights first). The networks are untouched. Returns ``path``."""
+    ``config_update`` into its config; sha256 and size are recomputed, and both files are replaced in one atomic
+    step (:func:`_rewrite`). The networks are untouched. Returns ``path``."""
     path = Path(path)
     cfg = read_config(path)
+    weights = current_dir(path) / WEIGHTS
     try:
-        flat = load_file(str(path / WEIGHTS))
+        flat = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {path / WEIGHTS}: {exc}") from exc
+        raise CheckpointError(f"cannot read {weights}: {exc}") from exc
     half = cfg.get("stored_dtype") == "float16"
     for k, v in tensors.items():
+        _check_name(k, "tensor name")
         v = v.detach().cpu().contiguous()
         flat[f"tensors.{k}"] = v.half() if half and v.dtype == torch.float32 else v
     cfg.update(config_update or {})
@@ -178,33 +464,105 @@ def add_tensors(path: str | Path, tensors: dict[str, torch.Tensor], config_updat
     return _rewrite(path, flat, cfg)
 
 
+def _check_name(name: Any, what: str) -> str:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
+        raise CheckpointError(f"bad {what} {str(name)[:60]!r}: use letters, digits, '_', '-', '.' (no path separators)")
+    return name
+
+
+def validate_config(cfg: Any, where: str | Path = "config") -> dict[str, Any]:
+    """Check a parsed checkpoint config before anything is built from it: an object of this format whose
+    ``networks`` is a table of ``{"kind", "kwargs"}`` records of known kinds and sane sizes
+    (:func:`nam_core.nets.check_net_config`), with names free of path separators, and well-formed ``tensors``,
+    ``sha256`` and ``generator`` fields. Returns ``cfg``; raises :class:`CheckpointError` saying what is wrong."""
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{where}: a checkpoint config must be a JSON object, not {type(cfg).__name__}")
+    if cfg.get("format") != FORMAT:
+        raise CheckpointError(f"{where} is not a {FORMAT} config")
+    nets = cfg.get("networks")
+    if not isinstance(nets, dict) or not nets:
+        raise CheckpointError(f"{where}: 'networks' must be a non-empty object of network records")
+    if len(nets) > 64:
+        raise CheckpointError(f"{where}: {len(nets)} networks is more than any checkpoint holds")
+    for name, arch in nets.items():
+        _check_name(name, "network name")
+        if name in ("tensors", "train"):
+            raise CheckpointError(f"{where}: {name!r} is reserved and cannot name a network")
+        try:
+            check_net_config(arch, name)
+        except ValueError as exc:
+            raise CheckpointError(f"{where}: {exc}") from exc
+    tensors = cfg.get("tensors", [])
+    if not isinstance(tensors, list):
+        raise CheckpointError(f"{where}: 'tensors' must be a list of names")
+    for t in tensors:
+        _check_name(t, "tensor name")
+    sha = cfg.get("sha256", {})
+    if not isinstance(sha, dict) or not all(isinstance(v, str) for v in sha.values()):
+        raise CheckpointError(f"{where}: 'sha256' must map file names to hex digests")
+    gen = cfg.get("generator")
+    if gen is not None and not isinstance(gen, str):
+        raise CheckpointError(f"{where}: 'generator' must be a checkpoint name")
+    return cfg
+
+
+def check_weights(cfg: dict[str, Any], weights: str | Path) -> None:
+    """Refuse (cheaply) weights that do not fit the config: the shapes of every network's tensors as its config
+    would build it (on the ``meta`` device, :func:`nam_core.nets.net_shapes`) must equal those in the safetensors
+    header (read without loading a tensor), with no tensor missing or left over."""
+    try:
+        with safe_open(str(weights), framework="pt") as fh:
+            stored = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {weights}: {exc}") from exc
+    for name, arch in cfg["networks"].items():
+        kind, kwargs = check_net_config(arch, name)
+        try:
+            want = net_shapes(kind, kwargs)
+        except ValueError as exc:
+            raise CheckpointError(f"{weights.parent if isinstance(weights, Path) else weights}: network {name!r}: "
+                                  f"{exc}") from exc
+        have = {k[len(name) + 1:]: v for k, v in stored.items() if k.startswith(f"{name}.")}
+        missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+        if missing or extra:
+            raise CheckpointError(f"{weights}: weights of {name!r} do not fit its architecture ({kind} {kwargs}): "
+                                  f"missing {missing[:3]}, unexpected {extra[:3]}")
+        bad = [(k, want[k], have[k]) for k in want if want[k] != have[k]]
+        if bad:
+            k, w, h = bad[0]
+            raise CheckpointError(f"{weights}: weights of {name!r} do not fit its architecture ({kind} {kwargs}): "
+                                  f"{k} should be {list(w)} but is {list(h)} ({len(bad)} tensors differ)")
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
-    """The parsed ``config.json`` of a checkpoint folder (clear errors when missing or not ours)."""
-    cfg_path = Path(path) / CONFIG
+    """The parsed and validated (:func:`validate_config`) ``config.json`` of a checkpoint folder (clear errors when
+    missing, corrupt or not ours)."""
+    cfg_path = current_dir(path) / CONFIG
     if not cfg_path.exists():
-        raise CheckpointError(f"not a checkpoint: {cfg_path} is missing")
+        raise CheckpointError(f"not a checkpoint: {Path(path) / CONFIG} is missing")
     try:
         cfg = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError) as exc:
         raise CheckpointError(f"corrupt checkpoint config {cfg_path}: {exc}") from exc
-    if cfg.get("format") != FORMAT:
-        raise CheckpointError(f"{cfg_path} is not a {FORMAT} config")
-    return cfg
+    return validate_config(cfg, cfg_path)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device | None = None, verify: bool = True,
                     with_state: bool = False) -> Checkpoint:
-    """Load a checkpoint folder (or a name/Hub reference, see :func:`resolve_checkpoint`): rebuild every network
-    from its config, load weights strictly, put them in eval mode on ``device`` (auto when None)."""
+    """Load a checkpoint folder (or a name/Hub reference, see :func:`resolve_checkpoint`): validate its config
+    against its weights' header, rebuild every network from its config, load weights strictly, put them in eval mode
+    on ``device`` (auto when None)."""
     path = resolve_checkpoint(path)
-    cfg = read_config(path)
-    weights = path / WEIGHTS
+    real = current_dir(path)  # one version, even if a save switches ``path`` meanwhile
+    cfg = read_config(real)
+    weights = real / WEIGHTS
     if not weights.exists():
         raise CheckpointError(f"checkpoint {path} has no {WEIGHTS}")
     if verify:
         expected = cfg.get("sha256", {}).get(WEIGHTS)
         if expected is None or sha256_file(weights) != expected:
             raise CheckpointError(f"{weights} does not match the sha256 in its config (corrupt or modified file)")
+    check_weights(cfg, weights)
     try:
         flat = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -213,7 +571,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None, 
     nets: dict[str, nn.Module] = {}
     for name, arch in cfg["networks"].items():
         try:
-            net = build_net(arch["kind"], **arch["kwargs"])
+            net = build_net(arch["kind"], **arch.get("kwargs", {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{path}: cannot build network {name!r} from its config: {exc}") from exc
         sd = {k[len(name) + 1:]: v for k, v in flat.items() if k.startswith(f"{name}.")}
@@ -227,8 +585,76 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None, 
     state = None
     if with_state and cfg.get("train_state") is not None:
         st = {k[len("train."):]: v for k, v in flat.items() if k.startswith("train.")}
-        state = unflatten_state(cfg["train_state"], st)
+        try:
+            state = unflatten_state(cfg["train_state"], st)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: its training state does not match its weights: {exc}") from exc
     return Checkpoint(cfg, nets, tensors, path, state)
+
+
+def hub_timeout() -> float:
+    """Seconds a Hub request may take before the lookup gives up: ``$NAM_HUB_TIMEOUT`` (default 4)."""
+    try:
+        return max(0.1, float(os.environ.get("NAM_HUB_TIMEOUT", "4")))
+    except ValueError:
+        return 4.0
+
+
+def hub_failure_ttl() -> float:
+    """How long a failed Hub lookup is remembered (answered at once): ``$NAM_HUB_FAILURE_TTL`` s (default 300)."""
+    try:
+        return max(0.0, float(os.environ.get("NAM_HUB_FAILURE_TTL", "300")))
+    except ValueError:
+        return 300.0
+
+
+_hub_failures: dict[tuple[str, str, str, str], tuple[float, str]] = {}  # (endpoint, repo, ref, cache) → (when, why)
+_hub_lock = threading.Lock()
+
+
+def forget_hub_failures() -> None:
+    """Forget the remembered Hub failures (e.g. once the network is back)."""
+    with _hub_lock:
+        _hub_failures.clear()
+
+
+def _hub_fetch(ref: str, repo: str, cache_dir: str | None, local_only: bool) -> Path:
+    """``repo/<ref>/{config.json, model.safetensors}`` from the Hub cache or the Hub. One HEAD request with a short
+    timeout (:func:`hub_timeout`) and no retries comes first: huggingface_hub's ``hf_hub_download`` retries a
+    failed metadata request five times with back-off (about 24 s when the network is down), so it is only called
+    once the Hub has answered. Offline or unreachable, files already in the Hub cache are still used."""
+    from huggingface_hub import hf_hub_download, hf_hub_url
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.file_download import get_hf_file_metadata
+
+    endpoint = os.environ.get("HF_ENDPOINT") or None  # read now, not at huggingface_hub's import
+    timeout = hub_timeout()
+    reachable = False
+    network_error: Exception | None = None
+    if not local_only:
+        try:
+            get_hf_file_metadata(hf_hub_url(repo, f"{ref}/{CONFIG}", endpoint=endpoint), timeout=timeout,
+                                 endpoint=endpoint, retry_on_errors=False)
+            reachable = True
+        except (EntryNotFoundError, RepositoryNotFoundError):
+            raise
+        except Exception as exc:  # unreachable (DNS, refused, timeout) or a server error: try the cache only
+            network_error = exc
+    files = {}
+    try:
+        for fname in (CONFIG, WEIGHTS):
+            files[fname] = hf_hub_download(repo, f"{ref}/{fname}", cache_dir=cache_dir, endpoint=endpoint,
+                                           local_files_only=not reachable, etag_timeout=timeout)
+    except Exception as exc:
+        if type(network_error).__name__ == "OfflineModeIsEnabled":
+            raise ConnectionError(f"huggingface_hub is in offline mode and {ref}/{fname} is not in the Hub cache"
+                                  ) from exc
+        if not local_only and not reachable and network_error is not None:
+            raise ConnectionError(f"the Hub did not answer within {timeout:g} s "
+                                  f"({type(network_error).__name__}: {str(network_error)[:200]}) and "
+                                  f"{ref}/{fname} is not in the Hub cache") from exc
+        raise
+    return Path(files[CONFIG]).parent
 
 
 def resolve_checkpoint(ref: str | Path, repo_id: str | None = None, cache_dir: str | Path | None = None,
@@ -237,7 +663,8 @@ def resolve_checkpoint(ref: str | Path, repo_id: str | None = None, cache_dir: s
     (``repo_id``/``<ref>/{config.json,model.safetensors}`` via ``hf_hub_download``, into ``cache_dir``).
 
     ``local_only`` (default: ``$HF_HUB_OFFLINE``) skips the Hub; Hub failures raise :class:`CheckpointError`
-    quickly with the reason.
+    quickly with the reason: one request with a short timeout (:func:`hub_timeout`), no retries, and a failure is
+    remembered for :func:`hub_failure_ttl` seconds, during which the same lookup fails at once.
     """
     p = Path(ref)
     if (p / CONFIG).exists():
@@ -247,22 +674,39 @@ def resolve_checkpoint(ref: str | Path, repo_id: str | None = None, cache_dir: s
         return local
     if local_only is None:
         local_only = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-    repo = repo_id or DEFAULT_REPO
     if local_only and cache_dir is None:
         raise CheckpointError(f"checkpoint {ref!r} not found locally (looked in {p} and {local}); Hub lookup is off")
-    try:
-        from huggingface_hub import hf_hub_download
+    return fetch_checkpoint(str(ref), repo_id, cache_dir, local_only, local=local)
 
-        files = {}
-        for fname in (CONFIG, WEIGHTS):
-            files[fname] = hf_hub_download(repo, f"{ref}/{fname}", cache_dir=str(cache_dir) if cache_dir else None,
-                                           local_files_only=bool(local_only), etag_timeout=5)
+
+def fetch_checkpoint(name: str, repo_id: str | None = None, cache_dir: str | Path | None = None,
+                     local_only: bool | None = None, local: Path | None = None) -> Path:
+    """The checkpoint ``name`` (a plain name, never a path) from the Hub cache or the Hub (see
+    :func:`resolve_checkpoint`): one request with a short timeout, no retries, failures remembered for a while."""
+    if local_only is None:
+        local_only = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    repo = repo_id or DEFAULT_REPO
+    where = f"locally ({local})" if local is not None else "locally"
+    if local_only and cache_dir is None:
+        raise CheckpointError(f"checkpoint {name!r} not found {where}; Hub lookup is off")
+    if Path(name).is_absolute() or not NAME_RE.fullmatch(name.replace("/", "_")) or ".." in Path(name).parts:
+        raise CheckpointError(f"checkpoint {name!r} not found {where}; only plain names are looked up on the Hub")
+    key = (os.environ.get("HF_ENDPOINT", ""), repo, name, str(cache_dir or ""))
+    ttl = hub_failure_ttl()
+    with _hub_lock:
+        seen = _hub_failures.get(key)
+    if not local_only and seen is not None and time.monotonic() - seen[0] < ttl:
+        raise CheckpointError(f"{seen[1]} (remembered from {time.monotonic() - seen[0]:.0f} s ago; the Hub is "
+                              f"asked again after {ttl:g} s)")
+    try:
+        return _hub_fetch(name, repo, str(cache_dir) if cache_dir else None, bool(local_only))
     except Exception as exc:  # network errors, missing repo/file, offline cache miss
-        raise CheckpointError(
-            f"checkpoint {ref!r} not found locally ({local}) and not fetched from the Hub repo {repo!r}: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-    return Path(files[CONFIG]).parent
+        msg = (f"checkpoint {name!r} not found {where} and not fetched from the Hub repo {repo!r}: "
+               f"{type(exc).__name__}: {str(exc)[:400]}")
+        if not local_only:
+            with _hub_lock:
+                _hub_failures[key] = (time.monotonic(), msg)
+        raise CheckpointError(msg) from exc
 
 
 def find_checkpoints(root: str | Path, kind: str) -> list[tuple[Path, dict[str, Any]]]:
@@ -274,7 +718,7 @@ def find_checkpoints(root: str | Path, kind: str) -> list[tuple[Path, dict[str, 
             cfg = json.loads(cfg_path.read_text())
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             continue
-        if cfg.get("kind") == kind:
+        if isinstance(cfg, dict) and cfg.get("kind") == kind:
             found.append((cfg_path.parent, cfg))
     return found
 
@@ -299,6 +743,8 @@ def update_manifest(root: str | Path = CHECKPOINTS_DIR) -> Path:
     return out
 
 
-__all__ = ["Checkpoint", "CheckpointError", "find_checkpoints", "weights_fingerprint",
-           "flatten_state", "load_checkpoint", "read_config", "resolve_checkpoint",
-           "save_checkpoint", "sha256_file", "store_half", "unflatten_state", "update_manifest"]
+__all__ = ["Checkpoint", "CheckpointError", "check_weights", "checkpoint_candidates", "checkpoint_versions",
+           "current_dir", "fetch_checkpoint", "find_checkpoints", "forget_hub_failures", "weights_fingerprint",
+           "flatten_state", "is_versioned", "load_checkpoint", "read_config", "resolve_checkpoint", "save_checkpoint",
+           "set_current_version", "sha256_file", "store_half", "unflatten_state", "update_manifest",
+           "validate_config", "versions_dir"]

@@ -16,7 +16,15 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from ..checkpoints import CheckpointError, load_checkpoint, resolve_checkpoint, save_checkpoint, weights_fingerprint
+from .. import checkpoints as _checkpoints
+from ..checkpoints import (
+    NAME_RE,
+    CheckpointError,
+    fetch_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    weights_fingerprint,
+)
 from ..data import DOMAINS, load_domain
 from ..losses import build_loss
 from ..utils import atomic_path, get_device, image_grid, save_png, to_tensor, to_uint8
@@ -208,16 +216,32 @@ def sketch_bank(images: np.ndarray, variants: int, seed: int, out_dir: Path, pro
     return bank
 
 
-def resolve_generator_ref(ref: str, mapping_path: Path | None) -> Path:
-    """The generator a mapping config names: an absolute/relative path, a sibling of the mapping checkpoint (the
-    shipped layout), or a shipped name (:func:`~nam_core.checkpoints.resolve_checkpoint`)."""
-    candidates = [Path(ref)]
-    if mapping_path is not None:
-        candidates.append(mapping_path.parent / Path(ref).name)
-    for c in candidates:
+def resolve_generator_ref(ref: str | Path, mapping_path: Path | None, from_config: bool = True) -> Path:
+    """The generator a mapping names. A name read from a mapping's config (``from_config``) is not trusted as a
+    path: only its last component is used, as a checkpoint name, looked up as a sibling of the mapping checkpoint
+    (the shipped layout), then in the checkpoints folder, then on the Hub by that plain name; ``../..`` tricks and
+    absolute paths elsewhere on disk are never followed. A generator the caller passes itself
+    (``from_config=False``) may also be any existing checkpoint path."""
+    if not isinstance(ref, (str, Path)) or not str(ref).strip():
+        raise CheckpointError(f"bad generator reference {str(ref)[:80]!r}")
+    if not from_config and (Path(ref) / "config.json").exists():
+        return Path(ref)
+    name = Path(str(ref).replace("\\", "/")).name
+    if name in ("", ".", "..") or not NAME_RE.fullmatch(name):
+        raise CheckpointError(f"generator reference {str(ref)[:80]!r} does not end in a checkpoint name")
+    roots = ([mapping_path.parent] if mapping_path is not None else []) + [_checkpoints.CHECKPOINTS_DIR]
+    for root in roots:
+        c = root / name
         if (c / "config.json").exists():
+            if mapping_path is not None and c.resolve() == Path(mapping_path).resolve():
+                continue  # the mapping itself (e.g. both are called "final")
             return c
-    return resolve_checkpoint(Path(ref).name)
+    try:
+        return fetch_checkpoint(name)
+    except CheckpointError as exc:
+        raise CheckpointError(f"generator {str(ref)[:120]!r} not found as a checkpoint named {name!r} beside the "
+                              f"mapping or in {_checkpoints.CHECKPOINTS_DIR} (a mapping's config may only name its "
+                              f"generator; pass the generator explicitly otherwise): {exc}") from exc
 
 
 def resolve_pairs(G: torch.nn.Module, T: torch.nn.Module, codes: torch.Tensor, images: np.ndarray, loss: str,
@@ -263,7 +287,7 @@ def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int =
         raise CheckpointError(f"{nam_checkpoint} is not a NAM mapping checkpoint with its training codes")
     t = get_task(cfg["task"], cfg)
     gref = generator or cfg["generator"]
-    G, gcfg = load_generator(resolve_generator_ref(str(gref), nam.path), device=dev)
+    G, gcfg = load_generator(resolve_generator_ref(gref, nam.path, from_config=generator is None), device=dev)
     if cfg.get("generator_fingerprint") and weights_fingerprint(G) != cfg["generator_fingerprint"]:
         raise CheckpointError(f"{nam_checkpoint} was trained on a different {gref}: pass --generator")
     codes = nam.tensors["codes"]

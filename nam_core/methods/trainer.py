@@ -35,7 +35,16 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..checkpoints import load_checkpoint, read_config, save_checkpoint
+from ..checkpoints import (
+    KEEP_VERSIONS,
+    CheckpointError,
+    checkpoint_candidates,
+    current_dir,
+    load_checkpoint,
+    save_checkpoint,
+    set_current_version,
+    versions_dir,
+)
 from ..utils import atomic_path, get_device, image_grid, save_png, seed_everything, to_uint8
 
 
@@ -130,16 +139,42 @@ class Trainer:
         cfg.update({"train": asdict(self.cfg), "epochs_done": self.epoch, "train_seconds": round(self.train_seconds, 1),
                     "recipe": cfg.get("recipe") or {"command": " ".join(shlex.quote(a) for a in sys.argv)},
                     "history_tail": self.history[-1] if self.history else {}})
-        return save_checkpoint(folder, self.method.networks, cfg, tensors=self.method.tensors(), state=self._state())
+        return save_checkpoint(folder, self.method.networks, cfg, tensors=self.method.tensors(), state=self._state(),
+                               versions=KEEP_VERSIONS)
 
     def try_resume(self) -> bool:
-        """Resume from ``out_dir/last`` when it exists; returns True if it did."""
+        """Resume from ``out_dir/last`` when it exists; returns True if it did.
+
+        ``last`` is a versioned checkpoint (each save a complete new version, the previous one kept): when its
+        newest version cannot be loaded (corrupt, truncated, tampered with), resume falls back to the newest one
+        that can, says so on stderr and points ``last`` back at it. Raises :class:`CheckpointError` when there are
+        saved versions but none of them loads."""
         last = self.out / "last"
-        try:
-            read_config(last)
-        except Exception:
+        candidates = checkpoint_candidates(last)
+        if not candidates:
             return False
-        ckpt = load_checkpoint(last, device=self.device, with_state=True)
+        failures: list[str] = []
+        for cand in candidates:
+            try:
+                ckpt = load_checkpoint(cand, device=self.device, with_state=True)
+                self._restore(ckpt)
+            except Exception as exc:  # unreadable or not this run's: try the previous version
+                where = current_dir(cand)
+                failures.append(f"{where}: {type(exc).__name__}: {str(exc)[:300]}")
+                if self.rank == 0:
+                    print(f"cannot resume from {where} ({type(exc).__name__}: {str(exc)[:300]})", file=sys.stderr)
+                continue
+            if failures and self.rank == 0:
+                print(f"resuming from the previous good checkpoint {cand} (epoch {self.epoch}) instead of the newest "
+                      "unreadable one", file=sys.stderr)
+                if cand != last and self.world == 1:
+                    set_current_version(last, cand)  # ``last`` points at it; the bad version goes at the next save
+            return True
+        raise CheckpointError(f"cannot resume from {last}: no saved version of it loads ({'; '.join(failures)}). "
+                              f"Delete {last} and {versions_dir(last)} to start this stage over.")
+
+    def _restore(self, ckpt: Any) -> None:
+        """Load a checkpoint's networks, tensors, optimisers, schedulers, counters and RNG into this run."""
         for name, net in self.method.networks.items():
             net.load_state_dict(ckpt.networks[name].state_dict())
         self.method.load_tensors(ckpt.tensors)
@@ -154,7 +189,6 @@ class Trainer:
         self.train_seconds = float(st.get("train_seconds", 0.0))
         if "rng_torch" in st:
             torch.set_rng_state(st["rng_torch"].cpu().to(torch.uint8))
-        return True
 
     def _write_artifacts(self) -> None:
         samples = self.method.samples()

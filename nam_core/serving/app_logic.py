@@ -32,6 +32,7 @@ import time
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,7 +55,7 @@ METHOD_CHOICES: list[tuple[str, str]] = [("NAM", "nam"), ("NAM one-pass", "nam-f
                                          ("VAE-NAM", "vae-nam")]
 GENERATOR_CHOICES: list[tuple[str, str]] = [("GLANN", "glann"), ("DCGAN", "dcgan")]
 # GAN baselines shown beside the non-adversarial methods ("compare with GANs"): checkpoint <task>_<method>
-LOAD_ERRORS = (CheckpointError, OSError, ValueError, KeyError)  # a checkpoint that cannot become a Translator
+LOAD_ERRORS = (Exception,)  # whatever stops a checkpoint becoming a Translator is a failed model, not a crash
 BASELINE_CHOICES: list[tuple[str, str]] = [("CycleGAN", "cyclegan"), ("DistanceGAN", "distancegan"), ("DTN", "dtn")]
 DIRECTION_KINDS: list[tuple[str, str]] = [("Per input", "input"), ("Global (dataset PCA)", "global"),
                                           ("Style (keeps the input)", "style")]
@@ -744,8 +745,10 @@ class ModelRegistry:
         self.nam_steps = nam_steps  # NAM's per-request optimisation steps (None: the Translator's default)
         self._translators: dict[tuple[str, str, str], Any] = {}
         self._generators: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
-        self._failed: dict[tuple[str, str, str], str] = {}
-        self._lock = threading.RLock()
+        self._failed: dict[tuple[str, str, str], str] = {}  # load failures: not retried (see ``status``)
+        self._lock = threading.RLock()  # guards the dicts only; never held while loading (see ``get``)
+        self._loading: dict[tuple[str, str, str], Future] = {}
+        self._gen_loading: dict[tuple[str, str], Future] = {}
         self.locks: dict[tuple[str, str, str], threading.Lock] = {}
 
     # -------------------------------------------------------------- availability
@@ -764,11 +767,12 @@ class ModelRegistry:
             return ModelStatus(task, method, generator, "missing", f"Unknown method {method!r}.")
         name = f"**{METHOD_LABEL[method]}** · {task_label(task)} · {GENERATOR_LABEL.get(generator, generator)} G"
         key = (task, method, generator)
+        failed = self._failed.get(key)
+        if failed is not None:  # a load failed once: not retried on every request
+            return ModelStatus(task, method, generator, "failed", f"**Unavailable:** {name}: {failed}")
         path = self.local_path(*key)
         if path is not None:
             return ModelStatus(task, method, generator, "local", f"**Ready:** {name} — checkpoint `{path.name}`", path)
-        if key in self._failed:
-            return ModelStatus(task, method, generator, "failed", f"**Unavailable:** {name}: {self._failed[key]}")
         why = f"no checkpoint `{checkpoint_folder(*key)}` in `{self.root}`"
         if TASKS[task].source == "svhn" or TASKS[task].target == "svhn":
             why += " (SVHN is not bundled with the app: train it with your own SVHN .mat files, see the README)"
@@ -811,6 +815,9 @@ class ModelRegistry:
         return head + "\n" + "\n".join(rows) + f"\n\nCheckpoints folder: `{self.root}`.{note}"
 
     # -------------------------------------------------------------- loading
+    # The registry lock only guards these dicts: no file, network or model loading happens under it. Each key loads
+    # once, in the first thread that asks (its Future tells the others when it is done), so a slow cold load (a Hub
+    # lookup, a big checkpoint) never delays a warm ``get`` of another key.
     def get(self, task: str, method: str, generator: str) -> Any:
         """The cached Translator of a combination (loaded on first use); AppError with the reason when unavailable."""
         from .translator import Translator
@@ -819,29 +826,53 @@ class ModelRegistry:
         with self._lock:
             if key in self._translators:
                 return self._translators[key]
-            st = self.status(*key)
-            if not st.available:
-                raise AppError(st.message.replace("**", ""))
-            try:
-                tr = self._load_cached(key, lambda: (Translator.from_checkpoint(st.path, device=self.device)
-                                                     if st.path is not None else
-                                                     Translator.load(task, method, generator, device=self.device)))
-            except LOAD_ERRORS as exc:
-                raise AppError(f"Could not load {METHOD_LABEL[method]} for {task} ({generator}): {exc}") from exc
-            if self.nam_steps is not None:
-                tr.nam_steps = int(self.nam_steps)
-            self.locks[key] = threading.Lock()
-            return tr
+            failed = self._failed.get(key)
+        if failed is not None:
+            raise AppError(f"Could not load {METHOD_LABEL.get(method, method)} for {task} ({generator}): {failed}")
+        st = self.status(*key)  # file checks only (no network), outside the lock
+        if not st.available:
+            raise AppError(st.message.replace("**", ""))
+        try:
+            tr = self._load_once(key, lambda: (Translator.from_checkpoint(st.path, device=self.device)
+                                               if st.path is not None else
+                                               Translator.load(task, method, generator, device=self.device)))
+        except LOAD_ERRORS as exc:
+            raise AppError(f"Could not load {METHOD_LABEL.get(method, method)} for {task} ({generator}): "
+                           f"{type(exc).__name__}: {exc}") from exc
+        return tr
 
-    def _load_cached(self, key: tuple[str, str, str], load: Callable[[], Any]) -> Any:
-        """``load()`` a translator into the cache under ``key`` (the caller holds the registry lock); a failure is
-        recorded in ``_failed`` (shown by ``status``) and raised again."""
+    def _load_once(self, key: tuple[str, str, str], load: Callable[[], Any]) -> Any:
+        """``load()`` a translator into the cache under ``key``, once: the first caller loads (without the registry
+        lock), concurrent callers of the same key wait for its result, other keys are not held up. Any failure is
+        recorded in ``_failed`` (shown by ``status``, not retried) and raised again."""
+        with self._lock:
+            if key in self._translators:
+                return self._translators[key]
+            if key in self._failed:
+                raise CheckpointError(self._failed[key])
+            fut = self._loading.get(key)
+            owner = fut is None
+            if owner:
+                fut = self._loading[key] = Future()
+        assert fut is not None
+        if not owner:
+            return fut.result()
         try:
             tr = load()
-        except LOAD_ERRORS as exc:
-            self._failed[key] = f"{type(exc).__name__}: {exc}"
+            if self.nam_steps is not None and hasattr(tr, "nam_steps"):
+                tr.nam_steps = int(self.nam_steps)
+        except BaseException as exc:
+            with self._lock:
+                if isinstance(exc, Exception):
+                    self._failed[key] = f"{type(exc).__name__}: {exc}"
+                self._loading.pop(key, None)
+            fut.set_exception(exc)
             raise
-        self._translators[key] = tr
+        with self._lock:
+            self.locks[key] = threading.Lock()
+            self._translators[key] = tr
+            self._loading.pop(key, None)
+        fut.set_result(tr)
         return tr
 
     def baseline(self, task: str, method: str) -> Any | None:
@@ -852,20 +883,24 @@ class ModelRegistry:
         with self._lock:
             if key in self._translators:
                 return self._translators[key]
-            path = self.root / f"{task}_{method}"
-            if not (path / "config.json").exists() or key in self._failed:
+            if key in self._failed:
                 return None
-            try:
-                return self._load_cached(key, lambda: Translator.from_checkpoint(path, device=self.device))
-            except LOAD_ERRORS:
-                return None
+        path = self.root / f"{task}_{method}"
+        if not (path / "config.json").exists():
+            return None
+        try:
+            return self._load_once(key, lambda: Translator.from_checkpoint(path, device=self.device))
+        except LOAD_ERRORS:
+            return None
 
     def lock(self, task: str, method: str, generator: str) -> threading.Lock:
         self.get(task, method, generator)
-        return self.locks[(task, method, generator)]
+        with self._lock:
+            return self.locks[(task, method, generator)]
 
     def loaded(self) -> dict[tuple[str, str, str], Any]:
-        return dict(self._translators)
+        with self._lock:
+            return dict(self._translators)
 
     # -------------------------------------------------------------- generators (GLANN tab)
     def generator_domains(self) -> list[str]:
@@ -873,17 +908,15 @@ class ModelRegistry:
         doms = {p.name.split("_")[1] for r in (self.root, *self.extra_roots) for p in r.glob("gen_*_*")
                 if (p / "config.json").exists()}
         doms -= set(self.user_tasks)  # gen_<task>_glann of a user's task: listed by its domain (below)
-        doms |= {tr.target for tr in self._translators.values()}
+        doms |= {tr.target for tr in self.loaded().values()}
         for t, _, _ in self.available():
             doms.add(TASKS[t].target)
         order = ["shoes", "handbags", "mnist", "street", "svhn"]
         return [d for d in order if d in doms] + sorted(doms - set(order))
 
     def generator(self, domain: str, kind: str = "glann") -> tuple[Any, dict[str, Any]]:
-        """(G, config) of ``domain``'s ``kind`` generator: ``gen_<domain>_<kind>``, else the one of a mapping."""
-        from ..checkpoints import read_config
-        from ..methods.generators import load_generator
-
+        """(G, config) of ``domain``'s ``kind`` generator: ``gen_<domain>_<kind>``, else the one of a mapping
+        (named by the mapping's config, looked up only by name in the checkpoints folder), else the Hub."""
         key = (domain, kind)
         with self._lock:
             if key in self._generators:
@@ -892,29 +925,54 @@ class ModelRegistry:
                 if tr.target == domain and tr.gen_config.get("method") == kind:
                     self._generators[key] = (tr.G, tr.gen_config)
                     return self._generators[key]
-            refs: list[str | Path] = [r / f"gen_{domain}_{kind}" for r in (self.root, *self.extra_roots)]
-            for t, m, g in self.available():
-                if TASKS[t].target == domain and g == kind:
-                    mapping = self.local_path(t, m, g)
-                    try:
-                        cfg = read_config(mapping)
-                    except CheckpointError:
-                        continue
-                    if cfg.get("generator"):
-                        refs += [Path(cfg["generator"]), mapping.parent / Path(cfg["generator"]).name]
-            if hub_allowed():
-                refs.append(f"gen_{domain}_{kind}")
-            errors = []
-            for ref in refs:
-                if isinstance(ref, Path) and not (ref / "config.json").exists():
-                    continue
+            fut = self._gen_loading.get(key)
+            owner = fut is None
+            if owner:
+                fut = self._gen_loading[key] = Future()
+        assert fut is not None
+        if not owner:
+            return fut.result()
+        try:
+            found = self._find_generator(domain, kind)
+        except BaseException as exc:
+            with self._lock:
+                self._gen_loading.pop(key, None)
+            fut.set_exception(exc)
+            raise
+        with self._lock:
+            self._generators[key] = found
+            self._gen_loading.pop(key, None)
+        fut.set_result(found)
+        return found
+
+    def _find_generator(self, domain: str, kind: str) -> tuple[Any, dict[str, Any]]:
+        """Load ``domain``'s ``kind`` generator (see :meth:`generator`; called without the registry lock)."""
+        from ..checkpoints import NAME_RE, read_config
+        from ..methods.generators import load_generator
+
+        refs: list[str | Path] = [r / f"gen_{domain}_{kind}" for r in (self.root, *self.extra_roots)]
+        for t, m, g in self.available():
+            if TASKS[t].target == domain and g == kind:
+                mapping = self.local_path(t, m, g)
                 try:
-                    self._generators[key] = load_generator(ref, device=self.device)
-                    return self._generators[key]
-                except (CheckpointError, OSError, ValueError) as exc:
-                    errors.append(str(exc))
-            raise AppError(f"No {GENERATOR_LABEL.get(kind, kind)} generator of {DOMAIN_LABEL.get(domain, domain)} "
-                           f"found (looked for gen_{domain}_{kind} in {self.root}). {' '.join(errors)[:300]}")
+                    cfg = read_config(mapping)
+                except CheckpointError:
+                    continue
+                name = Path(str(cfg.get("generator") or "").replace("\\", "/")).name
+                if NAME_RE.fullmatch(name) and mapping.parent / name not in refs:
+                    refs.append(mapping.parent / name)  # never the config's path itself (it could point anywhere)
+        if hub_allowed():
+            refs.append(f"gen_{domain}_{kind}")
+        errors = []
+        for ref in refs:
+            if isinstance(ref, Path) and not (ref / "config.json").exists():
+                continue
+            try:
+                return load_generator(ref, device=self.device)
+            except LOAD_ERRORS as exc:
+                errors.append(str(exc))
+        raise AppError(f"No {GENERATOR_LABEL.get(kind, kind)} generator of {DOMAIN_LABEL.get(domain, domain)} "
+                       f"found (looked for gen_{domain}_{kind} in {self.root}). {' '.join(errors)[:300]}")
 
 
 # ------------------------------------------------------------------------------------------------ results

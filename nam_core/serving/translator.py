@@ -212,7 +212,7 @@ class Translator:
         gref = generator or mapping.config.get("generator")
         if not gref:
             raise CheckpointError(f"{path} does not name its generator")
-        gpath = resolve_generator_ref(gref, mapping.path)
+        gpath = resolve_generator_ref(gref, mapping.path, from_config=generator is None)
         G, gcfg = load_generator(gpath, device=dev)
         want = mapping.config.get("generator_fingerprint")
         if want and weights_fingerprint(G) != want:
