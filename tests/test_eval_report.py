@@ -130,3 +130,25 @@ def test_evaluate_cli_speed_ratio_and_empty_folder(tmp_path, capsys):
     assert [(s["mode"], s["ratio"]) for s in sp] == [("batch-1", 200.0), ("batched", 500.0)]
     assert E.main(["--checkpoints", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
     assert "machine:" in capsys.readouterr().out and not (tmp_path / "out").exists()
+
+
+def test_merge_keeps_unevaluated_rows_and_same_run_speed_only(results):
+    sys.path.insert(0, str(ROOT))
+    try:
+        from training import evaluate as E
+    finally:
+        sys.path.remove(str(ROOT))
+    new = {"machine": R.machine_info("cpu"), "settings": {"n_test": 1000},
+           "translations": [translation_row("street2mnist", "vae-nam", first=0.7, rank_by="loss")],
+           "generators": [], "edge_reference": {}}
+    previous = dict(results, translations=results["translations"] + [translation_row("street2mnist", "vae-nam")])
+    merged = E.merge_previous(new, previous)
+    keys = [(r["task"], r["method"]) for r in merged["translations"]]
+    assert sorted(keys) == sorted([("mnist2svhn", "vae-nam"), ("street2mnist", "nam"), ("edges2shoes", "ae-nam"),
+                                   ("street2mnist", "vae-nam")])
+    assert next(r for r in merged["translations"] if r["method"] == "vae-nam" and r["task"] == "street2mnist")[
+        "first"] == 0.7  # this run's row replaces the previous one
+    assert merged["settings"]["kept_from_previous"] == ["mnist2svhn/vae-nam/glann", "street2mnist/nam/glann",
+                                                        "edges2shoes/ae-nam/dcgan"]
+    assert merged["speed"] == []  # NAM (previous run) vs VAE-NAM (this run): not one run, no ratio
+    assert len(merged["generators"]) == 2 and merged["edge_reference"] == {"edges2shoes": 0.9}

@@ -279,6 +279,10 @@ def merge_previous(results: dict[str, Any], previous: dict[str, Any]) -> dict[st
                            results["machine"]["device"])
     out["machine"] = results["machine"]
     out["settings"]["kept_from_previous"] = ["/".join(str(v) for v in key(r)) for r in kept]
+    # speed ratios only between rows of one run: this run's, and the previous ones of pairs it measured neither of
+    redone = {(r["task"], r["generator"]) for r in results["translations"] if r["method"] in ("nam", "vae-nam")}
+    out["speed"] = speed_ratios(results["translations"]) + [
+        sp for sp in previous.get("speed", []) if (sp.get("task"), sp.get("generator")) not in redone]
     return out
 
 
