@@ -46,6 +46,12 @@ CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
 #latency { font-size: 0.9em; opacity: 0.85; }
 #availability p { margin: 0.2em 0; }
+#results_compact table, #full_results table { word-break: normal; overflow-wrap: normal; }
+#results_compact td, #results_compact th, #full_results td, #full_results th { white-space: nowrap; }
+#full_results { overflow-x: auto; }
+.tour-figure img { object-fit: contain; }
+.nav-holder { display: none; }  /* the results page is reached from the Learn tab's link (gr.Navbar(visible=False)
+                                   still shows a bar with "Home" in Gradio 6.31) */
 """
 HEADER = """# NAM Studio
 Non-adversarial unsupervised image-to-image mapping: **NAM**, **AE-NAM**, **VAE-NAM** on **GLANN** (or DCGAN)
@@ -156,7 +162,14 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
     ``delete_cache`` (frequency, age) in seconds."""
     reg = L.ModelRegistry(checkpoints_dir, device=device, extra_roots=extra_roots)
     task0, method0, gen0 = reg.default_choice()
-    examples = L.example_paths()
+    examples = L.example_paths(tasks=L.servable_tasks(reg))  # no example that leads to a disabled Map button
+    # the Learn tab's pictures: drawn once from the models and cached on disk, so the tab only shows files
+    tour_figs, tour = L.tour_figures(reg), L.tour_combos(reg)
+    loss_figs = L.loss_curve_figures(reg.root)
+    try:
+        kind0 = "style" if len(reg.get(task0, method0, gen0).style_dirs.vectors) else "input"
+    except (L.AppError, AttributeError, TypeError):  # no such model, or no style directions in it
+        kind0 = "input"
 
     # ---------------------------------------------------------------- handlers
     def availability(task: str, method: str, generator: str) -> tuple[str, Any, Any, str]:
@@ -165,7 +178,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         label = "Map" if st.available else "Map (model unavailable)"
         nam = method == "nam"
         return (st.message, gr.Button(value=label, interactive=st.available, visible=not nam),
-                gr.Button(value=label, interactive=st.available, visible=nam), L.DRAW_HINTS[L.input_kind(task)])
+                gr.Button(value=label, interactive=st.available, visible=nam), L.draw_hint(task))
 
     @guarded
     def on_upload(task: str, upload: Any) -> tuple[Any, ...]:
@@ -174,9 +187,10 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         view = L.to_display(L.upload_to_input(upload, task))
         return "upload", gr.Tabs(selected="upload"), view
 
-    def on_example(evt: gr.SelectData) -> tuple[str, str]:
+    def on_example(method: str, generator: str, evt: gr.SelectData) -> tuple[str, str, str, str]:
+        """The example's file and task, and a model of that task (the current one when it has it)."""
         path, task_name = examples[int(evt.index)]
-        return str(path), task_name
+        return (str(path), task_name, *L.choice_for_task(reg, task_name, method, generator))
 
     @guarded
     def on_task(task: str, method: str, generator: str, source: str, upload: Any) -> tuple[Any, ...]:
@@ -369,22 +383,45 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         return ([(L.to_display(x), "input (model size)"), (L.to_display(rec), f"G(T(e*)) · loss {loss:.3f}")],
                 _latency("Inversion", ms, f"{steps} steps × 4 restarts"))
 
-    def on_learn() -> tuple[Any, str, Any, str]:
-        fig = L.results_figure(reg.root)
-        return (L.loss_curves_figure(L.loaded_configs(reg)), L.results_markdown(reg.root),
-                gr.Image(value=fig, visible=fig is not None), reg.matrix_markdown())
-
     def glann_domains(current: str | None) -> Any:
         doms = reg.generator_domains()
         value = current if current in doms else (doms[0] if doms else None)
         return gr.Dropdown(choices=[(L.domain_label(d), d) for d in doms], value=value)
+
+    def glann_kinds(domain: str | None, current: str | None = None) -> Any:
+        """The Generator radio offers only the kinds that exist for ``domain`` (no DCGAN of shoes or handbags)."""
+        kinds = L.generator_kinds(reg, domain) if domain else []
+        return gr.Radio(choices=[(L.GENERATOR_LABEL[g], g) for g in kinds],
+                        value=current if current in kinds else (kinds[0] if kinds else None))
+
+    @L.gpu(duration=60)
+    @guarded
+    def on_glann_domain(domain: str | None, kind: str | None, n: float, seed: float) -> tuple[Any, ...]:
+        """New domain or kind: fresh samples of it, and the other galleries cleared (they showed the old one)."""
+        radio = glann_kinds(domain, kind)
+        kinds = L.generator_kinds(reg, domain) if domain else []
+        kind = kind if kind in kinds else (kinds[0] if kinds else None)
+        if domain is None or kind is None:
+            return radio, [], "", [], []
+        gal, lat = on_sample(domain, kind, n, seed)
+        return radio, gal, lat, [], []
+
+    def on_try(idea: str) -> tuple[Any, ...]:
+        """A tour idea's "try it": the Translate tab set to its model, with the task's first example loaded."""
+        t, m, g = tour[idea]  # type: ignore[misc]
+        ex = L.EXAMPLES_DIR / f"{t}_1.png"
+        return gr.Tabs(selected="translate"), t, m, g, (str(ex) if ex.exists() else gr.skip())
+
+    def on_download_click(state: dict[str, Any] | None) -> None:
+        if not state or state.get("input") is None:
+            gr.Warning("Nothing to download yet: press Map first, then Download all saves the gallery as PNGs.")
 
     # ---------------------------------------------------------------- layout
     with gr.Blocks(title="NAM Studio", analytics_enabled=False, delete_cache=cache_cleanup) as demo:
         gr.Markdown(HEADER)
         state = gr.State(None)
         source = gr.State("draw")
-        with gr.Tabs():
+        with gr.Tabs() as main_tabs:
             with gr.Tab("Translate", id="translate"):
                 with gr.Row():
                     with gr.Column(scale=2, min_width=320):
@@ -399,7 +436,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                             matrix = gr.Markdown(reg.matrix_markdown())
                         with gr.Tabs(selected="draw") as input_tabs:
                             with gr.Tab("Draw", id="draw") as tab_draw:
-                                hint = gr.Markdown(L.DRAW_HINTS[L.input_kind(task0)])
+                                hint = gr.Markdown(L.draw_hint(task0))
                                 sketch = gr.Sketchpad(
                                     label="Canvas", type="numpy", image_mode="RGBA", format="png",
                                     canvas_size=(400, 400), fixed_canvas=True, layers=False, transforms=[],
@@ -415,10 +452,12 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                                 gr.Markdown(L.UPLOAD_LIMITS_MD, elem_id="upload_limits")
                             with gr.Tab("Examples", id="examples"):
                                 ex_gallery = gr.Gallery(
-                                    value=[(str(p), t) for p, t in examples], label="Click an example: it sets the "
-                                    "task and the input (then press Map)", columns=5, height=330, allow_preview=False,
-                                    object_fit="contain", elem_classes=["pixelated"], elem_id="examples",
-                                    interactive=False)
+                                    value=[(str(p), L.example_caption(t)) for p, t in examples],
+                                    label="Click an example: it sets the task and the input (then press Map)",
+                                    # every row in view (no inner scrolling): about 160 px per row of 3
+                                    columns=3, height=max(1, -(-len(examples) // 3)) * 160 + 40,
+                                    allow_preview=False, object_fit="contain",
+                                    elem_classes=["pixelated"], elem_id="examples", interactive=False)
                         with gr.Row():
                             k = gr.Slider(1, L.MAX_K, value=8, step=1, label="Solutions K", elem_id="k")
                             seed = gr.Number(0, precision=0, label="Seed", minimum=0, maximum=L.MAX_SEED,
@@ -440,7 +479,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                         latency = gr.Markdown("", elem_id="latency")
                         download = gr.DownloadButton("Download all (zip of PNGs)", size="sm", elem_id="download")
                         with gr.Accordion("Latent directions", open=True):
-                            kind = gr.Radio(L.DIRECTION_KINDS, value="input", label="Directions")
+                            kind = gr.Radio(L.DIRECTION_KINDS, value=kind0, label="Directions")
                             dir_note = gr.Markdown("Press Map to get the directions of your input.")
                             sliders = [gr.Slider(-L.SPAN, L.SPAN, value=0.0, step=0.1, label=f"Direction {i + 1}",
                                                  visible=False, elem_id=f"dir{i}") for i in range(L.N_DIRECTIONS)]
@@ -459,55 +498,86 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                                              format="png", allow_preview=False, elem_classes=["pixelated"],
                                              interactive=False)
                             why_md = gr.Markdown("")
-                        with gr.Accordion("Compare with GANs (CycleGAN, DistanceGAN, DTN)", open=False):
+                        with gr.Accordion("Compare with GANs (CycleGAN, DistanceGAN, DTN)", open=False,
+                                          visible=L.has_baselines(reg, task0), elem_id="compare_box") as compare_box:
                             compare_btn = gr.Button("Compare the last mapped input", size="sm")
-                            compare = gr.Gallery(label="GAN baselines' analogies", columns=3, height=220,
-                                                 format="png", allow_preview=False, elem_classes=["pixelated"],
-                                                 interactive=False)
+                            compare = gr.Gallery(label="GAN baselines' analogies", columns=3, height="auto",
+                                                 format="png", allow_preview=False, object_fit="contain",
+                                                 elem_classes=["pixelated"], interactive=False)
                             compare_md = gr.Markdown("")
             with gr.Tab("GLANN", id="glann") as tab_glann:
                 gr.Markdown("GLANN samples images from noise without an adversary: G(T(e)), e ~ N(0, I).")
                 doms = reg.generator_domains()
+                dom0 = L.TASKS[task0].target if L.TASKS[task0].target in doms else (doms[0] if doms else None)
+                kinds0 = L.generator_kinds(reg, dom0) if dom0 else []
                 with gr.Row():
-                    g_domain = gr.Dropdown([(L.domain_label(d), d) for d in doms],
-                                           value=doms[0] if doms else None, label="Domain")
-                    g_kind = gr.Radio(L.GENERATOR_CHOICES, value="glann", label="Generator")
+                    g_domain = gr.Dropdown([(L.domain_label(d), d) for d in doms], value=dom0, label="Domain",
+                                           elem_id="g_domain")
+                    g_kind = gr.Radio([(L.GENERATOR_LABEL[g], g) for g in kinds0],
+                                      value="glann" if "glann" in kinds0 else (kinds0[0] if kinds0 else None),
+                                      label="Generator", elem_id="g_kind")
                 g_latency = gr.Markdown("")
                 with gr.Accordion("Sample", open=True):
                     with gr.Row():
                         g_n = gr.Slider(1, 64, value=16, step=1, label="Images")
                         g_seed = gr.Number(0, precision=0, label="Seed", minimum=0, maximum=L.MAX_SEED)
                         g_btn = gr.Button("Sample", variant="primary")
-                    g_gallery = gr.Gallery(columns=8, height=300, format="png", allow_preview=False,
-                                           elem_classes=["pixelated"], label="Samples", interactive=False)
+                    g_gallery = gr.Gallery(columns=8, height="auto", format="png", allow_preview=False,
+                                           object_fit="contain", elem_classes=["pixelated"], label="Samples",
+                                           interactive=False, elem_id="g_gallery")
                 with gr.Accordion("Interpolate between two seeds", open=False):
                     with gr.Row():
                         i_a = gr.Number(1, precision=0, label="Seed A", minimum=0, maximum=L.MAX_SEED)
                         i_b = gr.Number(2, precision=0, label="Seed B", minimum=0, maximum=L.MAX_SEED)
                         i_steps = gr.Slider(2, 16, value=8, step=1, label="Steps")
                         i_btn = gr.Button("Interpolate")
-                    i_gallery = gr.Gallery(columns=8, height=200, format="png", allow_preview=False,
-                                           elem_classes=["pixelated"], label="Interpolation", interactive=False)
+                    i_gallery = gr.Gallery(columns=8, height="auto", format="png", allow_preview=False,
+                                           object_fit="contain", elem_classes=["pixelated"], label="Interpolation",
+                                           interactive=False)
                 with gr.Accordion("Invert an image (find e with G(T(e)) ≈ image)", open=False):
                     with gr.Row():
                         v_img = gr.Image(label="Image", type="filepath", image_mode=None, height=200,
                                          sources=["upload", "clipboard"])  # decoded by L.load_image
                         v_steps = gr.Slider(20, 500, value=150, step=10, label="Optimisation steps")
                         v_btn = gr.Button("Invert")
-                    v_gallery = gr.Gallery(columns=2, height=220, format="png", allow_preview=False,
-                                           elem_classes=["pixelated"], label="Inversion", interactive=False)
+                    # whole images: tiles no taller than the gallery (2 columns of the full width were taller,
+                    # so only their top showed) and "contain" (Gradio's default "cover" crops to the tile)
+                    v_gallery = gr.Gallery(columns=4, height=330, format="png", allow_preview=False,
+                                           object_fit="contain", elem_classes=["pixelated"], label="Inversion",
+                                           interactive=False, elem_id="v_gallery")
                     gr.Markdown(L.UPLOAD_LIMITS_MD)
-            with gr.Tab("Learn", id="learn") as tab_learn:
-                gr.Markdown(L.LEARN_MD)
-                gr.Markdown("### Evaluation")
-                results = gr.Markdown(L.results_markdown(reg.root))
-                fig0 = L.results_figure(reg.root)
-                results_fig = gr.Image(fig0, label="Evaluation figure", interactive=False, visible=fig0 is not None)
-                gr.Markdown("### Available models")
-                matrix2 = gr.Markdown(reg.matrix_markdown())
-                gr.Markdown("### Loss curves of the loaded checkpoints")
-                curves = gr.Plot(label="Training curves")
-                refresh = gr.Button("Refresh", size="sm")
+            with gr.Tab("Learn", id="learn"):
+                # static content only (pictures drawn at start-up): the tab shows at once, with no request
+                gr.Markdown(L.TOUR_INTRO, elem_id="tour_intro")
+                try_btns: dict[str, list[gr.Button]] = {}
+                for key, title, text in L.TOUR_IDEAS:
+                    gr.Markdown(f"#### {title}\n\n{text}", elem_classes=["tour-text"])
+                    if tour_figs.get(key):
+                        gr.Image(tour_figs[key], show_label=False, interactive=False, format="png",
+                                 buttons=["fullscreen"], elem_id=f"tour_{key}", elem_classes=["tour-figure"])
+                    with gr.Row():
+                        combo = tour.get(key)
+                        if combo is not None:
+                            what = f"{L.METHOD_LABEL[combo[1]]} on {L.task_label(combo[0])}"
+                            if key == "glann":
+                                what = f"{L.METHOD_LABEL[combo[1]]} with a GLANN generator"
+                            try_btns.setdefault(key, []).append(gr.Button(f"Try it: {what}", size="sm",
+                                                                          elem_id=f"try_{key}"))
+                        if key == "glann" and doms:
+                            try_btns.setdefault("glann_tab", []).append(gr.Button(
+                                "Try it: sample GLANN in the GLANN tab", size="sm", elem_id="try_glann_tab"))
+                gr.Markdown("### Results", elem_id="results_head")
+                gr.Markdown(L.compact_results_markdown(reg.root), elem_id="results_compact")
+                gr.Markdown(L.RESULTS_NOTE + " [The full table: every generator and metric →](results)",
+                            elem_id="results_note")
+                with gr.Accordion("Loss curves, grouped", open=False, elem_id="loss_curves"):
+                    for title, text, path in loss_figs:
+                        gr.Markdown(f"**{title}.** {text}")
+                        gr.Image(path, show_label=False, interactive=False, format="png", buttons=[])
+                    if not loss_figs:
+                        gr.Markdown("No training history in the checkpoints folder.")
+                with gr.Accordion("Available models", open=False):
+                    gr.Markdown(reg.matrix_markdown())
 
         # ---------------------------------------------------------------- events
         sel = [task, method, generator]
@@ -518,7 +588,8 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                     preprocess=False)
         upload.change(on_upload, [task, upload], [source, input_tabs, model_view], api_name="preview_upload",
                       preprocess=False)
-        ex_gallery.select(on_example, None, [upload, task], api_name=False, queue=False)
+        ex_gallery.select(on_example, [method, generator], [upload, task, method, generator], api_name=False,
+                          queue=False)
         tab_draw.select(lambda: "draw", None, source, api_name=False, queue=False)
         tab_upload.select(lambda: "upload", None, source, api_name=False, queue=False)
         map_outputs = [state, gallery, model_view, latency, download, why, why_md, dir_note, anchor_md, strip,
@@ -549,11 +620,36 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                     api_name="glann_interpolate")
         v_btn.click(on_invert, [g_domain, v_img, v_steps], [v_gallery, g_latency], api_name="glann_invert",
                     preprocess=False)
-        tab_glann.select(glann_domains, g_domain, g_domain, api_name=False)
-        tab_learn.select(on_learn, None, [curves, results, results_fig, matrix2], api_name=False)
-        refresh.click(on_learn, None, [curves, results, results_fig, matrix2], api_name=False)
+        glann_refresh = [g_kind, g_gallery, g_latency, i_gallery, v_gallery]
+        tab_glann.select(glann_domains, g_domain, g_domain, api_name=False, queue=False).then(
+            on_glann_domain, [g_domain, g_kind, g_n, g_seed], glann_refresh, api_name=False)
+        g_domain.input(on_glann_domain, [g_domain, g_kind, g_n, g_seed], glann_refresh, api_name=False)
+        g_kind.input(on_glann_domain, [g_domain, g_kind, g_n, g_seed], glann_refresh, api_name=False)
+        # a new task: no GAN panel where no GAN baseline exists; its old results belonged to the previous task
+        task.change(lambda t: (gr.Accordion(visible=L.has_baselines(reg, t)), None, ""), task,
+                    [compare_box, compare, compare_md], api_name=False, queue=False)
+        for b in buttons:  # the GAN results belong to the previous input
+            b.click(lambda: (None, ""), None, [compare, compare_md], api_name=False, queue=False)
+        download.click(on_download_click, state, None, api_name=False)  # queued: toasts need the queue
+        for key, btns in try_btns.items():
+            for b in btns:
+                if key == "glann_tab":
+                    b.click(lambda: (gr.Tabs(selected="glann"), dom0), None, [main_tabs, g_domain],
+                            api_name=False, queue=False).then(
+                        on_glann_domain, [g_domain, g_kind, g_n, g_seed], glann_refresh, api_name=False)
+                else:
+                    b.click(functools.partial(on_try, key), None, [main_tabs, task, method, generator, upload],
+                            api_name=False, queue=False)
         demo.load(availability, sel, [avail, *buttons, hint], api_name=False, queue=False)
         demo.load(lambda: reg.matrix_markdown(), None, matrix, api_name=False, queue=False)
+
+    # the whole evaluation on a page of its own (linked from the Learn tab), where its wide table has room
+    with demo.route("Full results", "results", show_in_navbar=False):
+        gr.Markdown("# NAM Studio: the full evaluation\n[← back to the app](./)")
+        gr.Markdown(L.full_results_markdown(reg.root), elem_id="full_results")
+        fig0 = L.results_figure(reg.root)
+        if fig0:
+            gr.Image(fig0, label="Evaluation figure", interactive=False, buttons=["fullscreen"])
 
     demo.registry = reg  # type: ignore[attr-defined]  # for tests and benchmarks
     demo.admissions = admissions  # type: ignore[attr-defined]
