@@ -106,13 +106,15 @@ def test_map_and_explore_every_model(shared_client, combo: tuple[str, str, str])
                     api_name=map_api(method))
     gallery, view, latency, zip_path, why = out[0], out[1], out[2], out[3], out[4]
     tiles = images(gallery)
-    assert len(tiles) == 3 and all(t.shape[0] >= 128 for t in tiles)
+    n = len(tiles)
+    assert n == 3 or (n == 1 and "deterministic" in latency)  # a deterministic model shows its one solution
+    assert all(t.shape[0] >= 128 for t in tiles)
     assert "loss" in gallery[0]["caption"] and "ms" in latency
-    assert Path(view).exists() and len(why) == 4  # the input + T(G(z)) of each solution
+    assert Path(view).exists() and len(why) == n + 1  # the input + T(G(z)) of each solution
     with zipfile.ZipFile(zip_path) as zf:
-        assert sum(n.startswith("solution_") for n in zf.namelist()) == 3
+        assert sum(n.startswith("solution_") for n in zf.namelist()) == len(tiles)
     moved_gallery, lat, _ = c.predict("input", 3.0, -2.0, 0.0, 0.0, api_name="/explore")
-    assert len(moved_gallery) == 3 and "ms" in lat
+    assert len(moved_gallery) >= 1 and "ms" in lat
     if method == "vae-nam":
         assert any(not np.array_equal(a, b) for a, b in zip(tiles, images(moved_gallery)))
 
@@ -242,7 +244,10 @@ def test_nam_has_its_own_queue(served: tuple[str, object]) -> None:
     c.predict("street2mnist", "vae-nam", "glann", None, ex, 2, 0, "input", api_name="/map")  # warm
     saved = reg.nam_steps
     tr = reg.get("street2mnist", "nam", "glann")
-    tr.nam_steps = reg.nam_steps = 1500  # a few seconds per NAM request on the tiny model
+    t0 = time.perf_counter()
+    c.predict("street2mnist", "nam", "glann", None, ex, 8, 99, "input", api_name="/map_nam")
+    per_step = (time.perf_counter() - t0) / max(1, saved or 20)
+    tr.nam_steps = reg.nam_steps = int(min(1500, max(100, 3.0 / per_step)))  # about 3 s per NAM request
     try:
         slow = [client(url).submit("street2mnist", "nam", "glann", None, ex, 8, 100 + i, "input",
                                    api_name="/map_nam") for i in range(2)]
