@@ -1519,8 +1519,8 @@ LOSS_GROUPS: list[tuple[str, str, str]] = [
      "NAM's codes in one pass (code error, and the image error of G of its codes)."),
     ("baseline", "GAN baselines (CycleGAN, DistanceGAN, DTN)",
      "The adversarial baselines' generator loss and their own constraint (cycle consistency, distance "
-     "preservation, DTN's f-constancy). The adversarial part oscillates instead of converging, so these curves "
-     "say little about the quality of the translations: compare the accuracies in the table instead."),
+     "preservation, DTN's f-constancy). A falling generator loss only says that the discriminator is fooled "
+     "more often, not that a translation keeps the input's content: compare the accuracies in the table."),
 ]
 # per method: the history keys each loss-curve panel shows (absent keys are skipped)
 LOSS_KEYS = {"glann": ("recon",), "dcgan": ("loss_g", "loss_d"), "nam": ("recon",), "nam-ff": ("code_mse", "image"),
