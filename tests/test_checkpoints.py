@@ -546,3 +546,17 @@ def test_only_plain_names_go_to_the_hub(silent_hub: _SilentServer) -> None:
         with pytest.raises(CheckpointError, match="plain names"):
             resolve_checkpoint(ref)
         assert time.time() - t0 < 0.2
+
+
+def test_validating_against_the_header_costs_no_import_of_torch_dynamo(tmp_path: Path) -> None:
+    """Meta-device builds skip random init: torch's meta ``normal_`` would import torch._dynamo (seconds, once per
+    process) on the first load of every app or CLI process."""
+    import subprocess
+    import sys
+
+    _save(tmp_path / "ck")
+    code = ("import sys; from nam_core.checkpoints import load_checkpoint; "
+            f"load_checkpoint({str(tmp_path / 'ck')!r}, device='cpu'); print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(ckmod.CHECKPOINTS_DIR.parent))
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr[-2000:]

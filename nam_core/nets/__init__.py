@@ -87,12 +87,28 @@ def check_net_config(arch: Any, name: str = "network") -> tuple[str, dict[str, A
     return kind, kwargs
 
 
+class _NoRandomInit(torch.overrides.TorchFunctionMode):
+    """Skip in-place random initialisation of meta tensors: it has no values to fill, and torch's meta kernel for
+    ``normal_`` imports torch._dynamo (seconds, once per process) only to fill nothing."""
+
+    SKIP = frozenset({"normal_", "uniform_", "bernoulli_", "exponential_", "log_normal_", "cauchy_", "geometric_",
+                      "random_"})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in self.SKIP:  # Tensor.normal_(...) or nn.init.normal_(tensor=...)
+            t = args[0] if args else kwargs.get("tensor")
+            if isinstance(t, torch.Tensor) and t.is_meta:
+                return t
+        return func(*args, **kwargs)
+
+
 def net_shapes(kind: str, kwargs: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     """The state-dict shapes ``build_net(kind, **kwargs)`` would have, computed on the ``meta`` device (nothing is
     allocated, so an absurd architecture costs nothing). Validate with :func:`check_net_config` first; raises
     ValueError when the network cannot be built with these arguments."""
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _NoRandomInit():
             net = NETS[kind](**kwargs)
     except Exception as exc:  # TypeError (bad argument), ValueError/AssertionError (bad size), RuntimeError (overflow)
         raise ValueError(f"cannot build {kind} with {kwargs}: {type(exc).__name__}: {exc}") from exc
