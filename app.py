@@ -542,7 +542,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                         v_btn = gr.Button("Invert")
                     # whole images: tiles no taller than the gallery (2 columns of the full width were taller,
                     # so only their top showed) and "contain" (Gradio's default "cover" crops to the tile)
-                    v_gallery = gr.Gallery(columns=4, height=330, format="png", allow_preview=False,
+                    v_gallery = gr.Gallery(columns=4, height=330, fit_columns=False, format="png", allow_preview=False,
                                            object_fit="contain", elem_classes=["pixelated"], label="Inversion",
                                            interactive=False, elem_id="v_gallery")
                     gr.Markdown(L.UPLOAD_LIMITS_MD)
