@@ -865,38 +865,59 @@ class ModelRegistry:
         return tr
 
     def _load_once(self, key: tuple[str, str, str], load: Callable[[], Any]) -> Any:
-        """``load()`` a translator into the cache under ``key``, once: the first caller loads (without the registry
-        lock), concurrent callers of the same key wait for its result, other keys are not held up. Any failure is
+        """``load()`` a translator into the cache under ``key``, once (see :meth:`_single_flight`). Any failure is
         recorded in ``_failed`` (shown by ``status``, not retried) and raised again."""
-        with self._lock:
-            if key in self._translators:
-                return self._translators[key]
-            if key in self._failed:
+        def cached() -> Any:
+            if key not in self._translators and key in self._failed:
                 raise CheckpointError(self._failed[key])
-            fut = self._loading.get(key)
+            return self._translators.get(key)
+
+        def load_configured() -> Any:
+            tr = load()
+            if self.nam_steps is not None and hasattr(tr, "nam_steps"):
+                tr.nam_steps = int(self.nam_steps)
+            return tr
+
+        def store(tr: Any) -> None:
+            self.locks[key] = threading.Lock()
+            self._translators[key] = tr
+
+        def failed(exc: Exception) -> None:
+            self._failed[key] = f"{type(exc).__name__}: {exc}"
+
+        return self._single_flight(self._loading, key, cached, load_configured, store, failed)
+
+    def _single_flight(self, loading: dict[Any, Future], key: Any, cached: Callable[[], Any],
+                       load: Callable[[], Any], store: Callable[[Any], None],
+                       failed: Callable[[Exception], None] | None = None) -> Any:
+        """The cached value (``cached()``, under the registry lock; None: not cached), else ``load()`` it once: the
+        first caller loads without the registry lock, concurrent callers of the same key wait for its result, other
+        keys are not held up. ``store`` (and, on an Exception, ``failed``) run under the lock."""
+        with self._lock:
+            hit = cached()
+            if hit is not None:
+                return hit
+            fut = loading.get(key)
             owner = fut is None
             if owner:
-                fut = self._loading[key] = Future()
+                fut = loading[key] = Future()
         assert fut is not None
         if not owner:
             return fut.result()
         try:
-            tr = load()
-            if self.nam_steps is not None and hasattr(tr, "nam_steps"):
-                tr.nam_steps = int(self.nam_steps)
+            value = load()
         except BaseException as exc:
             with self._lock:
-                if isinstance(exc, Exception):
-                    self._failed[key] = f"{type(exc).__name__}: {exc}"
-                self._loading.pop(key, None)
+                if failed is not None and isinstance(exc, Exception):
+                    failed(exc)
+                loading.pop(key, None)
             fut.set_exception(exc)
             raise
         with self._lock:
-            self.locks[key] = threading.Lock()
-            self._translators[key] = tr
-            self._loading.pop(key, None)
-        fut.set_result(tr)
-        return tr
+            store(value)
+            loading.pop(key, None)
+        fut.set_result(value)
+        return value
 
     def baseline(self, task: str, method: str) -> Any | None:
         """The cached Translator of the GAN baseline ``<task>_<method>`` (None when no such local checkpoint)."""
@@ -941,32 +962,19 @@ class ModelRegistry:
         """(G, config) of ``domain``'s ``kind`` generator: ``gen_<domain>_<kind>``, else the one of a mapping
         (named by the mapping's config, looked up only by name in the checkpoints folder), else the Hub."""
         key = (domain, kind)
-        with self._lock:
-            if key in self._generators:
-                return self._generators[key]
-            for tr in self._translators.values():
-                if tr.target == domain and tr.gen_config.get("method") == kind:
-                    self._generators[key] = (tr.G, tr.gen_config)
-                    return self._generators[key]
-            fut = self._gen_loading.get(key)
-            owner = fut is None
-            if owner:
-                fut = self._gen_loading[key] = Future()
-        assert fut is not None
-        if not owner:
-            return fut.result()
-        try:
-            found = self._find_generator(domain, kind)
-        except BaseException as exc:
-            with self._lock:
-                self._gen_loading.pop(key, None)
-            fut.set_exception(exc)
-            raise
-        with self._lock:
+
+        def cached() -> tuple[Any, dict[str, Any]] | None:
+            if key not in self._generators:
+                for tr in self._translators.values():
+                    if tr.target == domain and tr.gen_config.get("method") == kind:
+                        self._generators[key] = (tr.G, tr.gen_config)
+                        break
+            return self._generators.get(key)
+
+        def store(found: tuple[Any, dict[str, Any]]) -> None:
             self._generators[key] = found
-            self._gen_loading.pop(key, None)
-        fut.set_result(found)
-        return found
+
+        return self._single_flight(self._gen_loading, key, cached, lambda: self._find_generator(domain, kind), store)
 
     def _find_generator(self, domain: str, kind: str) -> tuple[Any, dict[str, Any]]:
         """Load ``domain``'s ``kind`` generator (see :meth:`generator`; called without the registry lock)."""
