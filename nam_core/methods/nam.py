@@ -114,14 +114,19 @@ class NAM(DDPWrappable):
 def nam_infer(G: nn.Module, T: nn.Module, targets: torch.Tensor, num_solutions: int = 8, steps: int = 100,
               lr: float = 0.05, loss: nn.Module | None = None, prior_weight: float = 1e-3, seed: int = 0,
               init: torch.Tensor | None = None,
-              callback: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              callback: Callable[[int, int], None] | None = None,
+              on_step: Callable[[int, torch.Tensor, torch.Tensor], bool | None] | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
     """Optimise ``num_solutions`` codes per target from random starts, all in one batch, with T and G frozen.
 
     The loss is summed over targets and Adam works per coordinate, so each target's solutions do not depend on the
     rest of its batch. Returns codes (N, K, latent) and final per-solution losses (N, K). ``callback(step, steps)``
-    reports progress.
+    reports progress. ``on_step(step, z, losses)`` (or ``callback.on_step``, so that a progress callback handed
+    down through the Translator can carry it) sees the codes (N, K, latent) after each step and the per-solution
+    losses (N, K) of that step, detached; returning True stops the optimisation early with the current codes.
     """
     loss_fn = loss if loss is not None else build_loss("laplacian")
+    on_step = on_step if on_step is not None else getattr(callback, "on_step", None)
     n, k, d = len(targets), num_solutions, G.latent_dim
     dev = targets.device
     if init is None:
@@ -140,6 +145,8 @@ def nam_infer(G: nn.Module, T: nn.Module, targets: torch.Tensor, num_solutions: 
             opt.step()
             if callback is not None:
                 callback(s + 1, steps)
+            if on_step is not None and on_step(s + 1, z.detach().view(n, k, d), per.detach().view(n, k)):
+                break
     with torch.no_grad():
         per = loss_fn(T(G(z)), tgt, reduction="none")
     return z.detach().view(n, k, d), per.view(n, k)
