@@ -125,6 +125,8 @@ def check_choices(task: Any = None, method: Any = None, generator: Any = None, k
                                  ("method", method, [v for _, v in METHOD_CHOICES]),
                                  ("generator", generator, [v for _, v in GENERATOR_CHOICES]),
                                  ("directions", kind, [v for _, v in DIRECTION_KINDS])):
+        if name == "task" and value in PRIVATE_TASKS:  # a Studio tab model: accepted, never listed
+            continue
         if value is not None and value not in choices:
             raise AppError(f"Unknown {name} {str(value)[:40]!r}: choose one of {', '.join(choices)}.")
 
@@ -146,6 +148,9 @@ def task_label(task: str) -> str:
 
 
 TASK_CHOICES: list[tuple[str, str]] = [(f"{task_label(t)}  ({t})", t) for t in TASK_ORDER if t in TASKS]
+# tasks trained in the Studio tab: served to the browser that trained them (its own task list, see
+# ModelRegistry.add_private_root), never in TASK_CHOICES, the matrix or the GLANN tab of anyone else
+PRIVATE_TASKS: set[str] = set()
 
 
 def register_user_tasks(*roots: str | Path) -> list[str]:
@@ -770,10 +775,40 @@ class ModelRegistry:
         self._loading: dict[tuple[str, str, str], Future] = {}
         self._gen_loading: dict[tuple[str, str], Future] = {}
         self.locks: dict[tuple[str, str, str], threading.Lock] = {}
+        self.private_roots: dict[str, Path] = {}  # Studio tab tasks → their folder (see add_private_root)
+
+    def add_private_root(self, root: str | Path) -> list[str]:
+        """Serve the mapping checkpoints directly under ``root`` (a Studio tab job's output) without listing them:
+        their tasks are registered and accepted by :func:`check_choices`, but only a UI that is told their names
+        shows them. Returns the tasks."""
+        from ..checkpoints import find_checkpoints
+        from ..methods.mappings import get_task
+
+        found = []
+        for _, cfg in find_checkpoints(root, "mapping"):
+            name = cfg.get("task")
+            if isinstance(name, str) and name not in TASK_ORDER:
+                get_task(name, cfg)
+                with self._lock:
+                    self.private_roots[name] = Path(root)
+                PRIVATE_TASKS.add(name)
+                found.append(name)
+        return sorted(set(found))
+
+    def forget_private(self, task: str) -> None:
+        """Stop serving a Studio tab task (its files are about to go)."""
+        with self._lock:
+            self.private_roots.pop(task, None)
+            for key in [k for k in self._translators if k[0] == task]:
+                self._translators.pop(key, None)
+            for key in [k for k in self._failed if k[0] == task]:
+                self._failed.pop(key, None)
+        PRIVATE_TASKS.discard(task)
 
     # -------------------------------------------------------------- availability
     def local_path(self, task: str, method: str, generator: str) -> Path | None:
-        for root in (self.root, *self.extra_roots):
+        private = self.private_roots.get(task)
+        for root in ((private,) if private is not None else (self.root, *self.extra_roots)):
             p = root / checkpoint_folder(task, method, generator)
             if (p / "config.json").exists():
                 return p
@@ -952,7 +987,7 @@ class ModelRegistry:
         doms = {p.name.split("_")[1] for r in (self.root, *self.extra_roots) for p in r.glob("gen_*_*")
                 if (p / "config.json").exists()}
         doms -= set(self.user_tasks)  # gen_<task>_glann of a user's task: listed by its domain (below)
-        doms |= {tr.target for tr in self.loaded().values()}
+        doms |= {tr.target for key, tr in self.loaded().items() if key[0] not in self.private_roots}
         for t, _, _ in self.available():
             doms.add(TASKS[t].target)
         order = ["shoes", "handbags", "mnist", "street", "svhn"]
