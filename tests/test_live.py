@@ -46,3 +46,65 @@ def test_nam_infer_takes_on_step_from_a_progress_callback(frozen_pair) -> None: 
 
     nam_infer(G, T, targets, num_solutions=2, steps=10, seed=0, callback=Progress())
     assert calls == [(1, 10), (2, 10)] and steps_seen == [1, 2]
+
+
+# ---------------------------------------------------------------- the serving side, on the shared tiny fixture
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from nam_core.serving import app_logic as L  # noqa: E402
+from nam_core.serving.live import LivePreview, NamSnapshot, NamStream, is_live_method, run_live  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def registry(request: pytest.FixtureRequest) -> L.ModelRegistry:
+    from test_serving_app_logic import build_tiny_checkpoints
+
+    root = build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))
+    return L.ModelRegistry(root, device="cpu", nam_steps=20)
+
+
+def _digit() -> np.ndarray:
+    ink = np.zeros((200, 200), np.float32)
+    ink[40:160, 90:110] = 1.0
+    return L.ink_to_input(ink, "street2mnist")
+
+
+def test_live_preview_is_what_map_shows(registry: L.ModelRegistry) -> None:
+    image = _digit()
+    live = run_live(registry, "street2mnist", "vae-nam", "glann", image, k=4, seed=3, kind="global")
+    assert isinstance(live, LivePreview) and live.outputs.shape[0] == 4 and len(live.captions) == 4
+    full = L.run_map(registry, "street2mnist", "vae-nam", "glann", image, k=4, seed=3, kind="global")
+    assert np.array_equal(live.outputs, full.outputs) and live.captions == full.captions
+    # dataset-wide directions come with the preview, per-input ones wait for a Map
+    assert live.directions is None or live.directions.kind == "global"
+    assert run_live(registry, "street2mnist", "vae-nam", "glann", image, k=4, seed=3, kind="input").directions is None
+    assert is_live_method("vae-nam") and is_live_method("ae-nam") and not is_live_method("nam")
+
+
+def test_nam_stream_yields_snapshots_then_the_map_result(registry: L.ModelRegistry) -> None:
+    image = _digit()
+    stream = NamStream(registry, "street2mnist", "nam", "glann", image, k=3, seed=11, every_s=0.0, every_steps=1)
+    items = list(stream)
+    snaps, final = items[:-1], items[-1]
+    assert isinstance(final, L.MapResult) and final.outputs.shape[0] == 3
+    assert snaps and all(isinstance(s, NamSnapshot) for s in snaps)
+    assert all(s.outputs.shape[0] == 3 and s.total == 20 and 1 <= s.step < 20 for s in snaps)
+    assert [s.step for s in snaps] == sorted({s.step for s in snaps})  # newest only, in order
+    assert all(np.all(np.diff(s.losses) >= 0) for s in snaps)  # best current loss first
+    assert len(stream.curve) == 20 and stream.stopped_at is None
+    assert snaps[-1].curve[-1][1] <= snaps[0].curve[0][2]  # the best loss has come down from the first mean
+
+
+def test_nam_stream_stop_keeps_the_current_solutions_for_explore(registry: L.ModelRegistry) -> None:
+    image = _digit()
+    stream = NamStream(registry, "street2mnist", "nam", "glann", image, k=3, seed=12, every_s=0.0, every_steps=1)
+    for item in stream:
+        if isinstance(item, NamSnapshot) and item.step >= 3:
+            stream.stop()
+        final = item
+    assert isinstance(final, L.MapResult)
+    assert stream.stopped_at is not None and stream.stopped_at < 20 and len(stream.curve) == stream.stopped_at
+    # the sliders move exactly these solutions (the Translator cached the stopped ones: no new optimisation)
+    moved = L.run_explore(registry, "street2mnist", "nam", "glann", image, 3, 12, [0.0] * L.N_DIRECTIONS)
+    assert np.array_equal(np.sort(moved.outputs.reshape(3, -1), 0), np.sort(final.outputs.reshape(3, -1), 0))

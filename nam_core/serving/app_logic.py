@@ -1149,19 +1149,49 @@ def check_input(tr: Any, task: str, image: np.ndarray) -> None:
                        "images: convert it again (press Map).")
 
 
+class _StepCallback:
+    """A progress callback that also carries ``on_step`` down to :func:`nam_core.methods.nam.nam_infer` (through
+    the Translator, whose signatures take one callback)."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, on_step: Callable[..., bool | None]) -> None:
+        self.progress, self.on_step = progress, on_step
+
+    def __call__(self, step: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(step, total)
+
+
 def run_map(registry: ModelRegistry, task: str, method: str, generator: str, image: np.ndarray, k: int = 8,
-            seed: int = 0, kind: str = "input", progress: ProgressFn | None = None) -> MapResult:
-    """Translate one prepared input into K solutions (NAM reports its optimisation through ``progress``)."""
+            seed: int = 0, kind: str = "input", progress: ProgressFn | None = None,
+            on_step: Callable[..., bool | None] | None = None) -> MapResult:
+    """Translate one prepared input into K solutions (NAM reports its optimisation through ``progress``, and
+    ``on_step(step, z, losses)`` sees its codes after every step and may stop it early: see ``nam_infer``)."""
     k = int(np.clip(int(k), 1, MAX_K))
     seed = parse_seed(seed)
     t0 = time.perf_counter()
     tr = registry.get(task, method, generator)
     check_input(tr, task, image)
-    cb = _progress_cb(progress, "NAM: optimising latent codes" if method == "nam" else "encoding")
+    cb: Callable[[int, int], None] | None = _progress_cb(
+        progress, "NAM: optimising latent codes" if method == "nam" else "encoding")
+    if on_step is not None:
+        cb = _StepCallback(cb, on_step)
     with registry.lock(task, method, generator):
         res = _solve(tr, image, k, seed, cb)
         info, warns = direction_info(tr, image, k, seed, kind)
     outs, recs, losses = res.outputs[0], res.reconstructions[0], res.losses[0]
+    captions, rank_note = rank_captions(tr, res, task, method, k)
+    ms = (time.perf_counter() - t0) * 1000
+    meta = {"task": task, "method": method, "generator": generator, "k": len(outs), "k_requested": k, "seed": seed,
+            "kind": info.kind, "rank_by": getattr(res, "rank_by", None), "coefficients": [0.0] * N_DIRECTIONS,
+            "server_ms": round(ms, 1)}
+    zp = write_zip(outs, meta, image, recs, losses)
+    return MapResult(image, outs, recs, losses, info, zp, ms, str(tr.device), warns, captions, rank_note)
+
+
+def rank_captions(tr: Any, res: Any, task: str, method: str, k: int) -> tuple[list[str], str]:
+    """One caption per solution of a single-image ``translate_full`` result (``#1 · best reconstruction``), and
+    one line saying what the order means (or that the model is deterministic)."""
+    outs = res.outputs[0]
     # the Translator returns the solutions in rank order (one when the model is deterministic): say what it means
     by = getattr(res, "rank_by", None)
     best = {"loss": "best reconstruction", "roundtrip": "best round-trip", "roundtrip+loss": "best round-trip + loss"}
@@ -1179,11 +1209,7 @@ def run_map(registry: ModelRegistry, task: str, method: str, generator: str, ima
     if getattr(tr, "deterministic", False) and len(outs) < k:
         rank_note = (f"{METHOD_LABEL.get(method, method)} is deterministic for this task: one solution (the other "
                      f"{k - 1} would be identical copies).")
-    ms = (time.perf_counter() - t0) * 1000
-    meta = {"task": task, "method": method, "generator": generator, "k": len(outs), "k_requested": k, "seed": seed,
-            "kind": info.kind, "rank_by": by, "coefficients": [0.0] * N_DIRECTIONS, "server_ms": round(ms, 1)}
-    zp = write_zip(outs, meta, image, recs, losses)
-    return MapResult(image, outs, recs, losses, info, zp, ms, str(tr.device), warns, captions, rank_note)
+    return captions, rank_note
 
 
 @dataclass
