@@ -16,7 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nets import build_net
+from ..utils import to_tensor
 from .base import DDPWrappable
+from .registry import Method, Preset, register, register_presets
+from .trainer import Trainer
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -136,3 +139,31 @@ class DCGAN(DDPWrappable):
         g = build_net("dcgan_generator", **self.G.nam_config["kwargs"]).to(self.device)
         g.load_state_dict(self.best_G)
         return g.eval()
+
+
+# ------------------------------------------------------------------------------------------------ training, registry
+def fit(ds: Any, spec: Any, hp: dict[str, Any], cfg: Any, seed: int, device: torch.device, domain: str,
+        progress: bool = True) -> tuple[Any, dict[str, nn.Module], dict[str, Any], dict[str, torch.Tensor],
+                                        nn.Module, float] | None:
+    """DCGAN on ``ds`` under the Trainer; the generator kept is the one with the best pixel-feature FID
+    (:meth:`DCGAN.best_generator`). Returns (trainer, networks, config, tensors, sampler, 0.0), or None when
+    stopped early (resumable)."""
+    real = to_tensor(ds.images[:1000], device)
+    m = DCGAN(spec.channels, spec.size, latent_dim=hp["latent_dim"], ngf=hp["ngf"], ndf=hp["ngf"], real_images=real,
+              seed=seed, device=device, domain=domain)
+    trainer = Trainer(m, ds.images, cfg, device=device)
+    if not trainer.fit_to_end("DCGAN"):
+        return None
+    G = m.best_generator()
+    return trainer, {"G": G}, m.config(), {}, G, 0.0
+
+
+register(Method(
+    name="dcgan", label="DCGAN", module="nam_core/methods/dcgan.py", kind="generator", script="train_generator",
+    cites=("dcgan",), deterministic=False, loss_keys=("loss_g", "loss_d"), order=11, trainer=fit,
+    defaults={"latent_dim": 32, "ngf": 64, "epochs": 25, "batch_size": 64}))
+register_presets(
+    Preset("gen_mnist_dcgan", "dcgan", "train_generator", {"domain": "mnist", "method": "dcgan", "epochs": 25}),
+    Preset("gen_street_dcgan", "dcgan", "train_generator", {"domain": "street", "method": "dcgan", "epochs": 20},
+           note="shipped model trained on a GPU (cuda)"),
+)

@@ -20,6 +20,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..utils import per_image_noise
+
+STYLE_SEED_OFFSET = 7919  # style draws are independent of the posterior's ε under the same seed
+
 
 @dataclass
 class Directions:
@@ -91,6 +95,26 @@ def move(z: torch.Tensor, directions: Directions, coefficients: list[float] | to
         return z
     delta = (c[:k] * directions.scales[:k].to(z)) @ directions.vectors[:k].to(z)
     return z + delta
+
+
+def style_spread(z: torch.Tensor, x: torch.Tensor, seed: int, style: Directions | None,
+                 temperature: float) -> torch.Tensor:
+    """z (N, K, d) moved along the ``style`` directions by ``temperature`` × N(0, std²) per direction (the first
+    solution stays put; the draws depend on the seed and each image's own pixels, not on its batch)."""
+    if style is None or len(style.vectors) == 0 or temperature == 0 or z.shape[1] < 2:
+        return z
+    v, s = style.vectors.to(z), style.scales.to(z)
+    c = per_image_noise(x, z.shape[1], len(v), seed + STYLE_SEED_OFFSET).to(z)
+    c[:, 0] = 0
+    return z + temperature * (c * s) @ v
+
+
+def global_spread(global_dirs: Directions | None, latent_dim: int) -> torch.Tensor:
+    """The per-coordinate standard deviation (d,) implied by the global PCA (zeros without it)."""
+    if global_dirs is None:
+        return torch.zeros(latent_dim)
+    v, s = global_dirs.vectors, global_dirs.scales
+    return ((v * s[:, None]) ** 2).sum(0).sqrt()
 
 
 @torch.no_grad()

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from ..utils import to_tensor
-from .baselines import UnpairedGAN
 from .cyclegan import cycle_loss
+from .gan_base import UnpairedGAN, gan_method
+from .registry import Preset, register, register_presets
 
 MODES = ("pairs", "top_bottom", "left_right")
 
@@ -130,3 +131,12 @@ class DistanceGAN(UnpairedGAN):
             terms["cycle"] = self.lambda_cyc * (cycle_loss(a, self.fwd["G"], self.fwd["F"], fake_b)
                                                 + cycle_loss(b, self.fwd["F"], self.fwd["G"], fake_a))
         return terms
+
+
+register(gan_method("distancegan", "DistanceGAN", "nam_core/methods/distancegan.py", DistanceGAN, order=4,
+                    loss_keys=("loss_g", "dist_ab"), published={"mnist2svhn": 26.8, "svhn2mnist": 26.8}))
+register_presets(*(
+    Preset(f"{task}_distancegan", "distancegan", "train_baseline",
+           {"task": task, "method": "distancegan", "epochs": 20, "limit": 5000},
+           note="shipped model trained on a GPU (cuda)")
+    for task in ("street2mnist", "mnist2street")))

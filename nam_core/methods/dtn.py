@@ -33,7 +33,8 @@ from ..checkpoints import load_checkpoint
 from ..data import DomainDataset
 from ..nets import build_net
 from ..utils import to_tensor
-from .baselines import PairedMethod, to_channels
+from .gan_base import BATCH_DEFAULTS, PairedMethod, gan_method, to_channels
+from .registry import Preset, register, register_presets
 
 FAKE_FROM_SOURCE, FAKE_FROM_TARGET, REAL_TARGET = 0, 1, 2
 
@@ -141,6 +142,21 @@ class DTN(PairedMethod):
     """Trainer-protocol method; ``f`` is frozen, g and D are trained (Adam 3e-4, β1 = 0.5)."""
 
     name = "dtn"
+    defaults = {**BATCH_DEFAULTS, "f_epochs": 3}
+    uses_translator_net = False  # g is a DCGAN generator from f's features
+
+    @classmethod
+    def build(cls, source: DomainDataset, target: DomainDataset, *, epochs: int, seed: int, device: torch.device,
+              task: str, hparams: dict[str, Any], f_checkpoint: str | Path | None = None, f_epochs: int = 3,
+              batch_size: int = 64, resuming: bool = False, progress: bool = True) -> DTN:
+        """f from ``f_checkpoint`` (a source-domain classifier) or pretrained for ``f_epochs`` on the source labels
+        (an untrained one when ``resuming``: its weights come from the checkpoint); the rest of ``hparams`` go to
+        the constructor. ``epochs`` is the Trainer's business (DTN has no schedule)."""
+        kw = dict(hparams)
+        f, info = feature_encoder(source, f_checkpoint=f_checkpoint, epochs=f_epochs, seed=seed, device=device,
+                                  width=int(kw.pop("f_width", 32)), batch_size=batch_size, pretrained=not resuming,
+                                  progress=progress)
+        return cls(f, source.images, target.images, f_info=info, seed=seed, device=device, task=task, **kw)
 
     def __init__(self, f: nn.Module, a_images: np.ndarray, b_images: np.ndarray, alpha: float = 15.0,
                  beta: float = 15.0, gamma: float = 0.0, ngf: int = 64, d_width: int = 32, lr: float = 3e-4,
@@ -206,3 +222,11 @@ class DTN(PairedMethod):
 
     def sample_rows(self) -> list[torch.Tensor]:
         return [self.fixed_a, self.g(self.encode(self.fixed_a)), self.fixed_b, self.g(self.encode(self.fixed_b))]
+
+
+register(gan_method("dtn", "DTN", "nam_core/methods/dtn.py", DTN, order=5, loss_keys=("loss_g", "const")))
+register_presets(*(
+    Preset(f"{task}_dtn", "dtn", "train_baseline",
+           {"task": task, "method": "dtn", "epochs": 20, "limit": 5000, "f_checkpoint": f"clf_{task.split('2')[0]}"},
+           note="shipped model trained on a GPU (cuda)")
+    for task in ("street2mnist", "mnist2street")))

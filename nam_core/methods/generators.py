@@ -6,7 +6,6 @@ a DCGAN generator, or a GLANN sampler ``G(T(e))``.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +14,13 @@ from torch import nn
 
 from ..checkpoints import load_checkpoint, save_checkpoint
 from ..data import DOMAINS, load_domain
-from ..utils import get_device, image_grid, save_png, to_tensor, to_uint8
-from .dcgan import DCGAN
-from .glann import IMLE, GLANNSampler, glann_config
-from .glo import GLO, pca_codes
-from .trainer import TrainConfig, Trainer
+from ..utils import get_device, image_grid, save_png, to_uint8
+from . import dcgan, glann  # noqa: F401 - each registers its generator Method
+from .glann import GLANNSampler
+from .registry import get_method, method_names
+from .trainer import TrainConfig
 
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "glann": {"latent_dim": 32, "ngf": 64, "epochs": 40, "batch_size": 64, "loss": "laplacian", "imle_epochs": 40,
-              "init": "pca"},
-    "dcgan": {"latent_dim": 32, "ngf": 64, "epochs": 25, "batch_size": 64},
-}
+DEFAULTS: dict[str, dict[str, Any]] = {m: dict(get_method(m).defaults) for m in method_names("generator")}
 
 
 def train_generator(domain: str, method: str, out_dir: str | Path, epochs: int | None = None,
@@ -37,7 +32,7 @@ def train_generator(domain: str, method: str, out_dir: str | Path, epochs: int |
     """Train a ``glann`` or ``dcgan`` generator of ``domain``; resumable; returns the final checkpoint folder
     (``out_dir/final``), which holds G (and T for GLANN) plus config, samples and loss curves beside it."""
     if method not in DEFAULTS:
-        raise ValueError(f"method must be one of {sorted(DEFAULTS)}")
+        raise ValueError(f"method must be one of {sorted(DEFAULTS)}")  # DEFAULTS: the registered generators
     hp = dict(DEFAULTS[method])
     for k, v in {"epochs": epochs, "latent_dim": latent_dim, "ngf": ngf, "batch_size": batch_size, "loss": loss,
                  "imle_epochs": imle_epochs, "init": init}.items():
@@ -51,38 +46,10 @@ def train_generator(domain: str, method: str, out_dir: str | Path, epochs: int |
     cfg = TrainConfig(out_dir=str(stage_dir), epochs=hp["epochs"], batch_size=hp["batch_size"], seed=seed,
                       max_minutes=max_minutes, progress=progress,
                       finish_early=finish_early)
-    if method == "glann":
-        if hp["init"] not in ("pca", "random"):
-            raise ValueError(f"init must be 'pca' or 'random', got {hp['init']!r}")
-        codes = pca_codes(ds.images, hp["latent_dim"], seed=seed) if hp["init"] == "pca" else None
-        m = GLO(len(ds), spec.channels, spec.size, latent_dim=hp["latent_dim"], ngf=hp["ngf"], loss=hp["loss"],
-                init_codes=codes, seed=seed, device=dev, domain=domain)
-        trainer = Trainer(m, ds.images, cfg, device=dev)
-        if not trainer.fit_to_end("GLO stage"):
-            return stage_dir / "last"
-        t_imle = time.time()
-        imle = IMLE(m.codes.weight.detach(), seed=seed, device=dev)
-        imle_hist = imle.fit(epochs=hp["imle_epochs"], progress=progress)
-        extra_seconds = time.time() - t_imle
-        G, T = m.G.eval(), imle.T.eval()
-        nets: dict[str, nn.Module] = {"G": G, "T": T}
-        config = glann_config(m.config(), imle.hparams)
-        config["imle_history"] = imle_hist
-        tensors = {"codes": m.codes.weight.detach()}
-        sampler: nn.Module = GLANNSampler(G, T)
-    else:
-        real = to_tensor(ds.images[:1000], dev)
-        m = DCGAN(spec.channels, spec.size, latent_dim=hp["latent_dim"], ngf=hp["ngf"], ndf=hp["ngf"],
-                  real_images=real, seed=seed, device=dev, domain=domain)
-        trainer = Trainer(m, ds.images, cfg, device=dev)
-        if not trainer.fit_to_end("DCGAN"):
-            return stage_dir / "last"
-        G = m.best_generator()
-        nets = {"G": G}
-        config = m.config()
-        tensors = {}
-        sampler = G
-        extra_seconds = 0.0
+    fitted = get_method(method).trainer(ds, spec, hp, cfg, seed=seed, device=dev, domain=domain, progress=progress)
+    if fitted is None:  # stopped by max_minutes: resumable
+        return stage_dir / "last"
+    trainer, nets, config, tensors, sampler, extra_seconds = fitted
     config.update({
         "kind": "generator", "domain": domain, "image_size": spec.size, "channels": spec.channels,
         "latent_dim": hp["latent_dim"], "train_images": len(ds), "data_source": ds.info.get("source", ""),

@@ -6,6 +6,7 @@ Sampling is ``G(T(e))``, ``e ~ N(0, I)`` — no adversary anywhere. :func:`inver
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nets import build_net
+from .glo import GLO, pca_codes
+from .registry import Method, Preset, register, register_presets
+from .trainer import Trainer
 
 
 @torch.no_grad()
@@ -139,3 +143,49 @@ def glann_config(glo_cfg: dict[str, Any], imle_hparams: dict[str, Any]) -> dict[
     cfg = dict(glo_cfg)
     cfg.update({"method": "glann", "imle": imle_hparams})
     return cfg
+
+
+# ------------------------------------------------------------------------------------------------ training, registry
+def fit(ds: Any, spec: Any, hp: dict[str, Any], cfg: Any, seed: int, device: torch.device, domain: str,
+        progress: bool = True) -> tuple[Any, dict[str, nn.Module], dict[str, Any], dict[str, torch.Tensor],
+                                        nn.Module, float] | None:
+    """GLANN's two stages on ``ds``: GLO (codes initialised by PCA or at random) under the Trainer, then IMLE from
+    noise to the GLO codes. Returns (trainer, networks, config, tensors, sampler, IMLE seconds), or None when the
+    GLO stage stopped early (resumable)."""
+    if hp["init"] not in ("pca", "random"):
+        raise ValueError(f"init must be 'pca' or 'random', got {hp['init']!r}")
+    codes = pca_codes(ds.images, hp["latent_dim"], seed=seed) if hp["init"] == "pca" else None
+    m = GLO(len(ds), spec.channels, spec.size, latent_dim=hp["latent_dim"], ngf=hp["ngf"], loss=hp["loss"],
+            init_codes=codes, seed=seed, device=device, domain=domain)
+    trainer = Trainer(m, ds.images, cfg, device=device)
+    if not trainer.fit_to_end("GLO stage"):
+        return None
+    t_imle = time.time()
+    imle = IMLE(m.codes.weight.detach(), seed=seed, device=device)
+    imle_hist = imle.fit(epochs=hp["imle_epochs"], progress=progress)
+    extra_seconds = time.time() - t_imle
+    G, T = m.G.eval(), imle.T.eval()
+    config = glann_config(m.config(), imle.hparams)
+    config["imle_history"] = imle_hist
+    return trainer, {"G": G, "T": T}, config, {"codes": m.codes.weight.detach()}, GLANNSampler(G, T), extra_seconds
+
+
+register(Method(
+    name="glann", label="GLANN", module="nam_core/methods/glann.py", kind="generator", script="train_generator",
+    cites=("glann",), deterministic=False, loss_keys=("recon",), order=10, trainer=fit,
+    defaults={"latent_dim": 32, "ngf": 64, "epochs": 40, "batch_size": 64, "loss": "laplacian", "imle_epochs": 40,
+              "init": "pca"}))
+
+
+def _gen(name: str, note: str = "", **args: Any) -> Preset:
+    _, domain, method = name.split("_")
+    return Preset(name, method, "train_generator", {"domain": domain, "method": method, **args}, note)
+
+
+register_presets(
+    _gen("gen_mnist_glann", epochs=30, imle_epochs=30, init="random"),
+    _gen("gen_street_glann", epochs=30, imle_epochs=100, limit=10000, loss="laplacian-flat", init="pca"),
+    _gen("gen_shoes_glann", epochs=40, imle_epochs=30, latent_dim=64, loss="laplacian-flat", init="random"),
+    _gen("gen_handbags_glann", "shipped model trained on a GPU (cuda)", epochs=120, imle_epochs=40, latent_dim=64,
+         loss="laplacian-flat", init="random"),
+)

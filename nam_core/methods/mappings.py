@@ -33,6 +33,7 @@ from .generators import load_generator
 from .nam import NAM, nam_infer, retrieval_starts
 from .refine import METHOD as REFINED_METHOD
 from .refine import NAMRefiner
+from .registry import find_method, get_method, methods
 from .trainer import TrainConfig, Trainer
 from .vae_nam import VAENAM
 
@@ -49,14 +50,11 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("mnist2svhn", "mnist", "svhn"), Task("svhn2mnist", "svhn", "mnist"),
     Task("edges2shoes", "shoes_edges", "shoes"), Task("edges2handbags", "handbags_edges", "handbags"),
 ]}
-METHODS = ("nam", "ae-nam", "vae-nam")
-SERVED_METHODS = (*METHODS, REFINED_METHOD)  # + NAM distilled into one pass (train_refiner)
+# the methods train_mapping trains (NAM, AE-NAM, VAE-NAM), and those served with a generator (+ NAM one-pass)
+METHODS = tuple(m.name for m in methods() if m.script == "train_mapping")
+SERVED_METHODS = (*METHODS, *(m.name for m in methods(feed_forward=False) if m.name not in METHODS))
 STYLE_DIRECTIONS = 8  # style directions stored with each mapping (see directions.style_directions)
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "nam": {"epochs": 40, "batch_size": 64, "n_targets": 2000},
-    "ae-nam": {"epochs": 30, "batch_size": 64, "prior_weight": 1e-3},  # NAM's code prior (see vae_nam.py)
-    "vae-nam": {"epochs": 30, "batch_size": 64, "beta": 1e-3},
-}
+DEFAULTS: dict[str, dict[str, Any]] = {m: dict(get_method(m).defaults) for m in METHODS}
 
 
 @torch.no_grad()
@@ -135,7 +133,8 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
     t = get_task(task)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}")
-    if (sketch_aug or silhouette_weight) and (method == "nam" or not t.source.endswith("_edges")):
+    meth = get_method(method)  # iterative: NAM (per-target codes); else an encoder, variational unless deterministic
+    if (sketch_aug or silhouette_weight) and (meth.iterative or not t.source.endswith("_edges")):
         raise ValueError("sketch augmentation and the silhouette term need AE-NAM or VAE-NAM on an edge-map input "
                          "(edges2shoes/handbags)")
     if not 0.0 <= sketch_aug <= 1.0:
@@ -151,7 +150,7 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
         raise ValueError(f"task {task} needs a generator of {t.target!r}; {generator} generates {gcfg.get('domain')!r}")
     spec = DOMAINS[t.source]
     ds = load_domain(t.source, "train")
-    if method == "nam":
+    if meth.iterative:
         ds = ds.subset(hp["n_targets"] if limit is None else min(limit, hp["n_targets"]))
         m: Any = NAM(G, len(ds), spec.channels, spec.size, nf=nf, loss=loss, seed=seed, device=dev, task=task,
                      generator_ref=str(generator), t_arch=t_arch, lr_z=lr_z)
@@ -166,7 +165,7 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
 
             sils = edge_silhouette(ds.images)
             hp["silhouette_weight"] = silhouette_weight
-        m = VAENAM(G, spec.channels, spec.size, variational=method == "vae-nam", beta=hp.get("beta", 0.0), nf=nf,
+        m = VAENAM(G, spec.channels, spec.size, variational=not meth.deterministic, beta=hp.get("beta", 0.0), nf=nf,
                    nef=nef, loss=loss, seed=seed, device=dev, task=task, generator_ref=str(generator),
                    t_arch=t_arch, prior_weight=hp.get("prior_weight", 0.0), t_affine=t_affine, t_zoom=t_zoom,
                    sketch_bank=bank, sketch_aug=sketch_aug, silhouettes=sils, silhouette_weight=silhouette_weight)
@@ -186,10 +185,10 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                    "device": str(dev),
                    "recipe": {"command": recipe, "hparams": hp, "seed": seed, "loss": loss},
                    "history": trainer.history})
-    tensors = m.tensors() if method == "nam" else {}
+    tensors = m.tensors() if meth.iterative else {}
     tensors.update(global_directions(m, ds.images, dev))
     final = save_checkpoint(out / "final", m.networks, config, tensors=tensors)
-    save_png(image_grid(to_uint8(m.samples()), cols=10 if method == "nam" else 5), final / "samples.png", scale=2)
+    save_png(image_grid(to_uint8(m.samples()), cols=10 if meth.iterative else 5), final / "samples.png", scale=2)
     if progress:
         print(f"trained {method} for {task} in {time.time() - t0:.0f}s", file=sys.stderr)
     return final
@@ -283,7 +282,8 @@ def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int =
     dev = get_device(device)
     nam = load_checkpoint(nam_checkpoint, device=dev)
     cfg = nam.config
-    if cfg.get("kind") != "mapping" or cfg.get("method") != "nam" or "codes" not in nam.tensors:
+    source = find_method(cfg.get("method"))
+    if cfg.get("kind") != "mapping" or source is None or not source.iterative or "codes" not in nam.tensors:
         raise CheckpointError(f"{nam_checkpoint} is not a NAM mapping checkpoint with its training codes")
     t = get_task(cfg["task"], cfg)
     gref = generator or cfg["generator"]

@@ -20,15 +20,20 @@ refined model reports T(G(z)) and its losses like every other mapping.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from .. import checkpoints as _checkpoints
+from ..checkpoints import CheckpointError, read_config
 from ..losses import build_loss
 from ..nets import build_net
 from .base import DDPWrappable, sample_rows
 from .nam import freeze
+from .registry import Method, Preset, register, register_presets
+from .vae_nam import encoder_input_directions, solve_encoder
 
 METHOD = "nam-ff"
 
@@ -93,8 +98,11 @@ class NAMRefiner(DDPWrappable):
             s.step()
 
     def config(self) -> dict[str, Any]:
+        # recon_loss: the loss T was trained with (NAM's), which ranking by loss must use — hparams["loss"] is the
+        # distillation loss between G(R(y)) and G(z_y), a different thing
         return {"kind": "mapping", "method": METHOD, "task": self.task, "generator": self.generator_ref,
-                "refined_from": self.nam_ref, "latent_dim": self.latent_dim, "hparams": self.hparams}
+                "refined_from": self.nam_ref, "latent_dim": self.latent_dim,
+                "recon_loss": self.hparams["recon_loss"], "hparams": self.hparams}
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {}
@@ -111,3 +119,37 @@ class NAMRefiner(DDPWrappable):
         z, _ = self.E(self._fixed)
         self.E.train()
         return sample_rows(self._fixed, [self.G(z), self.targets[: len(self._fixed)]])
+
+
+# ------------------------------------------------------------------------------------------- test time, registry
+def recon_loss(config: Mapping[str, Any]) -> str:
+    """T's reconstruction loss (NAM's), not the distillation loss ``hparams["loss"]``: the config's
+    ``recon_loss``, else what the refiner recorded in ``hparams["recon_loss"]`` (every shipped nam-ff checkpoint),
+    else the NAM checkpoint it was refined from (``refined_from``, looked up in the checkpoints folder)."""
+    hp = config.get("hparams") if isinstance(config.get("hparams"), Mapping) else {}
+    for value in (config.get("recon_loss"), hp.get("recon_loss")):
+        if isinstance(value, str) and value:
+            return value
+    source = config.get("refined_from")
+    if isinstance(source, str) and source:
+        try:
+            nam_hp = read_config(_checkpoints.CHECKPOINTS_DIR / source).get("hparams") or {}
+            if isinstance(nam_hp.get("loss"), str):
+                return nam_hp["loss"]
+        except (CheckpointError, OSError, ValueError):
+            pass
+    return "ncc"  # NAMRefiner's default recon_loss, which every refiner before recon_loss was recorded used
+
+
+register(Method(
+    name=METHOD, label="NAM one-pass", module="nam_core/methods/refine.py", script="train_refiner", cites=("nam",),
+    deterministic=True, loss_keys=("code_mse", "image"), partner_priority=2, order=1, solve=solve_encoder,
+    input_directions=encoder_input_directions, recon_loss=recon_loss))
+
+register_presets(
+    Preset("street2mnist_nam-ff_glann", METHOD, "train_refiner",
+           {"nam": "street2mnist_nam_glann", "epochs": 20, "unpaired": 6000, "resolve_steps": 100,
+            "recon_weight": 1.0}),
+    Preset("mnist2street_nam-ff_glann", METHOD, "train_refiner",
+           {"nam": "mnist2street_nam_glann", "epochs": 30, "resolve_steps": 100, "recon_weight": 1.0}),
+)

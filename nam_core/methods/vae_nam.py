@@ -6,6 +6,7 @@ read the off-manifold pictures instead. Translation = G(μ + εσ): one forward 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -15,7 +16,13 @@ from ..losses import build_loss
 from ..nets import build_net
 from ..utils import per_image_noise
 from .base import DDPWrappable, sample_rows
+from .directions import Directions, global_spread, posterior_directions, restart_directions
 from .nam import build_mapping_t, freeze
+from .registry import Method, Preset, register, register_presets
+
+# AE-NAM checkpoints without style directions spread their K solutions along the global axes, by this many of
+# their standard deviations (times the translator's temperature)
+AE_NAM_TEMPERATURE = 0.5
 
 
 def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -171,3 +178,84 @@ def encode_sample(E: nn.Module, images: torch.Tensor, num_solutions: int, seed: 
         eps[:, 0] = 0.0  # the first solution is always the posterior mean
     z = mu.unsqueeze(1) + temperature * eps * sigma.unsqueeze(1)
     return z, mu, sigma
+
+
+# ------------------------------------------------------------------------------------------- test time, registry
+def solve_posterior(tr: Any, x: torch.Tensor, k: int, seed: int, callback: Callable[[int, int], None] | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """VAE-NAM's test time: one pass of E, K draws from its posterior (the mean first, ε·σ scaled by
+    ``tr.temperature``), then the spread along the checkpoint's style directions."""
+    z, _, sigma = encode_sample(tr.E, x, k, seed=seed, temperature=tr.temperature)
+    return tr.style_spread(z, x, seed), sigma
+
+
+def solve_encoder(tr: Any, x: torch.Tensor, k: int, seed: int, callback: Callable[[int, int], None] | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A deterministic encoder's test time (AE-NAM, NAM one-pass): E's code, its K solutions spread along the
+    style directions (when the checkpoint has them), else along the global axes; σ is zero."""
+    mu, _ = tr.E(x)
+    if tr.style_dirs is not None:
+        return tr.style_spread(mu.unsqueeze(1).expand(-1, k, -1), x, seed), torch.zeros_like(mu)
+    eps = per_image_noise(x, k, tr.latent_dim, seed).to(mu)
+    eps[:, 0] = 0
+    spread = global_spread(tr.global_dirs, tr.latent_dim).to(mu)
+    return mu.unsqueeze(1) + tr.temperature * AE_NAM_TEMPERATURE * eps * spread, torch.zeros_like(mu)
+
+
+def posterior_input_directions(tr: Any, z: torch.Tensor, sigma: torch.Tensor | None, k: int,
+                               reference: torch.Tensor | None) -> Directions:
+    """The posterior's axes at the first solution (the mean), ranked by how much they move G's output."""
+    if sigma is None:
+        return restart_directions(z, k, reference=reference)
+    return posterior_directions(tr.G, z[0], sigma, k, reference=reference)
+
+
+def encoder_input_directions(tr: Any, z: torch.Tensor, sigma: torch.Tensor | None, k: int,
+                             reference: torch.Tensor | None) -> Directions:
+    """A deterministic code has no posterior: the dataset's global axes (or the spread of the K solutions)."""
+    if tr.global_dirs is not None:
+        return Directions(tr.global_dirs.vectors[:k], tr.global_dirs.scales[:k], "global")
+    return restart_directions(z, k)
+
+
+register(Method(
+    name="ae-nam", label="AE-NAM", module="nam_core/methods/vae_nam.py", script="train_mapping",
+    cites=("vae-nam", "nam"), published={"mnist2svhn": 16.7, "svhn2mnist": 37.4}, deterministic=True,
+    loss_keys=("recon", "code_norm"), partner_priority=1, order=2, solve=solve_encoder,
+    defaults={"epochs": 30, "batch_size": 64, "prior_weight": 1e-3},  # NAM's code prior (see the module docstring)
+    input_directions=encoder_input_directions))
+register(Method(
+    name="vae-nam", label="VAE-NAM", module="nam_core/methods/vae_nam.py", script="train_mapping",
+    cites=("vae-nam", "nam"), published={"mnist2svhn": 51.7, "svhn2mnist": 37.4}, deterministic=False,
+    loss_keys=("recon", "kl"), partner_priority=0, order=3, solve=solve_posterior,
+    defaults={"epochs": 30, "batch_size": 64, "beta": 1e-3},
+    input_directions=posterior_input_directions))
+
+
+def _mapping(name: str, generator: str, note: str = "", **args: Any) -> Preset:
+    task, method = name.split("_")[:2]
+    return Preset(name, method, "train_mapping", {"task": task, "method": method, "generator": generator, **args},
+                  note)
+
+
+_DIGITS = {"nf": 32, "loss": "ncc", "t_arch": "local"}  # the weak local T: the codes must carry the digit's shape
+_GPU = "shipped model trained on a GPU (cuda)"
+register_presets(
+    _mapping("street2mnist_vae-nam_glann", "gen_mnist_glann", **_DIGITS, t_affine="global", epochs=24, limit=5000,
+             beta=1e-3),
+    _mapping("street2mnist_vae-nam_dcgan", "gen_mnist_dcgan", **_DIGITS, epochs=12, limit=5000),
+    _mapping("street2mnist_ae-nam_glann", "gen_mnist_glann", **_DIGITS, epochs=24, limit=5000),
+    _mapping("street2mnist_ae-nam_dcgan", "gen_mnist_dcgan", **_DIGITS, epochs=24, limit=5000),
+    _mapping("mnist2street_vae-nam_glann", "gen_street_glann", **_DIGITS, t_affine="global", t_zoom=0.92,
+             epochs=24, beta=1e-3),
+    _mapping("mnist2street_vae-nam_dcgan", "gen_street_dcgan", _GPU, **_DIGITS, epochs=40, beta=1e-3),
+    _mapping("mnist2street_ae-nam_glann", "gen_street_glann", **_DIGITS, epochs=12),
+    _mapping("mnist2street_ae-nam_dcgan", "gen_street_dcgan", **_DIGITS, epochs=12),
+    _mapping("edges2shoes_vae-nam_glann", "gen_shoes_glann", nf=32, loss="laplacian-flat", epochs=30),
+    _mapping("edges2shoes_ae-nam_glann", "gen_shoes_glann", _GPU, nf=32, nef=32, loss="laplacian-flat", epochs=60),
+    _mapping("edges2handbags_vae-nam_glann", "gen_handbags_glann",
+             "the shipped run was time-bounded (--max-minutes 22 --finish-early on one CPU thread): it stopped after "
+             "13 of 30 planned epochs; the preset trains those 13 (the step schedule does not depend on the total)",
+             nf=32, loss="laplacian-flat", sketch_aug=0.5, silhouette_weight=1.0, epochs=13),
+    _mapping("edges2handbags_ae-nam_glann", "gen_handbags_glann", nf=32, loss="laplacian-flat", epochs=30),
+)
