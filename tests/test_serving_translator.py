@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from nam_core.checkpoints import CheckpointError, read_config, save_checkpoint, store_half, weights_fingerprint
 from nam_core.methods.generators import load_generator
 from nam_core.methods.mappings import global_directions
-from nam_core.methods.nam import NAM, freeze
+from nam_core.methods.nam import NAM, freeze, nam_starts
 from nam_core.methods.vae_nam import VAENAM
 from nam_core.nets import build_net
 from nam_core.serving.translator import Translator, prepare_inputs
@@ -383,10 +383,10 @@ def test_nam_retrieval_init(translators: dict[str, Translator], inputs: np.ndarr
     codes = t.ckpt.tensors["codes"]
     x = to_tensor(inputs[:2])
     k = 4
-    starts = t._nam_init(x, k, seed=0)
+    starts = nam_starts(t, x, k, seed=0)
     assert starts.shape == (2 * k, LATENT)
-    assert torch.equal(starts, t._nam_init(x, k, seed=0))
-    assert not torch.equal(starts, t._nam_init(x, k, seed=1))
+    assert torch.equal(starts, nam_starts(t, x, k, seed=0))
+    assert not torch.equal(starts, nam_starts(t, x, k, seed=1))
     noises = per_image_noise(x, k, LATENT, seed=0)  # the same per-image noise NAM's Gaussian starts use
     with torch.no_grad():
         recs = t.T(t.G(codes))
@@ -401,11 +401,11 @@ def test_nam_retrieval_init(translators: dict[str, Translator], inputs: np.ndarr
         assert len(chosen) == k  # K different training codes ...
         losses = t.loss_fn(recs, x[i : i + 1].expand(len(codes), -1, -1, -1), reduction="none")
         assert chosen == set(losses.topk(k, largest=False).indices.tolist())  # ... the K best-matching ones
-    many = t._nam_init(x[:1], N_TARGETS + 3, seed=0)  # more starts than codes: codes are reused
+    many = nam_starts(t, x[:1], N_TARGETS + 3, seed=0)  # more starts than codes: codes are reused
     assert many.shape == (N_TARGETS + 3, LATENT)
     t.nam_init = "random"
     try:
-        assert t._nam_init(x, k, seed=0) is None
+        assert nam_starts(t, x, k, seed=0) is None
         t._cache.clear()
         out = t.translate(inputs[:1], num_solutions=2, seed=0)
         assert out.shape == (1, 2, 32, 32, 1)
@@ -422,7 +422,7 @@ def test_nam_solutions_start_from_retrieval(translators: dict[str, Translator], 
     try:
         t.nam_steps = 0
         z, _ = t._solutions(x, 3, seed=0)
-        torch.testing.assert_close(z[0], t._nam_init(x, 3, seed=0))
+        torch.testing.assert_close(z[0], nam_starts(t, x, 3, seed=0))
     finally:
         t.nam_steps = steps
 
@@ -519,7 +519,7 @@ def test_vae_nam_posterior_directions_are_cached_per_solution_set(translators: d
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Slider updates must not re-probe the generator: the posterior directions of a cached solution set are reused,
     and a new input gets its own."""
-    import nam_core.serving.translator as mod
+    import nam_core.methods.vae_nam as mod
 
     t = translators["vae-nam"]
     t._cache.clear()

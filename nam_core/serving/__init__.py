@@ -1,5 +1,8 @@
 """Serving: one interface shared by the app, the evaluation and outside users."""
 
-from .translator import Translation, Translator, available_models, prepare_inputs
+from .feedforward import FeedForwardTranslator
+from .interface import MappingTranslator, Translation, prepare_inputs
+from .translator import Translator, available_models, load_translator
 
-__all__ = ["Translation", "Translator", "available_models", "prepare_inputs"]
+__all__ = ["FeedForwardTranslator", "MappingTranslator", "Translation", "Translator", "available_models",
+           "load_translator", "prepare_inputs"]

@@ -1,5 +1,5 @@
 """``FeedForwardTranslator``: the adversarial baselines (DistanceGAN, DTN, CycleGAN) behind the
-:class:`~nam_core.serving.translator.Translator` interface.
+:class:`~nam_core.serving.interface.MappingTranslator` interface (``load_translator`` picks it for them).
 
 A baseline is one deterministic network A → B, so it has exactly one solution per input: ``translate`` returns K
 identical copies, there are no latent directions, and explore/strip return that single output repeated.
@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from ..checkpoints import CheckpointError, load_checkpoint
-from ..methods.baselines import BASELINES, reconstruct_tensor, translate_tensor
 from ..methods.directions import Directions
+from ..methods.gan_base import reconstruct_tensor, translate_tensor
 from ..methods.mappings import get_task
+from ..methods.registry import find_method, method_names
 from ..utils import get_device, to_tensor, to_uint8
-from .translator import Translation, prepare_inputs
+from .interface import Translation, prepare_inputs
 
 
 class FeedForwardTranslator:
@@ -50,13 +51,20 @@ class FeedForwardTranslator:
     def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None) -> FeedForwardTranslator:
         """Load a baseline mapping checkpoint folder (``method`` in distancegan, dtn, cyclegan)."""
         dev = get_device(device)
-        mapping = load_checkpoint(path, device=dev)
+        return cls.from_loaded(load_checkpoint(path, device=dev), dev)
+
+    @classmethod
+    def from_loaded(cls, mapping: Any, device: torch.device) -> FeedForwardTranslator:
+        """A FeedForwardTranslator for an already loaded baseline checkpoint (``load_checkpoint``)."""
         cfg = mapping.config
+        path = getattr(mapping, "path", None)
         if cfg.get("kind") != "mapping":
             raise CheckpointError(f"{path} is not a mapping checkpoint (kind={cfg.get('kind')!r})")
-        if cfg.get("method") not in BASELINES:
-            raise CheckpointError(f"{path} is a {cfg.get('method')!r} mapping, not a baseline ({', '.join(BASELINES)})")
-        return cls(mapping, dev)
+        spec = find_method(cfg.get("method"))
+        if spec is None or not spec.feed_forward:
+            names = ", ".join(method_names(feed_forward=True))
+            raise CheckpointError(f"{path} is a {cfg.get('method')!r} mapping, not a baseline ({names})")
+        return cls(mapping, device)
 
     # ------------------------------------------------------------------ core
     def _inputs(self, images: np.ndarray) -> torch.Tensor:

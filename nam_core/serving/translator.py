@@ -15,7 +15,6 @@ import math
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +30,23 @@ from ..checkpoints import (
     resolve_checkpoint,
     weights_fingerprint,
 )
-from ..data import DOMAINS, load_domain
+from ..data import load_domain
 from ..losses import build_loss
-from ..methods.directions import Directions, move, posterior_directions, restart_directions, style_directions
+from ..methods.directions import STYLE_SEED_OFFSET, Directions, move, style_directions, style_spread
 from ..methods.generators import load_generator
 from ..methods.mappings import TASKS, encode_codes, get_task, resolve_generator_ref
-from ..methods.nam import nam_infer, retrieval_starts
-from ..methods.vae_nam import encode_sample
+from ..methods.registry import Method, find_method, get_method, method_names, partner_methods
+from ..methods.vae_nam import AE_NAM_TEMPERATURE
 from ..paths import CHECKPOINTS_DIR
-from ..utils import get_device, per_image_noise, to_tensor, to_uint8
+from ..utils import get_device, to_tensor, to_uint8
+from .feedforward import FeedForwardTranslator
+from .interface import MappingTranslator, Translation, prepare_inputs
 
-GENERATORS = ("glann", "dcgan")
-BASELINE_METHODS = ("distancegan", "dtn", "cyclegan")
-AE_NAM_TEMPERATURE = 0.5  # AE-NAM checkpoints without style directions spread their K solutions along the global axes
+__all__ = ["AE_NAM_TEMPERATURE", "STYLE_SEED_OFFSET", "MappingTranslator", "Translation", "Translator",
+           "available_models", "checkpoint_name", "load_translator", "prepare_inputs"]
+
+GENERATORS = method_names("generator")
+BASELINE_METHODS = method_names(feed_forward=True)
 # the K sampled solutions of AE-NAM / VAE-NAM also move along the checkpoint's style directions (when it has them),
 # by this many of their standard deviations: the solutions then differ in appearance while T(G(z)) — and so the
 # digit — stays close to the input (benchmarks/bench_diversity.py --style-temperatures measures the trade-off)
@@ -52,7 +55,6 @@ STYLE_TEMPERATURE = 2.0
 # direction) reaches this are used: street→mnist has none (its outputs cannot change without changing what they
 # reconstruct), mnist→street and edges→photos have 3–8 of their 8
 STYLE_MIN_GAIN = 5.0
-STYLE_SEED_OFFSET = 7919  # style draws are independent of the posterior's ε under the same seed
 # how the K solutions are ordered (Translator.rank; lower score first): "loss" = ‖T(G(z)) − x‖, "roundtrip" = the
 # opposite task's one-pass model maps G(z) back and that is compared with x, "roundtrip+loss" = the sum of the two
 # rank positions; None keeps the order they were drawn in (the posterior mean first)
@@ -62,7 +64,7 @@ DEFAULT_RANK = "loss"  # chosen on training inputs (benchmarks/bench_ranking.py;
 # pass of G and T per candidate), so only they oversample by default — NAM would pay its per-input optimisation for
 # every extra candidate
 DEFAULT_OVERSAMPLE = 16
-PARTNER_METHODS = ("vae-nam", "ae-nam", "nam-ff")  # one-pass partners for the round trip (the posterior mean)
+PARTNER_METHODS = tuple(m.name for m in partner_methods())  # one-pass partners for the round trip (posterior mean)
 
 
 def opposite_task(task: str) -> str | None:
@@ -98,60 +100,14 @@ def select_ranked(scores: torch.Tensor, k: int) -> torch.Tensor:
 def checkpoint_name(task: str, method: str, generator: str = "glann") -> str:
     """Folder name of a shipped mapping checkpoint, e.g. ``street2mnist_vae-nam_glann`` (GAN baselines have no
     separate generator: ``street2mnist_cyclegan``)."""
-    return f"{task}_{method}" if method in BASELINE_METHODS else f"{task}_{method}_{generator}"
+    m = find_method(method)
+    return f"{task}_{method}" if m is not None and m.feed_forward else f"{task}_{method}_{generator}"
 
 
 def available_models(root: str | Path = CHECKPOINTS_DIR) -> list[dict[str, str]]:
     """Mapping checkpoints (task, method, generator, path) in the folders directly under ``root``."""
     return [{"task": cfg.get("task", ""), "method": cfg.get("method", ""), "generator": cfg.get("generator_method", ""),
              "path": str(path)} for path, cfg in find_checkpoints(root, "mapping")]
-
-
-def prepare_inputs(images: np.ndarray, domain: str) -> np.ndarray:
-    """Bring uint8 images to the domain's channels and size: N×H×W×C, H×W×C or H×W accepted; RGBA is composited
-    on white; gray↔RGB converted; other sizes resized (bilinear)."""
-    from PIL import Image
-
-    spec = DOMAINS[domain]
-    x = np.asarray(images)
-    if x.dtype != np.uint8:
-        if np.issubdtype(x.dtype, np.floating) and x.size and x.min() >= 0 and x.max() <= 1:
-            x = (x * 255).round()
-        x = np.clip(x, 0, 255).astype(np.uint8)
-    if x.ndim == 2:
-        x = x[None, :, :, None]
-    elif x.ndim == 3:
-        x = x[None] if x.shape[-1] in (1, 3, 4) else x[..., None]  # one H×W×C image, or N×H×W grayscale
-    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"expected images N×H×W×C (C = 1, 3 or 4), got shape {np.asarray(images).shape}")
-    if x.shape[1] < 4 or x.shape[2] < 4:
-        raise ValueError(f"image too small: {x.shape[1]}×{x.shape[2]}")
-    if x.shape[-1] == 4:
-        a = x[..., 3:4].astype(np.float32) / 255.0
-        x = (x[..., :3] * a + 255 * (1 - a)).round().astype(np.uint8)
-    if x.shape[-1] == 3 and spec.channels == 1:
-        x = (x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).round().astype(np.uint8)[..., None]
-    elif x.shape[-1] == 1 and spec.channels == 3:
-        x = np.repeat(x, 3, axis=-1)
-    if x.shape[1:3] != (spec.size, spec.size):
-        mode = "L" if spec.channels == 1 else "RGB"
-        x = np.stack([np.asarray(Image.fromarray(im[..., 0] if mode == "L" else im, mode)
-                                 .resize((spec.size, spec.size), Image.BILINEAR)) for im in x])
-        if x.ndim == 3:
-            x = x[..., None]
-    return np.ascontiguousarray(x)
-
-
-@dataclass
-class Translation:
-    """Everything one translation produced (arrays are uint8 N×K×H×W×C; z is (N, K, d))."""
-
-    outputs: np.ndarray
-    reconstructions: np.ndarray  # T(G(z)): what was matched against the input
-    losses: np.ndarray  # (N, K)
-    z: torch.Tensor
-    scores: np.ndarray | None = None  # (N, K) the ranking's score of each solution (lower first); None: unranked
-    rank_by: str | None = None  # the ranking used ("loss", "roundtrip", "roundtrip+loss") or None
 
 
 class Translator:
@@ -163,11 +119,14 @@ class Translator:
         cfg = mapping.config
         self.config = cfg
         self.method: str = cfg["method"]
+        self.spec: Method = get_method(self.method)  # its test-time algorithm and what the app needs to know
         self.task = get_task(cfg["task"], cfg)  # a user-trained task: from the source/target its config records
         self.source, self.target = self.task.source, self.task.target
         self.T = mapping.networks["T"]
         self.E = mapping.networks.get("E")
-        self.loss_fn = build_loss(cfg.get("hparams", {}).get("loss", "laplacian")).to(device)
+        # the loss T was trained with (NAM one-pass: its NAM's, not the distillation loss in hparams["loss"])
+        self.recon_loss: str = self.spec.recon_loss(cfg)
+        self.loss_fn = build_loss(self.recon_loss).to(device)
         self.latent_dim = generator.latent_dim
         self.global_mean = mapping.tensors.get("global_mean")
         self.global_dirs = None
@@ -186,7 +145,7 @@ class Translator:
         self.temperature = float(cfg.get("sampling_temperature", 1.0))
         self.nam_init = "retrieval"  # or "random": Gaussian starts (the NAM paper's)
         self.rank: str | None = DEFAULT_RANK  # see RANKINGS
-        self.oversample = 0 if self.method == "nam" else DEFAULT_OVERSAMPLE  # candidates drawn (≥ K; 0: K)
+        self.oversample = 0 if self.spec.iterative else DEFAULT_OVERSAMPLE  # candidates drawn (≥ K; 0: K)
         # the opposite task's model for the round trip: found next to this checkpoint on first use, unless a loader
         # (e.g. the app's registry) is given or ``partner`` is set
         self.partner_loader: Callable[[], Translator | None] | None = None
@@ -198,40 +157,47 @@ class Translator:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None,
-                        generator: str | Path | None = None) -> Translator:
-        """Load a mapping checkpoint folder and the generator it names (or ``generator``)."""
-        dev = get_device(device)
-        mapping = load_checkpoint(path, device=dev)
-        if mapping.config.get("method") in BASELINE_METHODS:  # GANs: one deterministic feed-forward pass
-            from .feedforward import FeedForwardTranslator
-
-            return FeedForwardTranslator.from_checkpoint(path, device=dev)  # type: ignore[return-value]
-        if mapping.config.get("kind") != "mapping":
-            raise CheckpointError(f"{path} is not a mapping checkpoint (kind={mapping.config.get('kind')!r})")
-        gref = generator or mapping.config.get("generator")
+    def from_loaded(cls, mapping: Any, device: torch.device, generator: str | Path | None = None) -> Translator:
+        """A Translator for an already loaded mapping checkpoint (``load_checkpoint``) and the generator it names
+        (or ``generator``)."""
+        cfg = mapping.config
+        path = getattr(mapping, "path", None)
+        if cfg.get("kind") != "mapping":
+            raise CheckpointError(f"{path} is not a mapping checkpoint (kind={cfg.get('kind')!r})")
+        spec = find_method(cfg.get("method"))
+        if spec is None or spec.feed_forward:
+            what = "unknown" if spec is None else "GAN baseline"
+            raise CheckpointError(f"{path} is a {cfg.get('method')!r} ({what}) mapping, not one with a generator: "
+                                  "load it with nam_core.serving.load_translator")
+        gref = generator or cfg.get("generator")
         if not gref:
             raise CheckpointError(f"{path} does not name its generator")
         gpath = resolve_generator_ref(gref, mapping.path, from_config=generator is None)
-        G, gcfg = load_generator(gpath, device=dev)
-        want = mapping.config.get("generator_fingerprint")
+        G, gcfg = load_generator(gpath, device=device)
+        want = cfg.get("generator_fingerprint")
         if want and weights_fingerprint(G) != want:
             raise CheckpointError(
                 f"{path} was trained on a different {gref} than the one at {gpath} (weights fingerprint mismatch): "
                 "retrain the mapping on this generator, or pass the generator it was trained on")
-        return cls(mapping, G, gcfg, dev)
+        return cls(mapping, G, gcfg, device)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None,
+                        generator: str | Path | None = None) -> Translator:
+        """Load a mapping checkpoint folder (NAM, AE-NAM, VAE-NAM, NAM one-pass) and the generator it names (or
+        ``generator``); :func:`load_translator` loads any mapping, the GAN baselines too."""
+        dev = get_device(device)
+        mapping = load_checkpoint(path, device=dev)
+        spec = find_method(mapping.config.get("method"))
+        if spec is not None and spec.feed_forward:  # INTERIM: until app_logic calls load_translator for baselines
+            return FeedForwardTranslator.from_loaded(mapping, dev)  # type: ignore[return-value]
+        return cls.from_loaded(mapping, dev, generator)
 
     @classmethod
     def load(cls, task: str, method: str, generator: str = "glann", device: str | torch.device | None = None,
              root: str | Path | None = None) -> Translator:
         """The shipped model for ``task`` × ``method`` on a ``generator`` ("glann" or "dcgan") G."""
-        name = checkpoint_name(task, method, generator)
-        ref = Path(root) / name if root is not None else name
-        try:
-            path = resolve_checkpoint(ref, local_only=True if root is not None else None)
-        except CheckpointError as exc:
-            raise CheckpointError(f"no {method} model for {task} with a {generator} generator: {exc}") from exc
-        return cls.from_checkpoint(path, device=device)
+        return cls.from_checkpoint(shipped_path(task, method, generator, root), device=device)
 
     # ------------------------------------------------------------------ ranking
     @property
@@ -239,11 +205,11 @@ class Translator:
         """True when all K solutions of an input would be the same image (a deterministic code — AE-NAM, NAM
         one-pass, or VAE-NAM at temperature 0 — with no usable style direction and no other spread): one solution
         is then returned instead of K copies."""
-        if self.method == "nam":
+        if self.spec.iterative:
             return False  # K optimisations from different starts
         if self.style_dirs is not None and len(self.style_dirs.vectors) and self.style_temperature != 0:
             return False
-        if self.method == "vae-nam":
+        if not self.spec.deterministic:  # a posterior: sampled unless at temperature 0
             return self.temperature == 0
         # AE-NAM / NAM one-pass: a checkpoint with style directions spreads only along them (none usable here);
         # one without spreads along the global axes
@@ -341,52 +307,25 @@ class Translator:
     @torch.no_grad()
     def _solutions(self, x: torch.Tensor, k: int, seed: int,
                    callback: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Latent solutions z (N, K, d) and, for VAE/AE-NAM, σ (N, d)."""
-        if self.method == "nam":
-            z, _ = nam_infer(self.G, self.T, x, num_solutions=k, steps=self.nam_steps, loss=self.loss_fn,
-                             seed=seed, init=self._nam_init(x, k, seed), callback=callback)
-            return z, None
-        assert self.E is not None
-        if self.method == "vae-nam":
-            z, mu, sigma = encode_sample(self.E, x, k, seed=seed, temperature=self.temperature)
-            return self._style_spread(z, x, seed), sigma
-        mu, _ = self.E(x)  # AE-NAM / NAM-FF: deterministic code, K solutions along the style (or global) axes
-        if self.style_dirs is not None:
-            return self._style_spread(mu.unsqueeze(1).expand(-1, k, -1), x, seed), torch.zeros_like(mu)
-        eps = per_image_noise(x, k, self.latent_dim, seed).to(mu)
-        eps[:, 0] = 0
-        spread = self._global_spread().to(mu)
-        return mu.unsqueeze(1) + self.temperature * AE_NAM_TEMPERATURE * eps * spread, torch.zeros_like(mu)
+        """Latent solutions z (N, K, d) and σ (N, d) (None for NAM's optimisation): the method's own solver."""
+        assert self.spec.solve is not None
+        return self.spec.solve(self, x, k, seed, callback)
 
-    def _style_spread(self, z: torch.Tensor, x: torch.Tensor, seed: int) -> torch.Tensor:
-        """z (N, K, d) moved along the style directions by ``style_temperature`` × N(0, std²) per direction (the
-        first solution stays put; the draws depend on the seed and each image's own pixels, not on its batch)."""
-        if self.style_dirs is None or len(self.style_dirs.vectors) == 0 or self.style_temperature == 0 \
-                or z.shape[1] < 2:
-            return z
-        v, s = self.style_dirs.vectors.to(z), self.style_dirs.scales.to(z)
-        c = per_image_noise(x, z.shape[1], len(v), seed + STYLE_SEED_OFFSET).to(z)
-        c[:, 0] = 0
-        return z + self.style_temperature * (c * s) @ v
+    def style_spread(self, z: torch.Tensor, x: torch.Tensor, seed: int) -> torch.Tensor:
+        """z (N, K, d) spread along the usable style directions (:func:`~nam_core.methods.directions.style_spread`
+        at ``style_temperature``)."""
+        return style_spread(z, x, seed, self.style_dirs, self.style_temperature)
 
     @torch.no_grad()
-    def _nam_init(self, x: torch.Tensor, k: int, seed: int) -> torch.Tensor | None:
-        """NAM starts: for each input, the K training codes whose T(G(z)) match it best (plus a little seeded noise,
-        so the K solutions can differ) — a retrieval start from the unlabelled training targets instead of pure
-        noise, which the non-convex per-image optimisation needs to converge in ~100 steps. ``None`` (Gaussian
-        starts) when the checkpoint has no codes or ``nam_init="random"``."""
+    def code_pool(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The checkpoint's training codes and their T(G(z)), computed once (NAM's retrieval starts), or None
+        when it has no codes."""
         codes = self.ckpt.tensors.get("codes")
-        if codes is None or self.nam_init != "retrieval":
+        if codes is None:
             return None
         if self._pool is None:
             self._pool = torch.cat([self.T(self.G(codes[i : i + 256])) for i in range(0, len(codes), 256)])
-        return retrieval_starts(codes, self._pool, x, k, self.loss_fn, seed)
-
-    def _global_spread(self) -> torch.Tensor:
-        if self.global_dirs is None:
-            return torch.zeros(self.latent_dim)
-        v, s = self.global_dirs.vectors, self.global_dirs.scales
-        return ((v * s[:, None]) ** 2).sum(0).sqrt()  # per-coordinate std implied by the global PCA
+        return codes, self._pool
 
     @torch.no_grad()
     def _generate(self, z: torch.Tensor, batch: int = 256) -> torch.Tensor:
@@ -489,18 +428,16 @@ class Translator:
         if kind != "input":
             raise ValueError("kind must be 'input', 'global' or 'style'")
         x, z, sigma = self.solve(image, num_solutions, seed)
-        if self.method == "vae-nam" and sigma is not None:  # costs d + 1 generator passes: cached per solution set
-            ref_z, per_z = self._dirs.get(id(z), (None, {}))
-            if ref_z is None or ref_z() is not z:  # keyed by identity: z lives in the solution cache
-                per_z = {}
-                self._dirs = {i: v for i, v in self._dirs.items() if v[0]() is not None}
-                self._dirs[id(z)] = (weakref.ref(z), per_z)
-            if k not in per_z:
-                per_z[k] = posterior_directions(self.G, z[0], sigma, k, reference=ref)
-            return per_z[k]
-        if self.method in ("ae-nam", "nam-ff"):
-            return self.directions(image, k, "global") if self.global_dirs is not None else restart_directions(z, k)
-        return restart_directions(z, k, reference=ref)
+        assert self.spec.input_directions is not None
+        # a posterior's directions cost d + 1 generator passes: cached per solution set
+        ref_z, per_z = self._dirs.get(id(z), (None, {}))
+        if ref_z is None or ref_z() is not z:  # keyed by identity: z lives in the solution cache
+            per_z = {}
+            self._dirs = {i: v for i, v in self._dirs.items() if v[0]() is not None}
+            self._dirs[id(z)] = (weakref.ref(z), per_z)
+        if k not in per_z:
+            per_z[k] = self.spec.input_directions(self, z, sigma, k, ref)
+        return per_z[k]
 
     def explore(self, image: np.ndarray, coefficients: list[float], seed: int = 0, num_solutions: int = 8,
                 kind: str = "input", anchor: int | None = None,
@@ -534,9 +471,7 @@ def attach_style_directions(path: str | Path, k: int = 8, n_images: int = 2000, 
     codes: NAM's per-target codes, or E's μ of the first ``n_images`` training inputs) and store them in it
     (``style_vectors`` / ``style_std`` / ``style_gain``); what :func:`~nam_core.methods.mappings.train_mapping` now
     does at the end of training, for checkpoints trained before. Returns the added config entry."""
-    tr = Translator.from_checkpoint(path, device=device)
-    if not isinstance(tr, Translator):
-        raise CheckpointError(f"{path} is a {tr.method} baseline: it has no latent space")
+    tr = Translator.from_checkpoint(path, device=device)  # a GAN baseline (no latent space) is refused there
     codes = tr.ckpt.tensors.get("codes")
     if codes is None:
         assert tr.E is not None
@@ -547,3 +482,26 @@ def attach_style_directions(path: str | Path, k: int = 8, n_images: int = 2000, 
     add_tensors(tr.ckpt.path, {"style_vectors": vectors, "style_std": std, "style_gain": gain},
                 {"style_directions": entry})
     return entry
+
+
+def shipped_path(task: str, method: str, generator: str = "glann", root: str | Path | None = None) -> Path:
+    """The folder of the shipped (or ``root``'s) model for ``task`` × ``method`` × ``generator``."""
+    name = checkpoint_name(task, method, generator)
+    ref = Path(root) / name if root is not None else name
+    try:
+        return resolve_checkpoint(ref, local_only=True if root is not None else None)
+    except CheckpointError as exc:
+        raise CheckpointError(f"no {method} model for {task} with a {generator} generator: {exc}") from exc
+
+
+def load_translator(path: str | Path, device: str | torch.device | None = None,
+                    generator: str | Path | None = None) -> MappingTranslator:
+    """Any mapping checkpoint, loaded once, as the translator its method needs: a :class:`Translator` (with its
+    generator, or ``generator``) or, for a GAN baseline, a
+    :class:`~nam_core.serving.feedforward.FeedForwardTranslator`."""
+    dev = get_device(device)
+    mapping = load_checkpoint(path, device=dev)
+    spec = find_method(mapping.config.get("method"))
+    if spec is not None and spec.feed_forward:
+        return FeedForwardTranslator.from_loaded(mapping, dev)
+    return Translator.from_loaded(mapping, dev, generator)
