@@ -21,7 +21,7 @@ import logging  # noqa: E402
 import re  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -29,6 +29,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nam_core.serving import app_logic as L  # noqa: E402
+from nam_core.serving import live as LV  # noqa: E402
 
 log = logging.getLogger("nam_studio.app")
 
@@ -36,6 +37,7 @@ log = logging.getLogger("nam_studio.app")
 # queues with their own workers, so that a slow NAM request never holds a one-pass slot. A request is refused with a
 # "busy" message when its queue already has this many waiting; QUEUE_MAX_SIZE bounds all events together.
 MAP_CONCURRENCY, MAP_MAX_WAITING = 2, 24
+LIVE_CONCURRENCY = 2  # live-drawing previews (one pending per browser tab: each new stroke replaces the waiting one)
 NAM_CONCURRENCY, NAM_MAX_WAITING = 1, 4
 QUEUE_MAX_SIZE = 64
 ADMIT_WINDOW_S = 2.0
@@ -45,6 +47,9 @@ _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s'\"\\/:]+){2,}")
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
 #latency { font-size: 0.9em; opacity: 0.85; }
+.nam-bar { height: 10px; border-radius: 5px; background: var(--neutral-200); overflow: hidden; }
+.nam-fill { height: 100%; background: var(--color-accent); transition: width 0.2s; }
+.nam-text { font-size: 0.9em; margin-top: 2px; }
 #availability p { margin: 0.2em 0; }
 #results_compact table, #full_results table { word-break: normal; overflow-wrap: normal; }
 #results_compact td, #results_compact th, #full_results td, #full_results th { white-space: nowrap; }
@@ -66,6 +71,25 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except L.AppError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - keep serving, tell the user
+            log.exception("request failed")
+            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {scrub_paths(str(exc))[:200]}). The server is "
+                           "still running.", print_exception=False) from exc
+
+    return wrapper
+
+
+def guarded_stream(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`guarded` for a generator handler (it stays a generator function, so Gradio streams its yields)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            yield from fn(*args, **kwargs)
         except L.AppError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
         except gr.Error:
@@ -146,6 +170,35 @@ def _anchor_md(anchor: int | None) -> str:
     if anchor is None:
         return "Anchor: none — click a solution in the gallery to anchor the strip view on it."
     return f"Anchor: **solution #{anchor + 1}** (the strip view walks around it; Reset clears it)."
+
+
+def _why_panel(image: np.ndarray, recs: np.ndarray, losses: np.ndarray) -> tuple[list[Any], str]:
+    """The why-panel: the input beside T(G(z)) of each solution, and one line about their losses."""
+    why = [(L.to_display(image), "input x")] + [(L.to_display(r), f"T(G(z)) #{i + 1} · {float(v):.3f}")
+                                                for i, (r, v) in enumerate(zip(recs, losses))]
+    order = np.argsort(losses)
+    md = ("Loss = Laplacian-pyramid L1 between T(G(z)) and the input (lower explains the input better). "
+          f"Best: #{order[0] + 1} ({float(losses[order[0]]):.3f}), worst: #{order[-1] + 1} "
+          f"({float(losses[order[-1]]):.3f}), mean {float(losses.mean()):.3f}.")
+    return why, md
+
+
+def _curve_frame(curve: list[tuple[int, float, float]]) -> Any:
+    """NAM's loss curve so far, for gr.LinePlot: the best and the mean loss of the K solutions per step."""
+    import pandas as pd
+
+    rows = [(s, b, "best of K") for s, b, _ in curve] + [(s, m, "mean of K") for s, _, m in curve]
+    return pd.DataFrame(rows, columns=["step", "loss", "solutions"])
+
+
+def _nam_bar(step: int, total: int, best: float | None, state: str = "running") -> str:
+    """NAM's step/loss progress bar (HTML: a Markdown progress element is not rendered)."""
+    pct = 100.0 * step / max(1, total)
+    what = {"running": f"NAM: step {step}/{total}", "stopped": f"NAM stopped at step {step}/{total}",
+            "done": f"NAM: {total} steps done"}[state]
+    loss = f" · best loss {best:.3f}" if best is not None else ""
+    return (f'<div class="nam-bar" data-step="{step}" data-state="{state}"><div class="nam-fill" '
+            f'style="width:{pct:.0f}%"></div></div><div class="nam-text">{what}{loss}</div>')
 
 
 def _need_state(state: dict[str, Any] | None) -> dict[str, Any]:
@@ -235,23 +288,52 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         image = L.choose_input(task, source, sketch, upload)
         res = L.run_map(reg, task, method, generator, image, k, seed, kind,
                         progress=lambda f, d: progress(f, desc=d))
+        return _map_outputs(task, method, generator, image, k, seed, kind, res)
+
+    def _map_outputs(task: str, method: str, generator: str, image: np.ndarray, k: int, seed: int, kind: str,
+                     res: L.MapResult, extra: str = "") -> list[Any]:
         for w in res.warnings:
             gr.Warning(w)
         state = {"task": task, "method": method, "generator": generator, "input": image, "k": k,
                  "seed": seed, "kind": kind, "anchor": None, "count": res.directions.count,
                  "coefs": [0.0] * L.N_DIRECTIONS}
         caps = [f"{c} · loss {float(v):.3f}" for c, v in zip(res.captions, res.losses)]  # in rank order
-        why = [(L.to_display(image), "input x")] + [
-            (L.to_display(r), f"T(G(z)) #{i + 1} · loss {float(v):.3f}")
-            for i, (r, v) in enumerate(zip(res.reconstructions, res.losses))]
-        order = np.argsort(res.losses)
-        why_md = ("Loss = Laplacian-pyramid L1 between T(G(z)) and the input (lower explains the input better). "
-                  f"Best: #{order[0] + 1} ({float(res.losses[order[0]]):.3f}), worst: #{order[-1] + 1} "
-                  f"({float(res.losses[order[-1]]):.3f}), mean {float(res.losses.mean()):.3f}.")
-        lat = _latency(f"Map ({L.METHOD_LABEL[method]}, K={k})", res.ms, res.device) + f"  \n{res.rank_note}"
+        why, why_md = _why_panel(image, res.reconstructions, res.losses)
+        lat = (_latency(f"Map ({L.METHOD_LABEL[method]}, K={k})", res.ms, res.device) + extra
+               + f"  \n{res.rank_note}")
         return [state, _gallery(res.outputs, caps), L.to_display(image), lat,
                 str(res.zip_path), why, why_md, res.directions.note,
                 _anchor_md(None), None, *_slider_updates(res.directions)]
+
+    def on_live(task: Any, method: Any, generator: Any, sketch: Any, k: Any, seed: Any, kind: Any,
+                live_on: Any) -> list[Any]:
+        """One stroke of a one-pass method: the gallery and the why-panel of the drawing so far (no zip; per-input
+        directions wait for Map). Nothing changes while the canvas is empty or the input is not servable: no
+        message per stroke (Map says what is wrong)."""
+        skip = [gr.skip()] * (10 + L.N_DIRECTIONS)
+        if not live_on or not LV.is_live_method(str(method)):
+            return skip
+        try:
+            L.check_choices(task, method, generator, kind)
+            k = L.parse_int(k, "Solutions K", 1, L.MAX_K, default=8)
+            image = L.sketch_to_input(sketch, task)
+            res = LV.run_live(reg, task, method, generator, image, k, L.parse_seed(seed), kind)
+        except L.AppError:
+            return skip
+        except Exception:  # noqa: BLE001 - a preview must never break drawing
+            log.exception("live preview failed")
+            return skip
+        info = res.directions
+        state = {"task": task, "method": method, "generator": generator, "input": image, "k": k,
+                 "seed": L.parse_seed(seed), "kind": kind, "anchor": None, "count": info.count if info else 0,
+                 "coefs": [0.0] * L.N_DIRECTIONS, "live": True}
+        caps = [f"{c} · loss {float(v):.3f}" for c, v in zip(res.captions, res.losses)]
+        why, why_md = _why_panel(image, res.reconstructions, res.losses)
+        lat = _latency(f"Live ({L.METHOD_LABEL[method]}, K={k})", res.ms, res.device) + f"  \n{res.rank_note}"
+        note = (info.note if info is not None else "Live preview: press **Map** for this drawing's per-input "
+                "directions (and the zip).")
+        return [state, _gallery(res.outputs, caps), L.to_display(image), lat, None, why, why_md, note,
+                _anchor_md(None), None, *_slider_updates(info)]
 
     @L.gpu(duration=60)
     @guarded
@@ -265,16 +347,52 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                              "(API: /map_nam).")
         return _map(task, method, generator, source, sketch, upload, k, seed, kind, progress)
 
+    streams: dict[str, LV.NamStream] = {}  # the NAM run of each browser session, for its Stop button
+
     @L.gpu(duration=120)
-    @guarded
+    @guarded_stream
     def on_map_nam(task: Any, method: Any, generator: Any, source: str, sketch: Any, upload: Any, k: Any,
-                   seed: Any, kind: Any, progress: gr.Progress = gr.Progress()) -> list[Any]:
-        """Map with NAM's per-input optimisation (its own queue: see NAM_CONCURRENCY)."""
+                   seed: Any, kind: Any, request: gr.Request) -> Iterator[list[Any]]:
+        """Map with NAM's per-input optimisation (its own queue: see NAM_CONCURRENCY), streamed: the K current
+        solutions, T(G(z)), the loss curve and a step bar every few steps, then the ranked result as a Map."""
         if "nam" in admissions:
             admissions["nam"].started()
         if method != "nam":
             raise L.AppError("This queue is for NAM only: map one-pass methods with the Map button (API: /map).")
-        return _map(task, method, generator, source, sketch, upload, k, seed, kind, progress)
+        L.check_choices(task, method, generator, kind)
+        k = L.parse_int(k, "Solutions K", 1, L.MAX_K, default=8)
+        seed = L.parse_seed(seed)
+        image = L.choose_input(task, source, sketch, upload)
+        stream = LV.NamStream(reg, task, method, generator, image, k, seed, kind)
+        sid = getattr(request, "session_hash", None) or ""
+        streams[sid] = stream
+        view: Any = L.to_display(image)
+        keep = [gr.skip()] * (3 + L.N_DIRECTIONS)  # dir_note, anchor, strip, sliders: set by the final result
+        try:
+            for item in stream:
+                if isinstance(item, LV.NamSnapshot):
+                    caps = [f"#{i + 1} · loss {float(v):.3f}" for i, v in enumerate(item.losses)]
+                    why, why_md = _why_panel(image, item.reconstructions, item.losses)
+                    lat = f"NAM optimising: step {item.step}/{item.total} (the K current solutions, best first)"
+                    yield [gr.skip(), _gallery(item.outputs, caps), view, lat, gr.skip(), why, why_md, *keep,
+                           _curve_frame(item.curve), _nam_bar(item.step, item.total, float(item.losses[0]))]
+                    view = gr.skip()
+                else:  # cached solutions (the same drawing again) come without any step
+                    total = int(getattr(stream.tr, "nam_steps", 0) or 0) or max(1, len(stream.curve))
+                    extra = f" · stopped at step {stream.stopped_at}/{total}" if stream.stopped_at else ""
+                    yield [*_map_outputs(task, method, generator, image, k, seed, kind, item, extra),
+                           _curve_frame(stream.curve),
+                           _nam_bar(stream.stopped_at or total, total, float(item.losses.min()),
+                                    "stopped" if stream.stopped_at else "done")]
+        finally:
+            if streams.get(sid) is stream:
+                del streams[sid]
+
+    def on_stop_nam(request: gr.Request) -> None:
+        """Stop: NAM ends after its current step and shows (and caches, for the sliders) the solutions so far."""
+        stream = streams.get(getattr(request, "session_hash", None) or "")
+        if stream is not None:
+            stream.stop()
 
     @guarded
     def on_compare(state: dict[str, Any] | None) -> tuple[Any, str, str]:
@@ -415,6 +533,8 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
     def on_download_click(state: dict[str, Any] | None) -> None:
         if not state or state.get("input") is None:
             gr.Warning("Nothing to download yet: press Map first, then Download all saves the gallery as PNGs.")
+        elif state.get("live"):
+            gr.Warning("The live preview has no zip: press Map, then Download all saves the gallery as PNGs.")
 
     # ---------------------------------------------------------------- layout
     with gr.Blocks(title="NAM Studio", analytics_enabled=False, delete_cache=cache_cleanup) as demo:
@@ -467,6 +587,12 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                                             visible=method0 != "nam", elem_id="map")
                         map_nam_btn = gr.Button(label0, variant="primary", interactive=st0.available,
                                                 visible=method0 == "nam", elem_id="map_nam")
+                        with gr.Row():
+                            live = gr.Checkbox(True, label="Live: translate as you draw (one-pass methods)",
+                                               visible=LV.is_live_method(method0), elem_id="live")
+                            stop_btn = gr.Button("Stop NAM (keep the current solutions)", size="sm",
+                                                 variant="stop", visible=not LV.is_live_method(method0),
+                                                 elem_id="stop_nam")
                         gr.Markdown(f"NAM optimises each input and runs in its own queue ({NAM_CONCURRENCY} at a "
                                     f"time); the one-pass methods have {MAP_CONCURRENCY} workers of their own. "
                                     "Your place in the queue is shown while you wait.", elem_id="queue_note")
@@ -477,6 +603,11 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                                              format="png", allow_preview=False, object_fit="contain",
                                              elem_classes=["pixelated"], elem_id="gallery", interactive=False)
                         latency = gr.Markdown("", elem_id="latency")
+                        with gr.Group(visible=not LV.is_live_method(method0), elem_id="nam_box") as nam_box:
+                            nam_bar = gr.HTML("", elem_id="nam_bar")
+                            loss_plot = gr.LinePlot(x="step", y="loss", color="solutions", height=180,
+                                                    label="NAM: reconstruction loss per step", x_title="step",
+                                                    y_title="loss", elem_id="loss_plot")
                         download = gr.DownloadButton("Download all (zip of PNGs)", size="sm", elem_id="download")
                         with gr.Accordion("Latent directions", open=True):
                             kind = gr.Radio(L.DIRECTION_KINDS, value=kind0, label="Directions")
@@ -600,9 +731,21 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         map_btn.click(on_map, map_inputs, map_outputs, api_name="map", concurrency_id="map",
                       concurrency_limit=MAP_CONCURRENCY, preprocess=False, show_progress="full",
                       validator=map_validator("map", MAP_MAX_WAITING, "Map"))
-        map_nam_btn.click(on_map_nam, map_inputs, map_outputs, api_name="map_nam", concurrency_id="nam",
-                          concurrency_limit=NAM_CONCURRENCY, preprocess=False, show_progress="full",
+        # NAM streams into the gallery: its place in the queue and any error show on the step bar only
+        map_nam_btn.click(on_map_nam, map_inputs, [*map_outputs, loss_plot, nam_bar], api_name="map_nam",
+                          concurrency_id="nam", concurrency_limit=NAM_CONCURRENCY, preprocess=False,
+                          show_progress="full", show_progress_on=[nam_bar],
                           validator=map_validator("nam", NAM_MAX_WAITING, "NAM"))
+        stop_btn.click(on_stop_nam, None, None, api_name="stop_nam", queue=False)
+        # live drawing: every stroke (the latest one: a request waiting behind a running one is replaced)
+        live_inputs = [*sel, sketch, k, seed, kind, live]
+        sketch.change(on_live, live_inputs, map_outputs, api_name="live", concurrency_id="live",
+                      concurrency_limit=LIVE_CONCURRENCY, preprocess=False, show_progress="hidden",
+                      trigger_mode="always_last")
+        method.change(lambda m: (gr.Checkbox(visible=LV.is_live_method(m)),
+                                 gr.Button(visible=not LV.is_live_method(m)),
+                                 gr.Group(visible=not LV.is_live_method(m))),
+                      method, [live, stop_btn, nam_box], api_name=False, queue=False)
         for i, s in enumerate(sliders):
             s.release(on_explore, [state, kind, *sliders], [gallery, latency, download, state],
                       api_name="explore" if i == 0 else f"explore_{i}",

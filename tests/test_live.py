@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -108,3 +109,82 @@ def test_nam_stream_stop_keeps_the_current_solutions_for_explore(registry: L.Mod
     # the sliders move exactly these solutions (the Translator cached the stopped ones: no new optimisation)
     moved = L.run_explore(registry, "street2mnist", "nam", "glann", image, 3, 12, [0.0] * L.N_DIRECTIONS)
     assert np.array_equal(np.sort(moved.outputs.reshape(3, -1), 0), np.sort(final.outputs.reshape(3, -1), 0))
+
+
+# ---------------------------------------------------------------- over HTTP (the real app, gradio_client)
+@pytest.fixture(scope="module")
+def served(request: pytest.FixtureRequest):
+    from test_app_client import serve_demo
+    from test_serving_app_logic import build_tiny_checkpoints
+
+    with serve_demo(build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))) as s:
+        yield s
+
+
+def _sketch(tmp_path: Path, kind: str = "digit") -> dict:
+    from gradio_client import handle_file
+    from PIL import Image
+    from test_serving_app_logic import drawing
+
+    layer, bg = tmp_path / "layer.png", tmp_path / "bg.png"
+    Image.fromarray(drawing(kind)).save(layer)
+    Image.new("RGB", (400, 400), (255, 255, 255)).save(bg)
+    return {"background": handle_file(str(bg)), "layers": [handle_file(str(layer))],
+            "composite": handle_file(str(bg)), "id": None}
+
+
+def _tiles(gallery: list[dict]) -> list[np.ndarray]:
+    from PIL import Image
+
+    return [np.asarray(Image.open(item["image"])) for item in gallery]
+
+
+def test_live_endpoint_previews_what_map_shows(served, tmp_path: Path) -> None:
+    from gradio_client import Client
+
+    url, _ = served
+    c = Client(url, verbose=False)
+    sketch = _sketch(tmp_path)
+    out = c.predict("street2mnist", "vae-nam", "glann", sketch, 3, 5, "input", True, api_name="/live")
+    gallery, latency, download, why, dir_note = out[0], out[2], out[3], out[4], out[6]
+    assert len(gallery) == 3 and "Live" in latency and "ms" in latency and download is None
+    assert len(why) == 4 and "press **Map**" in dir_note  # per-input directions wait for Map
+    full = c.predict("street2mnist", "vae-nam", "glann", sketch, None, 3, 5, "input", api_name="/map")
+    assert all(np.array_equal(a, b) for a, b in zip(_tiles(gallery), _tiles(full[0])))
+    # the sliders then move the live drawing's solutions (no Map needed)
+    c.predict("street2mnist", "vae-nam", "glann", sketch, 3, 6, "input", True, api_name="/live")
+    moved, lat, _ = c.predict("input", 2.0, 0.0, 0.0, 0.0, api_name="/explore")
+    assert len(moved) == 3 and "ms" in lat
+
+
+def test_nam_streams_its_solutions_and_stops_keeping_them(served, tmp_path: Path) -> None:
+    from gradio_client import Client
+
+    url, demo = served
+    reg = demo.registry  # type: ignore[attr-defined]
+    c = Client(url, verbose=False)
+    sketch = _sketch(tmp_path)
+    args = ("street2mnist", "nam", "glann", sketch, None, 3)
+    job = c.submit(*args, 21, "input", api_name="/map_nam")
+    final = job.result(timeout=120)
+    streamed = job.outputs()[:-1]
+    assert streamed and all("step" in o[2] for o in streamed)  # latency line: "NAM optimising: step s/20"
+    assert all(len(o[0]) == 3 for o in streamed) and "ms" in final[2]
+    assert 'data-state="done"' in final[-1] and len(final[-2]["data"]) == 2 * 20  # bar; curve: best + mean
+
+    tr = reg.get("street2mnist", "nam", "glann")
+    saved = reg.nam_steps
+    tr.nam_steps = reg.nam_steps = 5000  # far longer than the test waits
+    try:
+        job = c.submit(*args, 22, "input", api_name="/map_nam")
+        deadline = time.monotonic() + 60
+        while not job.outputs() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert job.outputs(), "no streamed solutions within 60 s"
+        c.predict(api_name="/stop_nam")
+        stopped = job.result(timeout=60)
+        assert "stopped at step" in stopped[2] and 'data-state="stopped"' in stopped[-1]
+        moved, _, _ = c.predict("input", 0.0, 0.0, 0.0, 0.0, api_name="/explore")  # no new optimisation
+        assert sorted(t.tobytes() for t in _tiles(moved)) == sorted(t.tobytes() for t in _tiles(stopped[0]))
+    finally:
+        tr.nam_steps = reg.nam_steps = saved

@@ -45,6 +45,8 @@ class LivePreview:
 
     input: np.ndarray
     outputs: np.ndarray  # K×H'×W'×C'
+    reconstructions: np.ndarray  # K×H×W×C, T(G(z))
+    losses: np.ndarray  # K
     captions: list[str]
     rank_note: str
     ms: float
@@ -66,8 +68,9 @@ def run_live(registry: ModelRegistry, task: str, method: str, generator: str, im
         if resolve_kind(tr, kind)[0] in DATASET_KINDS:
             info = direction_info(tr, image, int(k), seed, kind)[0]
     captions, note = rank_captions(tr, res, task, method, int(k))
-    return LivePreview(image, res.outputs[0], captions, note, (time.perf_counter() - t0) * 1000, str(tr.device),
-                       info)
+    ms = (time.perf_counter() - t0) * 1000
+    return LivePreview(image, res.outputs[0], res.reconstructions[0], res.losses[0], captions, note, ms,
+                       str(tr.device), info)
 
 
 @dataclass
