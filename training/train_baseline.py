@@ -2,11 +2,13 @@
 
 Example::
 
-    python training/train_baseline.py --task mnist2street --method cyclegan --out runs/mnist2street_cyclegan
+    python training/train_baseline.py --preset mnist2street_cyclegan --out runs/mnist2street_cyclegan  # shipped
     python training/train_baseline.py --task street2mnist --method dtn --out runs/street2mnist_dtn \\
         --hp alpha=15 --hp beta=15
     python training/train_baseline.py --task mnist2street --method distancegan --hp mode=top_bottom \\
         --out runs/mnist2street_distancegan_self
+
+Without ``--preset``, a task and method that shipped a model start from its recipe.
 
 ``--hp KEY=VALUE`` sets a constructor argument of the method (values parsed as JSON when possible: numbers,
 true/false, null; else strings), e.g. ngf, n_blocks, ndf, lr, gan, lambda_cyc, lambda_idt, lambda_dist, mode,
@@ -17,15 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from nam_core.methods.baselines import BASELINES, train_baseline
+from nam_core.methods.mappings import TASKS
+from nam_core.training_cli import add_preset_argument, parse_with_preset, setup_run
 
-from nam_core.methods.baselines import BASELINES, train_baseline  # noqa: E402
-from nam_core.methods.mappings import TASKS  # noqa: E402
-from training.common import setup_run  # noqa: E402
+SCRIPT = "train_baseline"
 
 
 def parse_hparams(items: list[str]) -> dict[str, Any]:
@@ -42,10 +42,11 @@ def parse_hparams(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", required=True, choices=sorted(TASKS))
-    p.add_argument("--method", required=True, choices=BASELINES)
+    add_preset_argument(p, SCRIPT)
+    p.add_argument("--task", choices=sorted(TASKS), help="required unless --preset gives it")
+    p.add_argument("--method", choices=BASELINES, help="required unless --preset gives it")
     p.add_argument("--out", required=True)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -59,7 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--finish-early", action="store_true",
                    help="with --max-minutes: export the final model from the epochs done instead of stopping to resume")
     p.add_argument("--threads", type=int)
-    a = p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return parse_with_preset(build_parser(), SCRIPT, argv, required=("task", "method"),
+                             implicit=lambda a: f"{a.task}_{a.method}" if a.task and a.method else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
     recipe = setup_run("train_baseline.py", a.threads, argv)
     final = train_baseline(a.task, a.method, a.out, epochs=a.epochs, batch_size=a.batch_size, limit=a.limit,
                            seed=a.seed, device=a.device, max_minutes=a.max_minutes,

@@ -2,8 +2,11 @@
 
 Example::
 
-    python training/train_generator.py --domain mnist --method glann --out runs/mnist_glann
-    python training/train_generator.py --domain mnist --method glann --out runs/mnist_glann   # resumes
+    python training/train_generator.py --preset gen_mnist_glann --out runs/mnist_glann   # the shipped recipe
+    python training/train_generator.py --preset gen_mnist_glann --out runs/mnist_glann   # resumes
+    python training/train_generator.py --domain mnist --method glann --epochs 10 --out runs/mnist_glann_short
+
+Without ``--preset``, a domain and method that shipped a generator start from its recipe.
 
 The finished checkpoint is ``OUT/final`` (copy it into ``checkpoints/`` to ship it).
 """
@@ -11,20 +14,20 @@ The finished checkpoint is ``OUT/final`` (copy it into ``checkpoints/`` to ship 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from nam_core.data import list_domains
+from nam_core.methods.generators import train_generator
+from nam_core.methods.registry import method_names
+from nam_core.training_cli import add_preset_argument, parse_with_preset, setup_run
 
-from nam_core.data import list_domains  # noqa: E402
-from nam_core.methods.generators import train_generator  # noqa: E402
-from training.common import setup_run  # noqa: E402
+SCRIPT = "train_generator"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--domain", required=True, choices=list_domains())
-    p.add_argument("--method", required=True, choices=["glann", "dcgan"])
+    add_preset_argument(p, SCRIPT)
+    p.add_argument("--domain", choices=list_domains(), help="required unless --preset gives it")
+    p.add_argument("--method", choices=method_names("generator"), help="required unless --preset gives it")
     p.add_argument("--out", required=True, help="run folder (resumes from OUT/<method>/last when present)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--imle-epochs", type=int)
@@ -40,7 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--finish-early", action="store_true",
                    help="with --max-minutes: export the final model from the epochs done instead of stopping to resume")
     p.add_argument("--threads", type=int, help="torch CPU threads")
-    a = p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return parse_with_preset(build_parser(), SCRIPT, argv, required=("domain", "method"),
+                             implicit=lambda a: f"gen_{a.domain}_{a.method}" if a.domain and a.method else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
     recipe = setup_run("train_generator.py", a.threads, argv)
     final = train_generator(a.domain, a.method, a.out, epochs=a.epochs, latent_dim=a.latent_dim, ngf=a.ngf,
                             batch_size=a.batch_size, loss=a.loss, imle_epochs=a.imle_epochs, init=a.init,

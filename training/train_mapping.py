@@ -1,30 +1,40 @@
 """Train a mapping (NAM, AE-NAM or VAE-NAM) for a task on top of a frozen generator checkpoint.
 
-Example::
+Example (the shipped street→mnist VAE-NAM's recipe; ``--preset`` lists them all, flags given override it)::
 
-    python training/train_mapping.py --task street2mnist --method vae-nam --generator checkpoints/mnist_glann \\
-        --out runs/street2mnist_vae
+    python training/train_mapping.py --preset street2mnist_vae-nam_glann --out runs/street2mnist_vae
 
-``A2B`` takes an A image and outputs its B analogy, so the generator must be B's. Rerun to resume.
+Without ``--preset``, a task and method that shipped a model start from that model's recipe (on the GLANN G, or
+the DCGAN one when ``--generator`` names a ``*_dcgan`` checkpoint). ``A2B`` takes an A image and outputs its B
+analogy, so the generator must be B's. Rerun to resume.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from nam_core.methods.mappings import METHODS, TASKS, train_mapping
+from nam_core.training_cli import add_preset_argument, parse_with_preset, setup_run
 
-from nam_core.methods.mappings import METHODS, TASKS, train_mapping  # noqa: E402
-from training.common import setup_run  # noqa: E402
+SCRIPT = "train_mapping"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _shipped_recipe(a: argparse.Namespace) -> str | None:
+    """The preset of the shipped model for this task × method (× generator kind), if there is one."""
+    if not (a.task and a.method):
+        return None
+    kind = "dcgan" if a.generator and Path(str(a.generator)).name.endswith("_dcgan") else "glann"
+    return f"{a.task}_{a.method}_{kind}"
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", required=True, choices=sorted(TASKS))
-    p.add_argument("--method", required=True, choices=METHODS)
-    p.add_argument("--generator", required=True, help="generator checkpoint folder (or shipped name)")
+    add_preset_argument(p, SCRIPT)
+    p.add_argument("--task", choices=sorted(TASKS), help="required unless --preset gives it")
+    p.add_argument("--method", choices=METHODS, help="required unless --preset gives it")
+    p.add_argument("--generator", help="generator checkpoint folder (or shipped name); required unless --preset "
+                                       "gives it")
     p.add_argument("--out", required=True)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -55,7 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--finish-early", action="store_true",
                    help="with --max-minutes: export the final model from the epochs done instead of stopping to resume")
     p.add_argument("--threads", type=int)
-    a = p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return parse_with_preset(build_parser(), SCRIPT, argv, required=("task", "method", "generator"),
+                             implicit=_shipped_recipe)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
     recipe = setup_run("train_mapping.py", a.threads, argv)
     final = train_mapping(a.task, a.method, a.generator, a.out, epochs=a.epochs, batch_size=a.batch_size,
                           n_targets=a.n_targets, beta=a.beta, prior_weight=a.prior_weight, loss=a.loss, nf=a.nf,

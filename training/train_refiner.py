@@ -3,7 +3,7 @@
 NAM translates by optimising a latent code per input (~100 passes through G and T); this trains an encoder R on
 the (y, G(z_y)) pairs of NAM's own training, so G(R(y)) translates in one pass. See nam_core/methods/refine.py.
 
-    python training/train_refiner.py --nam checkpoints/street2mnist_nam_glann --out runs/s2m_namff
+    python training/train_refiner.py --preset street2mnist_nam-ff_glann --out runs/s2m_namff   # the shipped recipe
     python training/train_refiner.py --nam checkpoints/mnist2street_nam_glann --out runs/m2s_namff --resolve-steps 100
 
 Rerun the same command to resume. The result is ``<out>/final``; ship it as ``<task>_nam-ff_<generator>``.
@@ -12,18 +12,18 @@ Rerun the same command to resume. The result is ``<out>/final``; ship it as ``<t
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from nam_core.methods.mappings import train_refiner
+from nam_core.training_cli import add_preset_argument, parse_with_preset, setup_run
 
-from nam_core.methods.mappings import train_refiner  # noqa: E402
-from training.common import setup_run  # noqa: E402
+SCRIPT = "train_refiner"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--nam", required=True, help="trained NAM mapping checkpoint (folder or shipped name)")
+    add_preset_argument(p, SCRIPT)
+    p.add_argument("--nam", help="trained NAM mapping checkpoint (folder or shipped name); required unless "
+                                 "--preset gives it")
     p.add_argument("--out", required=True)
     p.add_argument("--generator", help="the NAM's generator, when not where its config says")
     p.add_argument("--epochs", type=int, default=40)
@@ -43,7 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-minutes", type=float, help="stop (checkpointed, resumable) after this long")
     p.add_argument("--finish-early", action="store_true", help="with --max-minutes: write final/ anyway")
     p.add_argument("--quiet", action="store_true")
-    a = p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return parse_with_preset(build_parser(), SCRIPT, argv, required=("nam",))
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
     recipe = setup_run("train_refiner.py", a.threads, argv)
     final = train_refiner(a.nam, a.out, epochs=a.epochs, batch_size=a.batch_size, nef=a.nef, loss=a.loss,
                           code_weight=a.code_weight, resolve_steps=a.resolve_steps,

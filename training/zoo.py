@@ -1,7 +1,8 @@
 """Rebuild a set of models from one plan: training jobs with dependencies run N at a time under one deadline,
 candidates are compared on training inputs, and the winners are packed for shipping.
 
-A plan is a list of :class:`Job` s (``PLANS``). Each job runs one of the training CLIs in a subprocess (its log in
+A plan is a list of :class:`Job` s (``PLANS``), each the preset (the shipped recipe, ``--preset NAME``) of one
+model, sometimes with a flag overriding it. Each job runs one of the training CLIs in a subprocess (its log in
 ``OUT/logs``); a job whose CLI finished copies its ``final`` folder to ``--ship-dir/<ship>``, where later jobs find
 it (``{ship}`` in a job's arguments is replaced by ``--ship-dir``). Every job gets ``--max-minutes`` from what is
 left of ``--deadline-min``, so the whole plan ends in time; a job stopped early leaves its resumable ``last`` run
@@ -28,8 +29,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nam_core.methods.registry import get_preset, method_names
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 
 @dataclass
@@ -47,11 +49,14 @@ class Job:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _mapping(task: str, method: str, gen: str, ship: str, extra: list[str], after: tuple[str, ...] = (),
-             group: str | None = None, smoke: bool = False) -> Job:
-    args = ["--task", task, "--method", method, "--generator", gen, "--nf", "32", "--loss", "ncc",
-            "--t-arch", "local", *extra]
-    return Job(ship, "train_mapping", _smoke(args, smoke), after=after, ship=ship, group=group)
+def _preset(name: str, ship: str | None = None, after: tuple[str, ...] = (), group: str | None = None,
+            extra: tuple[str, ...] = (), smoke: bool = False, cap_min: float | None = None) -> Job:
+    """The job that trains preset ``name`` (a shipped model's recipe, :mod:`nam_core.methods.registry`), with
+    ``extra`` flags overriding it (e.g. a generator built earlier in the plan, or a candidate's KL weight)."""
+    p = get_preset(name)
+    ship = ship or name
+    return Job(ship, p.script, _smoke(["--preset", name, *extra], smoke), after=after, ship=ship, group=group,
+               cap_min=cap_min)
 
 
 def _smoke(args: list[str], smoke: bool) -> list[str]:
@@ -67,74 +72,53 @@ def _smoke(args: list[str], smoke: bool) -> list[str]:
             skip = True
             continue
         out.append(a)
-    return out + ["--epochs", "1", "--limit", "256"] + (["--imle-epochs", "1"] if "--method" in args and
-                                                        args[args.index("--method") + 1] == "glann" else [])
+    method = args[args.index("--method") + 1] if "--method" in args else None
+    if method is None and "--preset" in args:
+        method = get_preset(args[args.index("--preset") + 1]).args.get("method")
+    return out + ["--epochs", "1", "--limit", "256"] + (["--imle-epochs", "1"] if method == "glann" else [])
 
 
 def plan_digits_gpu(smoke: bool = False) -> list[Job]:
-    """Street generators (GLANN on 10k images, the shipped CPU recipe; DCGAN on all 20k), the handbag GLANN,
-    mappings on GLANN and DCGAN Gs for both digit directions and both edge tasks, and the three GAN baselines on
-    both digit directions.
+    """The shipped recipes (presets) of the street generators, the handbag GLANN, the mappings on GLANN and DCGAN
+    Gs for both digit directions and both edge tasks (VAE-NAM's KL weight 1e-3 against 1e-2 as candidates on the
+    digits), and the three GAN baselines on both digit directions.
 
     Listed in priority order: a free slot goes to the first job whose dependencies are done."""
     S = smoke
-    jobs = [
-        Job("gen_street_glann", "train_generator", _smoke(["--domain", "street", "--method", "glann", "--epochs", "30",
-            "--imle-epochs", "100", "--limit", "10000", "--loss", "laplacian-flat"], S), ship="gen_street_glann",
-            cap_min=3.5),
-        Job("gen_street_dcgan", "train_generator", _smoke(["--domain", "street", "--method", "dcgan", "--epochs",
-            "20"], S), ship="gen_street_dcgan", cap_min=3.5),
-        Job("gen_handbags_glann", "train_generator", _smoke(["--domain", "handbags", "--method", "glann", "--epochs",
-            "120", "--imle-epochs", "40", "--latent-dim", "64", "--loss", "laplacian-flat"], S),
-            ship="gen_handbags_glann", cap_min=3.0),
-    ]
+    jobs = [_preset("gen_street_glann", smoke=S, cap_min=3.5), _preset("gen_street_dcgan", smoke=S, cap_min=3.5),
+            _preset("gen_handbags_glann", smoke=S, cap_min=3.0)]
     # mnist → street on the new street generators (first: they wait for the generators)
     for gname in ("glann", "dcgan"):
-        gen, dep = "{ship}/gen_street_" + gname, (f"gen_street_{gname}",)
+        gen, dep = ("--generator", "{ship}/gen_street_" + gname), (f"gen_street_{gname}",)
         for beta in ("1e-3", "1e-2"):
-            jobs.append(_mapping("mnist2street", "vae-nam", gen, f"mnist2street_vae-nam_{gname}@b{beta}",
-                                 ["--epochs", "40", "--beta", beta], after=dep, group=f"mnist2street_vae-nam_{gname}",
-                                 smoke=S))
-        jobs.append(_mapping("mnist2street", "nam", gen, f"mnist2street_nam_{gname}",
-                             ["--epochs", "300", "--n-targets", "2000", "--lr-z", "0.05"], after=dep, smoke=S))
-        jobs.append(_mapping("mnist2street", "ae-nam", gen, f"mnist2street_ae-nam_{gname}", ["--epochs", "40"],
-                             after=dep, smoke=S))
-    # edges → handbags / shoes (64 px): the new handbag G, the shipped shoe G; a slimmer E (nef 32) keeps them small
-    for task, gen, dep in (("edges2handbags", "{ship}/gen_handbags_glann", ("gen_handbags_glann",)),
-                           ("edges2shoes", "gen_shoes_glann", ())):
-        for method, epochs in (("vae-nam", "60"), ("nam", "400"), ("ae-nam", "60")):
-            if task == "edges2shoes" and method == "vae-nam":
-                continue  # shipped (CPU-trained)
-            extra = ["--epochs", epochs] + (["--n-targets", "1000", "--lr-z", "0.05"] if method == "nam" else [])
-            args = ["--task", task, "--method", method, "--generator", gen, "--nf", "32", "--nef", "32",
-                    "--loss", "laplacian-flat", *extra]
-            jobs.append(Job(f"{task}_{method}_glann", "train_mapping", _smoke(args, S), after=dep,
-                            ship=f"{task}_{method}_glann"))
-    # street → mnist on the shipped MNIST generators (all 20k street images, longer than the CPU recipe)
-    for gen, gname in (("gen_mnist_glann", "glann"), ("gen_mnist_dcgan", "dcgan")):
+            jobs.append(_preset(f"mnist2street_vae-nam_{gname}", f"mnist2street_vae-nam_{gname}@b{beta}", dep,
+                                f"mnist2street_vae-nam_{gname}", (*gen, "--beta", beta), S))
+        jobs.append(_preset(f"mnist2street_nam_{gname}", after=dep, extra=gen, smoke=S))
+        jobs.append(_preset(f"mnist2street_ae-nam_{gname}", after=dep, extra=gen, smoke=S))
+    # edges → handbags / shoes (64 px): the new handbag G, the shipped shoe G
+    for task, gen, dep in (("edges2handbags", ("--generator", "{ship}/gen_handbags_glann"), ("gen_handbags_glann",)),
+                           ("edges2shoes", (), ())):
+        for method in ("vae-nam", "nam", "ae-nam"):
+            jobs.append(_preset(f"{task}_{method}_glann", after=dep, extra=gen, smoke=S))
+    # street → mnist on the shipped MNIST generators
+    for gname in ("glann", "dcgan"):
         for beta in ("1e-3", "1e-2"):
-            jobs.append(_mapping("street2mnist", "vae-nam", gen, f"street2mnist_vae-nam_{gname}@b{beta}",
-                                 ["--epochs", "30", "--beta", beta], group=f"street2mnist_vae-nam_{gname}", smoke=S))
-        jobs.append(_mapping("street2mnist", "nam", gen, f"street2mnist_nam_{gname}",
-                             ["--epochs", "300", "--n-targets", "2000", "--lr-z", "0.05"], smoke=S))
-        jobs.append(_mapping("street2mnist", "ae-nam", gen, f"street2mnist_ae-nam_{gname}", ["--epochs", "30"],
-                             smoke=S))
+            jobs.append(_preset(f"street2mnist_vae-nam_{gname}", f"street2mnist_vae-nam_{gname}@b{beta}",
+                                group=f"street2mnist_vae-nam_{gname}", extra=("--beta", beta), smoke=S))
+        jobs.append(_preset(f"street2mnist_nam_{gname}", smoke=S))
+        jobs.append(_preset(f"street2mnist_ae-nam_{gname}", smoke=S))
     jobs += plan_baselines(smoke)
     return jobs
 
 
+BASELINE_METHODS = method_names(feed_forward=True)
+
+
 def plan_baselines(smoke: bool = False) -> list[Job]:
-    """DistanceGAN, DTN and CycleGAN on both digit directions: 5,000 random images of each domain, 20 epochs
-    (DTN's f: the project's classifier of the source domain)."""
-    jobs = []
-    for method in ("distancegan", "dtn", "cyclegan"):
-        for task in ("street2mnist", "mnist2street"):
-            extra = ["--epochs", "20", "--limit", "5000"]
-            if method == "dtn":
-                extra += ["--f-checkpoint", f"clf_{task.split('2')[0]}"]
-            jobs.append(Job(f"{task}_{method}", "train_baseline",
-                            _smoke(["--task", task, "--method", method, *extra], smoke), ship=f"{task}_{method}"))
-    return jobs
+    """The shipped recipes of DistanceGAN, DTN and CycleGAN on both digit directions (5,000 random images of each
+    domain, 20 epochs; DTN's f: the project's classifier of the source domain)."""
+    return [_preset(f"{task}_{method}", smoke=smoke) for method in BASELINE_METHODS
+            for task in ("street2mnist", "mnist2street")]
 
 
 def plan_baselines_cpu(smoke: bool = False) -> list[Job]:
@@ -143,11 +127,8 @@ def plan_baselines_cpu(smoke: bool = False) -> list[Job]:
     epochs = {"distancegan": "20", "dtn": "12", "cyclegan": "5"}
     jobs = []
     for job in plan_baselines(smoke):
-        method = job.args[job.args.index("--method") + 1]
-        args = list(job.args)
-        if not smoke:
-            args[args.index("--epochs") + 1] = epochs[method]
-            args[args.index("--limit") + 1] = "2000"
+        method = get_preset(job.args[job.args.index("--preset") + 1]).args["method"]
+        args = list(job.args) + ([] if smoke else ["--epochs", epochs[method], "--limit", "2000"])
         jobs.append(Job(job.name, job.script, args, ship=job.ship, cap_min=30.0))
     return jobs
 
@@ -241,7 +222,7 @@ def select_candidates(jobs: list[Job], ship_dir: Path, n: int, device: str | Non
     from nam_core.eval.classifier import load_classifier
     from nam_core.eval.metrics import evaluate_translator
     from nam_core.methods.mappings import get_task
-    from nam_core.serving.translator import Translator
+    from nam_core.serving import load_translator
 
     groups: dict[str, list[Job]] = {}
     for j in jobs:
@@ -255,7 +236,7 @@ def select_candidates(jobs: list[Job], ship_dir: Path, n: int, device: str | Non
         clf = load_classifier(f"clf_{task.target}", device=device)
         scored = []
         for c in cands:
-            tr = Translator.from_checkpoint(ship_dir / c.ship, device=device)
+            tr = load_translator(ship_dir / c.ship, device=device)
             res = evaluate_translator(tr, ds.images[idx], ds.labels[idx], clf, num_solutions=8, seed=seed,
                                       latency_images=1, latency_repeats=1)
             scored.append((res["mean"], c.ship))

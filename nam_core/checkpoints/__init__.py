@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -723,8 +724,11 @@ def find_checkpoints(root: str | Path, kind: str) -> list[tuple[Path, dict[str, 
     return found
 
 
-def update_manifest(root: str | Path = CHECKPOINTS_DIR) -> Path:
-    """Rewrite ``root/manifest.json``: every checkpoint folder under ``root`` with its kind, size, sha256, metrics."""
+def update_manifest(root: str | Path = CHECKPOINTS_DIR,
+                    extra: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None) -> Path:
+    """Rewrite ``root/manifest.json``: every checkpoint folder under ``root`` with its kind, size, sha256, metrics;
+    ``extra(name, config)`` adds fields of its own (``nam_core.training_cli.update_manifest_with_rebuilds``: the
+    command that rebuilds each model from its preset)."""
     root = Path(root)
     entries = {}
     for cfg_path in sorted(root.rglob(CONFIG)):
@@ -736,6 +740,8 @@ def update_manifest(root: str | Path = CHECKPOINTS_DIR) -> Path:
         entries[str(folder.relative_to(root))] = {
             k: cfg.get(k) for k in ("kind", "method", "task", "domain", "metrics", "sha256", "size_bytes", "recipe")
         }
+        if extra is not None:
+            entries[str(folder.relative_to(root))].update(extra(folder.name, cfg))
     out = root / "manifest.json"
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps({"format": FORMAT, "library_version": __version__, "checkpoints": entries},

@@ -1,0 +1,109 @@
+"""Presets are the shipped recipes: every manifest entry's rebuild command parses with its CLI and names its own
+preset, the preset gives the arguments the shipped model was trained with, and a preset runs (smoke-sized)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from nam_core.methods.registry import PRESETS, get_preset, presets
+from nam_core.paths import CHECKPOINTS_DIR
+
+MANIFEST = Path(CHECKPOINTS_DIR) / "manifest.json"
+# what a recorded command may add that is not part of the recipe: where it ran and how it was logged
+RUNTIME = {"out", "threads", "device", "quiet", "preset", "max_minutes", "finish_early"}
+
+
+def _manifest() -> dict:
+    if not MANIFEST.exists():
+        pytest.skip("no checkpoints/manifest.json")
+    return json.loads(MANIFEST.read_text())["checkpoints"]
+
+
+def _cli(script: str):
+    return importlib.import_module(f"training.{script}")
+
+
+def _parse(command: str):
+    argv = shlex.split(command)
+    assert argv[0] == "python" and argv[1].startswith("training/") and argv[1].endswith(".py"), command
+    return Path(argv[1]).stem, _cli(Path(argv[1]).stem).parse_args(argv[2:])
+
+
+def test_every_shipped_model_has_a_rebuild_command_naming_its_preset() -> None:
+    entries = _manifest()
+    trained = {name for name, e in entries.items() if e.get("kind") in ("mapping", "generator")}
+    assert trained, "the manifest lists no mapping or generator"
+    for name in sorted(trained):
+        e = entries[name]
+        assert "rebuild" in e, f"{name}: no rebuild command"
+        script, args = _parse(e["rebuild"])
+        assert args.preset == name, f"{name}: its rebuild command uses preset {args.preset!r}"
+        p = get_preset(name)
+        assert p.script == script
+        assert bool(e.get("rebuild_note")) == bool(p.note)
+
+
+def test_presets_give_the_recorded_recipe() -> None:
+    """The preset's arguments equal those of the command the shipped model recorded (apart from where it ran),
+    except the epochs of a time-bounded run, which equal the epochs it actually did."""
+    entries = _manifest()
+    for name, e in sorted(entries.items()):
+        if name not in PRESETS:
+            continue
+        p = get_preset(name)
+        _, shipped = _parse(e["recipe"]["command"])
+        _, rebuilt = _parse(p.command("/tmp/out"))
+        want = {k: v for k, v in vars(shipped).items() if k not in RUNTIME}
+        have = {k: v for k, v in vars(rebuilt).items() if k not in RUNTIME}
+        if "time-bounded" in p.note:
+            cfg = json.loads((Path(CHECKPOINTS_DIR) / name / "config.json").read_text())
+            assert have.pop("epochs") == cfg["epochs_done"] < want.pop("epochs"), name
+        if p.script == "train_refiner":  # the recorded command names the NAM by its folder
+            want["nam"] = Path(want["nam"]).name
+        assert have == want, f"{name}: preset differs from the shipped recipe"
+
+
+@pytest.mark.parametrize("script", ["train_mapping", "train_generator", "train_baseline", "train_refiner"])
+def test_every_preset_parses_and_flags_override_it(script: str) -> None:
+    names = [p.name for p in presets(script)]
+    assert names
+    cli = _cli(script)
+    for name in names:
+        a = cli.parse_args(["--preset", name, "--out", "/tmp/x", "--epochs", "1"])
+        assert a.preset == name and a.epochs == 1
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--preset", "no-such-preset", "--out", "/tmp/x"])
+
+
+def test_mapping_defaults_are_the_shipped_recipe() -> None:
+    """No --preset: a task and method that shipped a model start from its recipe, not from the parser's
+    defaults (the CRN T with the Laplacian loss, which stays at chance on the digits)."""
+    cli = _cli("train_mapping")
+    a = cli.parse_args(["--task", "street2mnist", "--method", "vae-nam", "--out", "/tmp/x"])
+    assert a.preset == "street2mnist_vae-nam_glann"
+    assert (a.generator, a.loss, a.t_arch, a.nf) == ("gen_mnist_glann", "ncc", "local", 32)
+    a = cli.parse_args(["--task", "street2mnist", "--method", "ae-nam", "--generator", "gen_mnist_dcgan",
+                        "--out", "/tmp/x"])
+    assert a.preset == "street2mnist_ae-nam_dcgan"
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--out", "/tmp/x"])  # neither a preset nor a task
+
+
+def test_a_mapping_preset_runs_smoke_sized(tmp_path: Path) -> None:
+    """The street→mnist AE-NAM recipe, one epoch on 64 images, on the shipped MNIST generator."""
+    if not (Path(CHECKPOINTS_DIR) / "gen_mnist_glann" / "config.json").exists():
+        pytest.skip("no shipped gen_mnist_glann")
+    from nam_core.checkpoints import read_config
+
+    cli = _cli("train_mapping")
+    assert cli.main(["--preset", "street2mnist_ae-nam_glann", "--out", str(tmp_path), "--epochs", "1",
+                     "--limit", "64", "--threads", "1"]) == 0
+    cfg = read_config(tmp_path / "final")
+    assert (cfg["method"], cfg["task"], cfg["hparams"]["loss"], cfg["hparams"]["t_arch"]) == \
+        ("ae-nam", "street2mnist", "ncc", "local")
+    assert "--preset street2mnist_ae-nam_glann" in cfg["recipe"]["command"]
