@@ -6,12 +6,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, no install needed
-
-from nam_core.serving.publish import main  # noqa: E402
+from nam_core.serving.publish import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from nam_core.data import DOMAINS, list_domains, load_domain  # noqa: E402
-from nam_core.utils import image_grid, save_png  # noqa: E402
+from nam_core.data import DOMAINS, list_domains, load_domain
+from nam_core.utils import image_grid, save_png
 
 
 def sheet(name: str, per_class: int = 10, n: int = 100, split: str = "test") -> np.ndarray:

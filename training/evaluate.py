@@ -25,14 +25,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from nam_core.checkpoints import find_checkpoints  # noqa: E402
-from nam_core.data import DOMAINS, load_domain  # noqa: E402
-from nam_core.eval.metrics import (  # noqa: E402
+from nam_core.checkpoints import find_checkpoints
+from nam_core.data import DOMAINS, load_domain
+from nam_core.eval.metrics import (
     edge_agreement,
     evaluate_translator,
     generator_metrics,
@@ -40,13 +38,14 @@ from nam_core.eval.metrics import (  # noqa: E402
     inception_features,
     inception_weights_path,
 )
-from nam_core.eval.report import machine_info, markdown_report, write_results, write_results_doc  # noqa: E402
-from nam_core.methods.mappings import TASKS, get_task  # noqa: E402
-from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
-from nam_core.serving import Translator, available_models  # noqa: E402
-from nam_core.utils import get_device  # noqa: E402
+from nam_core.eval.report import machine_info, markdown_report, write_results, write_results_doc
+from nam_core.methods.mappings import TASKS, get_task
+from nam_core.methods.registry import find_method, methods
+from nam_core.paths import CHECKPOINTS_DIR
+from nam_core.serving import Translator, available_models, load_translator
+from nam_core.utils import get_device
 
-METHOD_ORDER = {"nam": 0, "nam-ff": 1, "ae-nam": 2, "vae-nam": 3, "distancegan": 4, "dtn": 5, "cyclegan": 6}
+METHOD_ORDER = {m.name: m.order for m in methods()}
 
 
 def log(msg: str) -> None:
@@ -123,15 +122,17 @@ def evaluate_mappings(models: list[dict[str, str]], classifier_dir: str | Path, 
             log(f"warning: no classifier {Path(classifier_dir) / ('clf_' + task.target)}; accuracy skipped")
         t0 = time.time()
         log(f"{m['task']} {m['method']} ({m['generator']}): translating ≤ {len(images)} inputs × {num_solutions}")
-        tr = Translator.from_checkpoint(m["path"], device=device)
+        tr = load_translator(m["path"], device=device)
+        spec = find_method(m["method"])
+        iterative = spec is not None and spec.iterative  # NAM: its own (smaller) test budget and oversampling
         if isinstance(tr, Translator):  # the GAN baselines have one deterministic solution: nothing to rank
             if rank != "default":
                 tr.rank = rank
-            over = nam_oversample if m["method"] == "nam" else oversample
+            over = nam_oversample if iterative else oversample
             if over is not None:
                 tr.oversample = over
         total = budget_s
-        if m["method"] == "nam":
+        if iterative:
             total = nam_budget_s
             if nam_n_test is not None:
                 images = images[:nam_n_test]

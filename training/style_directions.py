@@ -11,15 +11,12 @@ app offers them as sliders. The checkpoint's weights file gains three small tens
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from nam_core.checkpoints import update_manifest  # noqa: E402
-from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
-from nam_core.serving.translator import attach_style_directions, available_models  # noqa: E402
-from training.common import setup_run  # noqa: E402
+from nam_core.checkpoints import update_manifest
+from nam_core.paths import CHECKPOINTS_DIR
+from nam_core.serving.translator import attach_style_directions, available_models
+from nam_core.training_cli import setup_run
 
 
 def main(argv: list[str] | None = None) -> int:

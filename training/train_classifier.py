@@ -8,14 +8,10 @@ Example::
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from nam_core.data import DOMAINS  # noqa: E402
-from nam_core.eval.classifier import train_classifier  # noqa: E402
-from training.common import setup_run  # noqa: E402
+from nam_core.data import DOMAINS
+from nam_core.eval.classifier import train_classifier
+from nam_core.training_cli import setup_run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,11 +12,8 @@ models``.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from nam_core.cli import main as cli_main  # noqa: E402
+from nam_core.cli import main as cli_main
 
 
 def main(argv: list[str] | None = None) -> int:

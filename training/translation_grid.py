@@ -9,16 +9,13 @@ Example::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from nam_core.data import load_domain  # noqa: E402
-from nam_core.serving import Translator, available_models  # noqa: E402
-from nam_core.utils import image_grid, save_png  # noqa: E402
+from nam_core.data import load_domain
+from nam_core.serving import Translator, available_models
+from nam_core.utils import image_grid, save_png
 
 
 def _rgb(x: np.ndarray) -> np.ndarray:
