@@ -25,20 +25,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..methods.registry import find_method, methods
 from ..utils import atomic_path
 
-# Top-1 accuracy (%) of translated digits reported in the papers (VAE-NAM, Hoshen 2018; GLANN, Hoshen et al. 2019).
-PUBLISHED: dict[str, dict[str, float]] = {
-    "mnist2svhn": {"cyclegan": 17.7, "distancegan": 26.8, "nam": 31.9, "ae-nam": 16.7, "vae-nam": 51.7,
-                   "nam+glann": 31.3},
-    "svhn2mnist": {"cyclegan": 26.1, "distancegan": 26.8, "nam": 33.3, "ae-nam": 37.4, "vae-nam": 37.4,
-                   "nam+glann": 25.0},
-}
+# Top-1 accuracy (%) of translated digits reported in the papers (VAE-NAM, Hoshen 2018; GLANN, Hoshen et al. 2019),
+# as each method registers them (Method.published); "nam+glann" is NAM on a GLANN generator
+PUBLISHED: dict[str, dict[str, float]] = {}
+for _m in methods(None):
+    for _key, _value in _m.published.items():
+        _task, _, _gen = _key.partition("+")
+        PUBLISHED.setdefault(_task, {})[f"{_m.name}+{_gen}" if _gen else _m.name] = _value
 # Tasks on the synthetic street-number digits stand in for SVHN; their published column shows the SVHN figure.
 PUBLISHED_PROXY = {"mnist2street": "mnist2svhn", "street2mnist": "svhn2mnist"}
-METHOD_NAMES = {"nam": "NAM", "nam-ff": "NAM one-pass", "ae-nam": "AE-NAM", "vae-nam": "VAE-NAM",
-                "cyclegan": "CycleGAN", "distancegan": "DistanceGAN", "dtn": "DTN", "": "–",
-                "glo-gaussian": "GLO + Gaussian", "glann": "GLANN", "dcgan": "DCGAN"}
+METHOD_NAMES = {**{m.name: m.label for m in methods(None)}, "": "–", "glo-gaussian": "GLO + Gaussian"}
+# the paper figures drawn as reference lines in the figure, and their line styles
+PAPER_LINES = {"nam": ":", "vae-nam": "--"}
 
 
 def machine_info(device: str | torch.device | None = None) -> dict[str, Any]:
@@ -51,10 +52,8 @@ def machine_info(device: str | torch.device | None = None) -> dict[str, Any]:
 def published_accuracy(task: str, method: str, generator: str = "glann") -> tuple[float | None, bool]:
     """The paper's accuracy (%) for a row and whether it is a proxy (street digits standing in for SVHN)."""
     key = PUBLISHED_PROXY.get(task, task)
-    table = PUBLISHED.get(key, {})
-    value = table.get("nam+glann") if method == "nam" and generator == "glann" else None
-    if value is None:
-        value = table.get(method)
+    m = find_method(method)
+    value = m.published_accuracy(key, generator) if m is not None else None
     return value, key != task and value is not None
 
 
@@ -161,7 +160,8 @@ def markdown_report(results: dict[str, Any]) -> str:
     if any(PUBLISHED_PROXY.get(r["task"]) for r in rows):
         out.append("† paper figure on real SVHN; this row uses the synthetic street-number digits standing in "
                    "for SVHN, so the numbers are indicative only.")
-    pubs = [f"{task}: " + ", ".join(f"{_name(k)} {v:.1f}" for k, v in t.items() if k in ("cyclegan", "distancegan"))
+    pubs = [f"{task}: " + ", ".join(sorted(f"{_name(k)} {v:.1f}" for k, v in t.items()
+                                           if getattr(find_method(k), "feed_forward", False)))
             for task, t in PUBLISHED.items()]
     out.append("Published adversarial baselines (%): " + "; ".join(pubs) + ".")
     ref = results.get("edge_reference") or {}
@@ -215,11 +215,10 @@ def _figure(results: dict[str, Any], path: Path) -> None:
             ax_acc.scatter(xs, anys, marker="_", color="k", s=80, zorder=3)
             ax_acc.scatter(xs, firsts, marker="o", facecolors="none", edgecolors="k", s=18, zorder=3)
         for i, t in enumerate(tasks):
-            for meth in ("nam", "vae-nam"):
+            for meth, style in PAPER_LINES.items():
                 pub, _ = published_accuracy(t, meth, "dcgan")
                 if pub is not None:
-                    ax_acc.hlines(pub, i - 0.45, i + 0.45, colors="grey", linestyles=":" if meth == "nam" else "--",
-                                  linewidth=1)
+                    ax_acc.hlines(pub, i - 0.45, i + 0.45, colors="grey", linestyles=style, linewidth=1)
         ax_acc.set_xticks(range(len(tasks)), tasks, rotation=20)
         ax_acc.set_ylabel("translated-digit accuracy (%)")
         ax_acc.set_ylim(0, 100)

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ..methods.mappings import TASKS
+from ..methods.registry import method_names, methods
 from .app_logic import ALL_METHOD_LABEL, checkpoints_dir, domain_label, load_results, task_label
 
 REPO_PREFIX = "nam-studio-"
-BASELINES = ("cyclegan", "distancegan", "dtn")  # one feed-forward generator each, no separate G
+BASELINES = method_names(feed_forward=True)  # one feed-forward generator each, no separate G
 UPLOAD_PATTERNS = ["config.json", "model.safetensors", "samples.png", "loss.png", "README.md"]
 
 PAPERS = {
@@ -39,9 +40,7 @@ PAPERS = {
     "dtn": "Yaniv Taigman, Adam Polyak and Lior Wolf. Unsupervised Cross-Domain Image Generation. ICLR 2017. "
            "arXiv:1611.02200",
 }
-CITES = {"nam": ["nam"], "nam-ff": ["nam"], "ae-nam": ["vae-nam", "nam"], "vae-nam": ["vae-nam", "nam"],
-         "glann": ["glann"], "dcgan": ["dcgan"], "cyclegan": ["cyclegan"], "distancegan": ["distancegan"],
-         "dtn": ["dtn"]}
+CITES = {m.name: list(m.cites) for m in methods(None)}  # the papers of each method (keys of PAPERS)
 DATA_LICENCE = {
     "mnist": ("MNIST (Yann LeCun, Corinna Cortes, Christopher Burges)", "CC BY-SA 3.0", False),
     "street": ("synthetic street-number digits rendered by this project from matplotlib's bundled fonts", "the fonts' "
@@ -221,9 +220,9 @@ def model_card(m: ModelEntry, namespace: str, results: dict[str, Any] | None = N
     sha = (m.info.get("sha256") or {}).get("model.safetensors")
     body = [
         f"# {m.name}", "", _what_it_does(m, namespace), "",
-        "## Use", "", "```python", "from nam_core.serving import Translator" if m.kind == "mapping" else
+        "## Use", "", "```python", "from nam_core.serving import load_translator" if m.kind == "mapping" else
         "from nam_core.methods.generators import load_generator", "",
-        (f'tr = Translator.from_checkpoint("{m.name}")  # a local copy of this repo; '
+        (f'tr = load_translator("{m.name}")  # a local copy of this repo; '
          "tr.translate(images) -> analogies") if m.kind == "mapping" else
         f'G, config = load_generator("{m.name}")  # a local copy of this repo', "```", "",
         f"Files: {files}." + (f" SHA-256 of the weights: `{sha}`." if sha else ""), "",
