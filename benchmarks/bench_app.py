@@ -1,12 +1,12 @@
 """Server-side latency of the app: VAE-NAM gallery of 8 + one slider update (32 px task), NAM with 8 solutions, and
 the first page load after start. Prints the figures (median of ``--repeats``); no assertions.
 
-    python benchmarks/bench_app.py                      # shipped checkpoints (./checkpoints or $NAM_CHECKPOINTS_DIR)
-    python benchmarks/bench_app.py --tiny               # tiny test checkpoints (what the tests train), for a smoke run
-    python benchmarks/bench_app.py --quick-real         # full-size mappings (nf=64, 1 epoch on 64 images) trained in a
+    python -m benchmarks.bench_app                      # shipped checkpoints (./checkpoints or $NAM_CHECKPOINTS_DIR)
+    python -m benchmarks.bench_app --tiny               # tiny test checkpoints (what the tests train), for a smoke run
+    python -m benchmarks.bench_app --quick-real         # full-size mappings (nf=64, 1 epoch on 64 images) trained in a
                                                         # temp folder on the shipped gen_<target>_glann: true latency
                                                         # before the shipped mappings exist
-    python benchmarks/bench_app.py --device cuda --task street2mnist
+    python -m benchmarks.bench_app --device cuda --task street2mnist
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ import argparse
 import os
 import socket
 import statistics
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
 def _free_port() -> int:
@@ -77,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = a.checkpoints
     if a.tiny:
-        sys.path.insert(0, str(REPO / "tests"))
-        from test_serving_app_logic import build_tiny_checkpoints
+        from tests.test_serving_app_logic import build_tiny_checkpoints
 
         cache = REPO / ".pytest_cache" / "d" / "nam_app_checkpoints"
         cache.mkdir(parents=True, exist_ok=True)

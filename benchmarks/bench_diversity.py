@@ -6,8 +6,8 @@ restarts have neither and are scored once, on fewer inputs):
 * ``--style-temperatures``: the spread along the checkpoint's style directions (``Translator.style_temperature``,
   in their standard deviations), at temperature 1.
 
-    python benchmarks/bench_diversity.py                                   # shipped checkpoints, CPU
-    python benchmarks/bench_diversity.py --tasks mnist2street --temperatures 1 2 3 --style-temperatures 1 2 3
+    python -m benchmarks.bench_diversity                                   # shipped checkpoints, CPU
+    python -m benchmarks.bench_diversity --tasks mnist2street --temperatures 1 2 3 --style-temperatures 1 2 3
 
 Columns: acc % (classifier of the output domain vs the input's label, mean over the K analogies), same digit %
 (share of an input's K analogies read as their most common class), diversity (mean L1 distance between two of an
@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from nam_core.eval.metrics import class_consistency, predict_labels, solution_diversity
+from nam_core.methods.mappings import SERVED_METHODS
+from nam_core.paths import CHECKPOINTS_DIR
+from nam_core.serving import Translator, available_models
+from training.evaluate import eval_subset, find_classifier, setup_machine
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from nam_core.eval.metrics import class_consistency, predict_labels, solution_diversity  # noqa: E402
-from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
-from nam_core.serving import Translator, available_models  # noqa: E402
-from training.evaluate import eval_subset, find_classifier, setup_machine  # noqa: E402
 
 
 def score(tr: Translator, images: np.ndarray, labels: np.ndarray, clf: torch.nn.Module, k: int,
@@ -62,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| task | generator | method | temperature | style temperature | n | acc % | same digit % | diversity |")
     print("|---|---|---|---|---|---|---|---|---|")
     for m in sorted(available_models(a.checkpoints), key=lambda m: (m["task"], m["generator"], m["method"])):
-        if m["task"] not in a.tasks or m["method"] not in ("nam", "nam-ff", "ae-nam", "vae-nam"):
+        if m["task"] not in a.tasks or m["method"] not in SERVED_METHODS:
             continue
         tr = Translator.from_checkpoint(m["path"], device=dev)
         clf = find_classifier(tr.target, a.checkpoints, dev)

@@ -7,9 +7,9 @@ Prints completed / refused / failed, p50 / p95 latency of the one-pass requests,
 server's RSS (current and peak, from /proc). Bounded: ``--clients`` ≤ 128, ``--deadline`` seconds for the whole
 concurrent phase (requests not done by then count as failed), and the server is stopped whatever happens.
 
-    python benchmarks/bench_load.py --clients 16             # shipped checkpoints (./checkpoints), street2mnist
-    python benchmarks/bench_load.py --clients 48 --nam-steps 100
-    python benchmarks/bench_load.py --tiny --clients 16      # the tests' tiny checkpoints (trained if missing)
+    python -m benchmarks.bench_load --clients 16             # shipped checkpoints (./checkpoints), street2mnist
+    python -m benchmarks.bench_load --clients 48 --nam-steps 100
+    python -m benchmarks.bench_load --tiny --clients 16      # the tests' tiny checkpoints (trained if missing)
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 # a browser waits for the server's answer; httpx's default 5 s read timeout would count a slow answer as a failure
 HTTPX = {"timeout": 120.0}
@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = a.checkpoints or str(REPO / "checkpoints")
     if a.tiny:
-        sys.path.insert(0, str(REPO / "tests"))
-        from test_serving_app_logic import build_tiny_checkpoints
+        from tests.test_serving_app_logic import build_tiny_checkpoints
 
         os.environ.setdefault("NAM_CACHE_DIR", tempfile.mkdtemp(prefix="nam_bench_cache_"))
         cache = REPO / ".pytest_cache" / "d" / "nam_app_checkpoints"

@@ -1,8 +1,8 @@
 """Ranking of the K solutions: accuracy of the first (top-ranked) solution and mean over the K shown, for each
 ranking (none / loss / roundtrip / roundtrip+loss) × candidates drawn (M), with the latency each setting costs.
 
-    python benchmarks/bench_ranking.py --split train --n 500 --threads 1          # choosing (training inputs)
-    python benchmarks/bench_ranking.py --split test --n 1000 --threads 1          # reporting
+    python -m benchmarks.bench_ranking --split train --n 500 --threads 1          # choosing (training inputs)
+    python -m benchmarks.bench_ranking --split test --n 1000 --threads 1          # reporting
 
 Each model draws max(M) candidates once per input (``Translator.candidates``) and every setting ranks the first M
 of them with the Translator's own ``rank_scores`` / ``select_ranked``: the same procedure as ``translate_full``
@@ -22,17 +22,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
+from nam_core.eval.metrics import class_consistency, predict_labels, solution_diversity
+from nam_core.paths import CHECKPOINTS_DIR
+from nam_core.serving import Translator, available_models
+from nam_core.serving.translator import rank_scores, select_ranked
+from training.evaluate import eval_subset, find_classifier, setup_machine
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from nam_core.eval.metrics import class_consistency, predict_labels, solution_diversity  # noqa: E402
-from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
-from nam_core.serving import Translator, available_models  # noqa: E402
-from nam_core.serving.translator import rank_scores, select_ranked  # noqa: E402
-from training.evaluate import eval_subset, find_classifier, setup_machine  # noqa: E402
 
 RANKS = ("none", "loss", "roundtrip", "roundtrip+loss")
 

@@ -2,8 +2,8 @@
 conversion, translated by every shipped edges→shoes / edges→handbags model; the silhouette of each output is scored
 against the drawn shape.
 
-    python benchmarks/bench_sketch.py                           # shipped checkpoints, CPU, a few minutes
-    python benchmarks/bench_sketch.py --methods vae-nam --checkpoints runs/candidates --grid docs/grids
+    python -m benchmarks.bench_sketch                           # shipped checkpoints, CPU, a few minutes
+    python -m benchmarks.bench_sketch --methods vae-nam --checkpoints runs/candidates --grid docs/grids
 
 For each test photo of the output domain whose object silhouette (:func:`nam_core.data.edges.foreground_mask`:
 distance from the white background, holes filled) is a plausible object (8–85 % of the image), ``--variants``
@@ -28,26 +28,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from nam_core.data import load_domain
+from nam_core.data.edges import SKETCH_MARGIN, crop_frame, foreground_mask, sketch_frame
+from nam_core.eval.metrics import edge_agreement
+from nam_core.methods.mappings import TASKS
+from nam_core.paths import CHECKPOINTS_DIR
+from nam_core.serving import Translator, available_models
+from nam_core.serving.app_logic import sketch_to_input
+from nam_core.utils import image_grid, save_png
+from training.evaluate import setup_machine
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-from scipy import ndimage  # noqa: E402
-
-from nam_core.data import load_domain  # noqa: E402
-from nam_core.data.edges import SKETCH_MARGIN, crop_frame, foreground_mask, sketch_frame  # noqa: E402
-from nam_core.eval.metrics import edge_agreement  # noqa: E402
-from nam_core.methods.mappings import TASKS  # noqa: E402
-from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
-from nam_core.serving import Translator, available_models  # noqa: E402
-from nam_core.serving.app_logic import sketch_to_input  # noqa: E402
-from nam_core.utils import image_grid, save_png  # noqa: E402
-from training.evaluate import setup_machine  # noqa: E402
 
 CANVAS = 512  # the app's Sketchpad
 BLANK = 0.08  # an analogy whose object covers less of the image than this is blank

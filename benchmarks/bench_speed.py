@@ -12,9 +12,9 @@ NAM is timed as shipped (retrieval starts, 100 Adam steps). ``--nam-reference ST
 row per task, e.g. ``random:200``: the NAM papers' Gaussian starts, which need more steps to reach the same
 accuracy (see the README's speed notes for the step sweep), and the speed-up against it.
 
-    python benchmarks/bench_speed.py                         # shipped checkpoints, this machine's CPU
-    python benchmarks/bench_speed.py --device cuda --threads 4
-    python benchmarks/bench_speed.py --tasks mnist2street --nam-reference random:200
+    python -m benchmarks.bench_speed                         # shipped checkpoints, this machine's CPU
+    python -m benchmarks.bench_speed --device cuda --threads 4
+    python -m benchmarks.bench_speed --tasks mnist2street --nam-reference random:200
 """
 
 from __future__ import annotations
@@ -22,20 +22,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import torch
+
+from nam_core.data import load_domain
+from nam_core.methods.mappings import SERVED_METHODS, get_task
+from nam_core.paths import CHECKPOINTS_DIR
+from nam_core.serving import Translator, available_models
+from training.evaluate import setup_machine
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import torch  # noqa: E402
-
-from nam_core.data import load_domain  # noqa: E402
-from nam_core.methods.mappings import get_task  # noqa: E402
-from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
-from nam_core.serving import Translator, available_models  # noqa: E402
-from training.evaluate import setup_machine  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -88,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--nam-reference takes STARTS:STEPS with STARTS random or retrieval, e.g. random:200")
         ref = (starts, int(steps))
     dev = setup_machine(a.device, a.threads)
-    models = [m for m in available_models(a.checkpoints) if m["method"] in ("nam", "nam-ff", "ae-nam", "vae-nam")
+    models = [m for m in available_models(a.checkpoints) if m["method"] in SERVED_METHODS
               and (not a.tasks or m["task"] in a.tasks)]
     groups: dict[tuple[str, str], dict[str, str]] = {}
     for m in models:

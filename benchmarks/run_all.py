@@ -1,7 +1,7 @@
 """Rebuild the full results table from the shipped checkpoints, on a CPU, within a time budget (default 14 min).
 
-    python benchmarks/run_all.py                      # writes runs/benchmark/results.{json,md,png}
-    python benchmarks/run_all.py --budget-minutes 30 --out runs/bench30
+    python -m benchmarks.run_all                      # writes runs/benchmark/results.{json,md,png}
+    python -m benchmarks.run_all --budget-minutes 30 --out runs/bench30
 
 Same library functions as ``training/evaluate.py``, scheduled so the run ends in time:
 
@@ -17,17 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-from nam_core.eval.report import markdown_report, write_results  # noqa: E402
-from nam_core.paths import CHECKPOINTS_DIR  # noqa: E402
-from training.evaluate import (  # noqa: E402
+from nam_core.eval.report import markdown_report, write_results
+from nam_core.paths import CHECKPOINTS_DIR
+from training.evaluate import (
     assemble_results,
     evaluate_generators,
     evaluate_mappings,
@@ -36,6 +31,8 @@ from training.evaluate import (  # noqa: E402
     select_models,
     setup_machine,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
