@@ -29,6 +29,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nam_core.serving import app_logic as L  # noqa: E402
+from nam_core.serving.studio_tab import build_studio_tab  # noqa: E402
 from nam_core.serving import live as LV  # noqa: E402
 
 log = logging.getLogger("nam_studio.app")
@@ -709,6 +710,8 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                         gr.Markdown("No training history in the checkpoints folder.")
                 with gr.Accordion("Available models", open=False):
                     gr.Markdown(reg.matrix_markdown())
+            with gr.Tab("Studio", id="studio"):  # train on your own images (nam_core/serving/studio_tab.py)
+                build_studio_tab(reg, task=task, method=method, generator=generator, tabs=main_tabs)
 
         # ---------------------------------------------------------------- events
         sel = [task, method, generator]
