@@ -375,7 +375,7 @@ def build_studio_tab(registry: L.ModelRegistry, task: Any = None, method: Any = 
             if a == b:
                 raise StudioUIError("A and B are the same domain: pick two different ones.")
             # a unique task name: tasks are registered process-wide, and two browsers may both upload "photos.zip"
-            base = name or default_name(a_label if "/" not in a else a, b_label if "/" not in b else b)
+            base = name or default_name(a if a in DOMAINS else a_label, b if b in DOMAINS else b_label)
             spec.a, spec.b, spec.name = a, b, f"{base[:40]}-{job_id[:8]}"
             spec.labels = {"a": a_label, "b": b_label}
             mgr.submit(owner, spec, job_id=job_id)
