@@ -25,6 +25,7 @@ import torch
 
 from nam_core.eval.metrics import class_consistency, predict_labels, solution_diversity
 from nam_core.methods.mappings import SERVED_METHODS
+from nam_core.methods.registry import get_method
 from nam_core.paths import CHECKPOINTS_DIR
 from nam_core.serving import Translator, available_models
 from training.evaluate import eval_subset, find_classifier, setup_machine
@@ -67,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         clf = find_classifier(tr.target, a.checkpoints, dev)
         if clf is None:
             continue
-        n = a.nam_n if m["method"] == "nam" else a.n
+        n = a.nam_n if get_method(m["method"]).iterative else a.n
         images, labels = eval_subset(tr.source, n, 0)
         settings = [(1.0, 0.0)]
-        if m["method"] != "nam":
+        if not get_method(m["method"]).iterative:
             settings = [(t, 0.0) for t in a.temperatures]
             if tr.style_dirs is not None:
                 settings += [(1.0, st) for st in a.style_temperatures if (1.0, st) not in settings]
@@ -78,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             tr.temperature, tr.style_temperature = temp, style
             r = {"task": m["task"], "generator": m["generator"], "method": m["method"], "temperature": temp,
                  "style_temperature": style,
-                 **score(tr, images, labels, clf, a.k, batch=10 if m["method"] == "nam" else 100)}
+                 **score(tr, images, labels, clf, a.k, batch=10 if get_method(m["method"]).iterative else 100)}
             rows.append(r)
-            t, st = ("–", "–") if m["method"] == "nam" else (f"{temp:g}", f"{style:g}")
+            t, st = ("–", "–") if get_method(m["method"]).iterative else (f"{temp:g}", f"{style:g}")
             print(f"| {r['task']} | {r['generator']} | {r['method']} | {t} | {st} | {r['n']} | {100 * r['acc']:.1f} "
                   f"| {100 * r['same_digit']:.1f} | {r['diversity']:.3f} |", flush=True)
     if a.json:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from nam_core.eval.metrics import class_consistency, predict_labels, solution_diversity
+from nam_core.methods.registry import get_method
 from nam_core.paths import CHECKPOINTS_DIR
 from nam_core.serving import Translator, available_models
 from nam_core.serving.translator import rank_scores, select_ranked
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in sorted(models, key=lambda m: (m["task"], m["generator"], m["method"])):
         tr = Translator.from_checkpoint(m["path"], device=dev)
         domain = tr.source
-        n = a.nam_n if m["method"] == "nam" else a.n
+        n = a.nam_n if get_method(m["method"]).iterative else a.n
         # a different subset from the evaluation's (seed 0) when choosing on the training split
         images, labels = eval_subset(domain, n, 1 if a.split == "train" else 0, a.split)
         clf = find_classifier(tr.target, a.checkpoints, dev)
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skip {m['path']}: no classifier / labels to score it", file=sys.stderr)
             continue
         t0 = time.time()
-        rows = bench_model(tr, images, labels, clf, a.k, a.nam_m if m["method"] == "nam" else a.m,
+        rows = bench_model(tr, images, labels, clf, a.k, a.nam_m if get_method(m["method"]).iterative else a.m,
                            latency=not a.no_latency)
         partner = tr.partner
         for r in rows:

@@ -39,6 +39,7 @@ from nam_core.data import load_domain
 from nam_core.data.edges import SKETCH_MARGIN, crop_frame, foreground_mask, sketch_frame
 from nam_core.eval.metrics import edge_agreement
 from nam_core.methods.mappings import TASKS
+from nam_core.methods.registry import get_method
 from nam_core.paths import CHECKPOINTS_DIR
 from nam_core.serving import Translator, available_models
 from nam_core.serving.app_logic import sketch_to_input
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{own - generic:+.3f} | – |")
         for m in (m for m in models if m["task"] == task):
             tr = Translator.from_checkpoint(m["path"], device=dev)
-            nam = m["method"] == "nam"
+            nam = get_method(m["method"]).iterative
             r = score_model(tr, data, edges, a.k if not nam else min(a.k, 4), a.nam_n if nam else None,
                             a.nam_n if nam else a.edge_n)
             sub_generic = float(iou(sil[others[: r["n"]]], data["shapes"][: r["n"]]).mean())

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from nam_core.eval.report import markdown_report, write_results
+from nam_core.methods.registry import get_method
 from nam_core.paths import CHECKPOINTS_DIR
 from training.evaluate import (
     assemble_results,
@@ -62,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     if not models:
         log(f"no mapping checkpoints in {a.checkpoints}; train or download them first (see README)")
         return 1
-    fast = [m for m in models if m["method"] != "nam"]
-    nam = [m for m in models if m["method"] == "nam"]
+    fast = [m for m in models if not get_method(m["method"]).iterative]
+    nam = [m for m in models if get_method(m["method"]).iterative]
     log(f"{len(fast)} encoder models, {len(nam)} NAM models; budget {a.budget_minutes:.1f} min")
 
     gens = [] if a.no_generators else select_generators(a.checkpoints)

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from nam_core.checkpoints import update_manifest
+from nam_core.methods.mappings import METHODS  # the mappings train_mapping trains: they have style directions
 from nam_core.paths import CHECKPOINTS_DIR
 from nam_core.serving.translator import attach_style_directions, available_models
 from nam_core.training_cli import setup_run
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe = setup_run("style_directions.py", a.threads, argv)
     paths = [Path(c) for c in a.checkpoints]
     if a.all:
-        paths += [Path(m["path"]) for m in available_models(a.root) if m["method"] in ("nam", "ae-nam", "vae-nam")]
+        paths += [Path(m["path"]) for m in available_models(a.root) if m["method"] in METHODS]
     if not paths:
         p.error("name checkpoint folders or pass --all")
     for path in paths:
