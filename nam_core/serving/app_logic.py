@@ -45,6 +45,7 @@ from scipy import ndimage
 from ..checkpoints import CheckpointError
 from ..data import DOMAINS
 from ..methods.mappings import SERVED_METHODS, TASKS
+from ..methods.registry import get_method, methods
 from ..paths import CHECKPOINTS_DIR
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -956,7 +957,7 @@ class ModelRegistry:
 
     def baseline(self, task: str, method: str) -> Any | None:
         """The cached Translator of the GAN baseline ``<task>_<method>`` (None when no such local checkpoint)."""
-        from .translator import Translator
+        from .translator import load_translator
 
         key = (task, method, "")
         with self._lock:
@@ -968,7 +969,7 @@ class ModelRegistry:
         if not (path / "config.json").exists():
             return None
         try:
-            return self._load_once(key, lambda: Translator.from_checkpoint(path, device=self.device))
+            return self._load_once(key, lambda: load_translator(path, device=self.device))
         except LOAD_ERRORS:
             return None
 
@@ -1124,9 +1125,9 @@ def direction_info(tr: Any, image: np.ndarray, k: int, seed: int, kind: str,
     scales = [float(s) for s in d.scales[:n]]
     note = ""
     if not scales:
-        if tr.method == "nam" and k < 2:
+        if tr.spec.iterative and k < 2:
             note = "NAM's per-input directions are the principal axes of its K solutions: use K ≥ 2."
-        elif tr.method in ("ae-nam", "nam-ff"):
+        elif tr.spec.deterministic and not tr.spec.feed_forward:
             note = (f"{METHOD_LABEL[tr.method]} is deterministic and this checkpoint has no global directions: "
                     "nothing to explore.")
         else:
@@ -1172,7 +1173,7 @@ def run_map(registry: ModelRegistry, task: str, method: str, generator: str, ima
     tr = registry.get(task, method, generator)
     check_input(tr, task, image)
     cb: Callable[[int, int], None] | None = _progress_cb(
-        progress, "NAM: optimising latent codes" if method == "nam" else "encoding")
+        progress, "NAM: optimising latent codes" if get_method(method).iterative else "encoding")
     if on_step is not None:
         cb = _StepCallback(cb, on_step)
     with registry.lock(task, method, generator):
@@ -1592,9 +1593,7 @@ LOSS_GROUPS: list[tuple[str, str, str]] = [
      "more often, not that a translation keeps the input's content: compare the accuracies in the table."),
 ]
 # per method: the history keys each loss-curve panel shows (absent keys are skipped)
-LOSS_KEYS = {"glann": ("recon",), "dcgan": ("loss_g", "loss_d"), "nam": ("recon",), "nam-ff": ("code_mse", "image"),
-             "ae-nam": ("recon", "code_norm"), "vae-nam": ("recon", "kl"), "cyclegan": ("loss_g", "cycle"),
-             "distancegan": ("loss_g", "dist_ab"), "dtn": ("loss_g", "const")}
+LOSS_KEYS = {m.name: m.loss_keys for m in methods(None)}
 KEY_LABEL = {"recon": "reconstruction", "kl": "KL(q(z|x) ‖ prior)", "code_norm": "code norm", "loss_g": "G loss",
              "loss_d": "D loss", "code_mse": "code error", "image": "image error", "cycle": "cycle loss",
              "dist_ab": "distance loss", "const": "f-constancy", "imle": "IMLE code distance"}
@@ -1761,7 +1760,7 @@ def _nam_picture(registry: ModelRegistry, combo: tuple[str, str, str], xs: list[
     axes[0, 1].set_ylabel("T(G(z))", fontsize=8)
     axes[1, 1].set_ylabel("G(z)", fontsize=8)
     title = f"NAM on {task_label(combo[0])}: one of K = 4 solutions as z is optimised"
-    if str(tr.config.get("hparams", {}).get("loss", "")).startswith("ncc"):
+    if tr.recon_loss.startswith("ncc"):
         title += "\n(its loss, a normalised cross-correlation, ignores contrast: T(G(z)) may be dark on light)"
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
