@@ -28,6 +28,7 @@ from typing import Any  # noqa: E402
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
+from nam_core.methods.registry import is_iterative  # noqa: E402
 from nam_core.serving import app_logic as L  # noqa: E402
 from nam_core.serving.studio_tab import build_studio_tab  # noqa: E402
 from nam_core.serving import live as LV  # noqa: E402
@@ -230,7 +231,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         """Availability note, the two Map buttons (one-pass queue / NAM queue: only the method's one is shown)."""
         st = reg.status(task, method, generator)
         label = "Map" if st.available else "Map (model unavailable)"
-        nam = method == "nam"
+        nam = is_iterative(method)
         return (st.message, gr.Button(value=label, interactive=st.available, visible=not nam),
                 gr.Button(value=label, interactive=st.available, visible=nam), L.draw_hint(task))
 
@@ -343,7 +344,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         """Map with a one-pass method (its own queue: see MAP_CONCURRENCY)."""
         if "map" in admissions:
             admissions["map"].started()
-        if method == "nam":
+        if is_iterative(method):
             raise L.AppError("NAM optimises every input and runs in its own queue: use the NAM Map button "
                              "(API: /map_nam).")
         return _map(task, method, generator, source, sketch, upload, k, seed, kind, progress)
@@ -358,7 +359,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         solutions, T(G(z)), the loss curve and a step bar every few steps, then the ranked result as a Map."""
         if "nam" in admissions:
             admissions["nam"].started()
-        if method != "nam":
+        if not is_iterative(method):
             raise L.AppError("This queue is for NAM only: map one-pass methods with the Map button (API: /map).")
         L.check_choices(task, method, generator, kind)
         k = L.parse_int(k, "Solutions K", 1, L.MAX_K, default=8)
@@ -585,9 +586,9 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                                              elem_id="seed")
                         label0 = "Map" if st0.available else "Map (model unavailable)"
                         map_btn = gr.Button(label0, variant="primary", interactive=st0.available,
-                                            visible=method0 != "nam", elem_id="map")
+                                            visible=not is_iterative(method0), elem_id="map")
                         map_nam_btn = gr.Button(label0, variant="primary", interactive=st0.available,
-                                                visible=method0 == "nam", elem_id="map_nam")
+                                                visible=is_iterative(method0), elem_id="map_nam")
                         with gr.Row():
                             live = gr.Checkbox(True, label="Live: translate as you draw (one-pass methods)",
                                                visible=LV.is_live_method(method0), elem_id="live")
