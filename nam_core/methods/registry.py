@@ -141,6 +141,13 @@ def find_method(name: str | None) -> Method | None:
     return METHODS.get(name) if isinstance(name, str) else None
 
 
+def is_iterative(name: Any) -> bool:
+    """Whether ``name`` is a registered method that optimises per input (NAM); False for anything else, so that
+    raw user input (an API call's method) can be routed before it is validated."""
+    m = find_method(name)
+    return m is not None and m.iterative
+
+
 def methods(kind: str | None = "mapping", feed_forward: bool | None = None) -> list[Method]:
     """Registered methods of ``kind`` (None: all), GAN baselines only / excluded with ``feed_forward``, in table
     order."""
