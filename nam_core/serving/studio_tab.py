@@ -46,6 +46,8 @@ MAX_IMAGES = 20_000  # per collection
 MAX_UNPACKED_BYTES = 2 * 2**30  # all members of one zip together
 MIN_IMAGES = 100  # the folder loader's minimum
 REFRESH_S = 2.0
+SERIES = {"GLO (generator)": "#1f77b4", "IMLE (generator)": "#9467bd", "vae-nam (mapping)": "#ff7f0e",
+          "ae-nam (mapping)": "#2ca02c", "nam (mapping)": "#d62728"}
 BUILTIN = [(L.domain_label(d), d) for d in DOMAINS if not str(d).startswith("folder:")]
 UPLOAD = "(my zip)"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,39}")
@@ -145,13 +147,42 @@ def status_markdown(st: dict[str, Any]) -> str:
     return head + "  \n" + body
 
 
-def loss_frame(st: dict[str, Any]) -> Any:
-    """The history of the worker's losses as a table for gr.LinePlot (one running step per epoch)."""
-    import pandas as pd
+def loss_png(st: dict[str, Any], path: Path) -> Path | None:
+    """The worker's loss history as a PNG (one line per stage, one point per epoch), written atomically; None
+    while there is none. Drawn on the server: a Gradio plot that was first rendered in a hidden tab stayed blank."""
+    hist = [h for h in st.get("history") or [] if isinstance(h, dict) and isinstance(h.get("loss"), (int, float))]
+    if not hist:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    rows = [{"step": i + 1, "loss": float(h["loss"]), "stage": f"{h['stage']} ({h.get('key', 'loss')})"}
-            for i, h in enumerate(st.get("history") or []) if isinstance(h, dict) and "loss" in h]
-    return pd.DataFrame(rows or [], columns=["step", "loss", "stage"])
+    fig = Figure(figsize=(6, 2.6), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    lines: dict[str, tuple[list[int], list[float]]] = {}
+    for i, h in enumerate(hist, 1):
+        xs, ys = lines.setdefault(_series(h["stage"]), ([], []))
+        xs.append(i)
+        ys.append(float(h["loss"]))
+    for label, (xs, ys) in lines.items():
+        ax.plot(xs, ys, marker="o", ms=2, label=label, color=SERIES.get(label))
+    if all(v > 0 for _, ys in lines.values() for v in ys):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch (all stages, in order)")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fig.savefig(tmp, format="png")
+    os.replace(tmp, path)
+    return path
+
+
+def _series(stage: str) -> str:
+    """A stage's line in the loss plot: one of SERIES (the plot's colours are fixed to them)."""
+    kind = str(stage).split(": ")[-1]
+    return {"GLO": "GLO (generator)", "IMLE": "IMLE (generator)"}.get(kind, f"{kind} (mapping)")
 
 
 def newest_samples(job: Job) -> Path | None:
@@ -319,7 +350,8 @@ def build_studio_tab(registry: L.ModelRegistry, task: Any = None, method: Any = 
         hist_n = len(st.get("history") or [])
         plot = gr.skip()
         if seen.get("job") != job.id or seen.get("hist") != hist_n:
-            plot = loss_frame(st)
+            drawn = loss_png(st, job.folder / "loss_live.png")
+            plot = str(drawn) if drawn is not None else None
             seen["hist"] = hist_n
         samples = gr.skip()
         grid = newest_samples(job)
@@ -460,8 +492,8 @@ def build_studio_tab(registry: L.ModelRegistry, task: Any = None, method: Any = 
         use_btn = gr.Button("Use it in Translate", interactive=False, elem_id="studio_use")
     status = gr.Markdown("No job yet: upload two collections and press Train.", elem_id="studio_status")
     with gr.Row():
-        plot = gr.LinePlot(x="step", y="loss", color="stage", label="Training loss (one point per epoch)",
-                           height=260, elem_id="studio_plot")
+        plot = gr.Image(label="Training loss (one point per epoch)", interactive=False, type="filepath", height=260,
+                        elem_id="studio_plot")
         samples = gr.Image(label="Newest sample grid of the training", interactive=False, type="filepath",
                            height=260, elem_classes=["pixelated"], elem_id="studio_samples")
     with gr.Accordion("Download or publish the model", open=False):
