@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nam_core.data import load_domain
-from nam_core.serving import Translator, available_models
+from nam_core.serving import available_models, load_translator
 from nam_core.utils import image_grid, save_png
 
 
@@ -23,7 +23,7 @@ def _rgb(x: np.ndarray) -> np.ndarray:
 
 
 def grid_for(path: str, rows: int, k: int, seed: int) -> np.ndarray:
-    tr = Translator.from_checkpoint(path)
+    tr = load_translator(path)
     ds = load_domain(tr.source, "test")
     idx = np.linspace(0, len(ds) - 1, rows).astype(int)
     if ds.labels is not None:  # one input per class where possible

@@ -23,7 +23,7 @@ from ..checkpoints import CheckpointError, load_checkpoint
 from ..methods.directions import Directions
 from ..methods.gan_base import reconstruct_tensor, translate_tensor
 from ..methods.mappings import get_task
-from ..methods.registry import find_method, method_names
+from ..methods.registry import Method, find_method, get_method, method_names
 from ..utils import get_device, to_tensor, to_uint8
 from .interface import Translation, prepare_inputs
 
@@ -38,6 +38,7 @@ class FeedForwardTranslator:
         cfg = mapping.config
         self.config: dict[str, Any] = cfg
         self.method: str = cfg["method"]
+        self.spec: Method = get_method(self.method)
         self.task = get_task(cfg["task"])
         self.source, self.target = self.task.source, self.task.target
         self.networks = mapping.networks

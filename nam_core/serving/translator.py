@@ -187,11 +187,7 @@ class Translator:
         """Load a mapping checkpoint folder (NAM, AE-NAM, VAE-NAM, NAM one-pass) and the generator it names (or
         ``generator``); :func:`load_translator` loads any mapping, the GAN baselines too."""
         dev = get_device(device)
-        mapping = load_checkpoint(path, device=dev)
-        spec = find_method(mapping.config.get("method"))
-        if spec is not None and spec.feed_forward:  # INTERIM: until app_logic calls load_translator for baselines
-            return FeedForwardTranslator.from_loaded(mapping, dev)  # type: ignore[return-value]
-        return cls.from_loaded(mapping, dev, generator)
+        return cls.from_loaded(load_checkpoint(path, device=dev), dev, generator)
 
     @classmethod
     def load(cls, task: str, method: str, generator: str = "glann", device: str | torch.device | None = None,
