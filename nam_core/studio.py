@@ -34,6 +34,7 @@ from typing import Any
 
 from .data import DOMAINS, load_domain
 from .data.folder import PREFIX, FolderDataError, folder_domain_name, is_folder_name, parse_folder_name
+from .methods.registry import get_method
 
 # The recipes by preset. The architecture and losses come from the data (see ``recipe``); a preset sets how long
 # each stage trains and on how many images. ``quality`` is the shipped models' schedule (checkpoints/gen_street_glann
@@ -177,8 +178,9 @@ def _mapping_metrics(path: Path, source: str, n: int, method: str, device: str |
 
     tr = Translator.from_checkpoint(path, device=device)
     test = load_domain(source, "test")
-    k = min(n if method != "nam" else min(n, 16), len(test))  # NAM optimises every input: a few only
-    if method == "nam":
+    iterative = get_method(method).iterative
+    k = min(min(n, 16) if iterative else n, len(test))  # NAM optimises every input: a few only
+    if iterative:
         tr.nam_steps = 50
     res = tr.translate_full(np.asarray(test.images[:k]), num_solutions=1, seed=0)
     return {"test images scored": k, "test reconstruction loss (mean, best of 1)": round(float(res.losses.mean()), 5)}
@@ -281,7 +283,7 @@ def train_task(a: str | Path, b: str | Path, out: str | Path, name: str | None =
         if not (final / "config.json").exists():
             say(f"stage {2 + i}/{1 + len(methods)}: {method} mapping A → B ({data['a']['train']} images)")
             hp = {**rec["mapping"], **p["mapping"]}
-            if method != "nam":
+            if not get_method(method).iterative:  # n_targets: NAM's per-target codes
                 hp.pop("n_targets", None)
             final = train_mapping(task.name, method, gen_dir, run, seed=seed, device=device, max_minutes=remaining(),
                                   progress=progress, recipe=command, **hp)

@@ -208,3 +208,19 @@ def test_register_task_rules(user_tasks: None) -> None:
     t = get_task("x2y", {"source": "folder:/x?channels=1", "target": "folder:/y?channels=3"})
     assert (t.source, t.target) == ("folder:/x?channels=1", "folder:/y?channels=3") and get_task("x2y") == t
     assert default_name("/data/Horses Photos/", "folder:/d/h2z.zip#B") == "horses-photos2h2z-b"
+
+
+def test_train_generator_script_takes_folder_domains(collections: tuple[Path, Path],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """training/train_generator.py --domain folder:PATH: recorded by its canonical name (size, channels)."""
+    from training.train_generator import build_parser
+
+    a, b = collections
+    args = build_parser().parse_args(["--domain", f"folder:{b}", "--method", "glann", "--out", "x"])
+    assert args.domain.startswith(f"folder:{b}") and args.domain.endswith("?channels=3")
+    assert build_parser().parse_args(["--domain", "mnist", "--method", "glann", "--out", "x"]).domain == "mnist"
+    for bad in ("nope", f"folder:{a}/missing"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["--domain", bad, "--method", "glann", "--out", "x"])
+    err = capsys.readouterr().err
+    assert "unknown domain 'nope'" in err and "no such folder or zip" in err and "Traceback" not in err

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 
 from nam_core.data import list_domains
+from nam_core.data.folder import FolderDataError, is_folder_name, parse_folder_name
 from nam_core.methods.generators import train_generator
 from nam_core.methods.registry import method_names
 from nam_core.training_cli import add_preset_argument, parse_with_preset, setup_run
@@ -23,10 +24,27 @@ from nam_core.training_cli import add_preset_argument, parse_with_preset, setup_
 SCRIPT = "train_generator"
 
 
+def domain_arg(value: str) -> str:
+    """A built-in domain, or a ``folder:PATH`` name of the user's images (:mod:`nam_core.data.folder`), recorded as
+    its canonical name with the size and channels written in (so the checkpoint alone rebuilds the domain)."""
+    if is_folder_name(value):  # first: folder domains loaded before are listed by list_domains too
+        from nam_core.studio import resolve_domain
+
+        try:
+            return resolve_domain(value, parse_folder_name(value)[2].size)
+        except (FolderDataError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    if value in list_domains():
+        return value
+    raise argparse.ArgumentTypeError(f"unknown domain {value!r}: choose from {', '.join(list_domains())}, or "
+                                     "folder:PATH (a folder or .zip of images; folder:PATH?size=64 for 64 px)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_preset_argument(p, SCRIPT)
-    p.add_argument("--domain", choices=list_domains(), help="required unless --preset gives it")
+    p.add_argument("--domain", type=domain_arg, metavar="DOMAIN",
+                   help=f"{', '.join(list_domains())} or folder:PATH (your images); required unless --preset gives it")
     p.add_argument("--method", choices=method_names("generator"), help="required unless --preset gives it")
     p.add_argument("--out", required=True, help="run folder (resumes from OUT/<method>/last when present)")
     p.add_argument("--epochs", type=int)
