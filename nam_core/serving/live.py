@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..methods.registry import is_iterative
 from ..utils import to_uint8
 from .app_logic import (
     DirectionInfo,
@@ -35,7 +36,7 @@ SNAPSHOT_EVERY_STEPS = 5  # … and at least every this many steps
 
 def is_live_method(method: str) -> bool:
     """Whether ``method`` translates in one pass (live drawing); NAM optimises every input, so it streams."""
-    return method != "nam"
+    return not is_iterative(method)
 
 
 @dataclass
