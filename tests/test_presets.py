@@ -56,6 +56,11 @@ def test_presets_give_the_recorded_recipe() -> None:
         if name not in PRESETS:
             continue
         p = get_preset(name)
+        recorded = Path(shlex.split(e["recipe"]["command"])[1]).stem
+        assert recorded == p.script, (
+            f"{name} was trained by training/{recorded}.py but its preset runs training/{p.script}.py: register its "
+            "new recipe as the preset (in its method's module) and rewrite the manifest with "
+            "nam_core.training_cli.update_manifest_with_rebuilds()")
         _, shipped = _parse(e["recipe"]["command"])
         _, rebuilt = _parse(p.command("/tmp/out"))
         want = {k: v for k, v in vars(shipped).items() if k not in RUNTIME}
