@@ -18,7 +18,8 @@ MANIFEST = json.loads((CHECKPOINTS_DIR / "manifest.json").read_text())["checkpoi
 
 def test_manifest_lists_every_checkpoint_folder() -> None:
     folders = {p.parent.name for p in CHECKPOINTS_DIR.glob("*/config.json")}
-    assert folders == set(MANIFEST), "manifest.json is out of date: run nam_core.checkpoints.update_manifest()"
+    assert folders == set(MANIFEST), \
+        "manifest.json is out of date: run nam_core.training_cli.update_manifest_with_rebuilds()"
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
