@@ -181,6 +181,8 @@ def finetune_backtranslate(checkpoint: str | Path, partner: str | Path, out_dir:
     rt = roundtrip_losses(ck.networks["E"], G, inputs, targets, loss_fn)
     kept = filter_pairs(recon, rt, keep)
     pair_seconds = time.time() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "pairs_kept.npy", kept.cpu().numpy())  # which target images were used (for inspection)
     spec = DOMAINS[task.source]
     ds = load_domain(task.source, "train").subset(limit)
     variational = cfg["method"] == "vae-nam"
@@ -202,13 +204,13 @@ def finetune_backtranslate(checkpoint: str | Path, partner: str | Path, out_dir:
     config = m.config()
     for k in ("pair_weight", "pairs"):  # the served schema is the parent's; the tuning settings go below
         config["hparams"].pop(k, None)
-    parents = {Path(ck.path).name: cfg.get("sha256", {}), Path(opp.path).name: ocfg.get("sha256", {})}
+    parents = {"parent": cfg.get("sha256", {}), "partner": ocfg.get("sha256", {})}
     config.update({"source": task.source, "target": task.target, "image_size": spec.size,
                    "generator_method": gcfg.get("method"), "generator_fingerprint": weights_fingerprint(G),
                    "train_images": len(ds), "epochs_done": trainer.epoch, "device": str(dev),
                    "train_seconds_total": round(float(cfg.get("train_seconds_total") or 0.0) + trainer.train_seconds
                                                 + pair_seconds, 1),
-                   "backtranslate": {"parent": Path(ck.path).name, "partner": Path(opp.path).name,
+                   "backtranslate": {"parent": str(checkpoint), "partner": str(partner),
                                      "parents_sha256": parents, "parent_recipe": cfg.get("recipe"),
                                      "parent_backtranslate": cfg.get("backtranslate"),
                                      "pairs_made": len(targets), "pairs_kept": len(kept), "keep": keep,
