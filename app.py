@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 
 from nam_core.methods.registry import is_iterative  # noqa: E402
 from nam_core.serving import app_logic as L  # noqa: E402
-from nam_core.serving.studio_tab import build_studio_tab  # noqa: E402
 from nam_core.serving import live as LV  # noqa: E402
+from nam_core.serving.studio_tab import build_studio_tab  # noqa: E402
 
 log = logging.getLogger("nam_studio.app")
 
@@ -227,6 +227,14 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         kind0 = "input"
 
     # ---------------------------------------------------------------- handlers
+    def sketch_value(value: Any) -> Any:
+        """The Sketchpad's value as our handlers read it (preprocess=False): with live drawing attached, the browser
+        uploads the layers ahead as blobs and the event carries only their id (each id is read by one event)."""
+        if isinstance(value, dict) and value.get("id") and not value.get("layers") and not value.get("composite"):
+            blobs = sketch.blob_storage.pop(str(value["id"]), None)
+            return L.decode_editor_blobs(blobs) if blobs is not None else None
+        return value
+
     def availability(task: str, method: str, generator: str) -> tuple[str, Any, Any, str]:
         """Availability note, the two Map buttons (one-pass queue / NAM queue: only the method's one is shown)."""
         st = reg.status(task, method, generator)
@@ -287,7 +295,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         L.check_choices(task, method, generator, kind)
         k = L.parse_int(k, "Solutions K", 1, L.MAX_K, default=8)
         seed = L.parse_seed(seed)
-        image = L.choose_input(task, source, sketch, upload)
+        image = L.choose_input(task, source, sketch_value(sketch), upload)
         res = L.run_map(reg, task, method, generator, image, k, seed, kind,
                         progress=lambda f, d: progress(f, desc=d))
         return _map_outputs(task, method, generator, image, k, seed, kind, res)
@@ -318,7 +326,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         try:
             L.check_choices(task, method, generator, kind)
             k = L.parse_int(k, "Solutions K", 1, L.MAX_K, default=8)
-            image = L.sketch_to_input(sketch, task)
+            image = L.sketch_to_input(sketch_value(sketch), task)
             res = LV.run_live(reg, task, method, generator, image, k, L.parse_seed(seed), kind)
         except L.AppError:
             return skip
@@ -364,7 +372,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         L.check_choices(task, method, generator, kind)
         k = L.parse_int(k, "Solutions K", 1, L.MAX_K, default=8)
         seed = L.parse_seed(seed)
-        image = L.choose_input(task, source, sketch, upload)
+        image = L.choose_input(task, source, sketch_value(sketch), upload)
         stream = LV.NamStream(reg, task, method, generator, image, k, seed, kind)
         sid = getattr(request, "session_hash", None) or ""
         streams[sid] = stream

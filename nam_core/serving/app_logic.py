@@ -515,6 +515,30 @@ def editor_ink(value: Any) -> np.ndarray:
     return ink
 
 
+MAX_BLOB_SIDE = 4096  # the canvas is 400 px: a bigger layer blob is not from our Sketchpad
+
+
+def decode_editor_blobs(blobs: Any) -> dict[str, Any]:
+    """The Sketchpad's value from the PNG blobs its browser side sent ahead (``background``, ``layers``,
+    ``composite`` as bytes, Gradio's ``EditorDataBlobs``): with a change/input event attached the event itself
+    carries only their id. AppError for anything that is not a small image."""
+
+    def decode(b: bytes | None) -> np.ndarray | None:
+        if not b:
+            return None
+        try:
+            with Image.open(io.BytesIO(b)) as im:
+                if max(im.size) > MAX_BLOB_SIDE:
+                    raise AppError(f"The canvas layer is {im.size[0]}×{im.size[1]} px: too large for a drawing.")
+                return np.asarray(im.convert("RGBA"))
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise AppError("The canvas data could not be read as an image: draw again.") from exc
+
+    return {"background": decode(getattr(blobs, "background", None)),
+            "layers": [a for a in (decode(b) for b in (getattr(blobs, "layers", None) or [])) if a is not None],
+            "composite": decode(getattr(blobs, "composite", None))}
+
+
 def _as_array(x: Any) -> np.ndarray | None:
     if x is None:
         return None
