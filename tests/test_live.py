@@ -188,3 +188,10 @@ def test_nam_streams_its_solutions_and_stops_keeping_them(served, tmp_path: Path
         assert sorted(t.tobytes() for t in _tiles(moved)) == sorted(t.tobytes() for t in _tiles(stopped[0]))
     finally:
         tr.nam_steps = reg.nam_steps = saved
+
+
+def test_slider_labels_name_every_direction_kind() -> None:
+    """Issue 16: the style sliders read "Direction 1 · · 1σ = …" (the kind's name was missing)."""
+    for kind in ("style", "global", "posterior", "restarts"):
+        label = L.DirectionInfo(kind, [0.5]).labels(2)[0]
+        assert " ·  · " not in label and label.split(" · ")[1].strip(), label

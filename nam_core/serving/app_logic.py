@@ -1082,7 +1082,8 @@ class DirectionInfo:
         return len(self.scales)
 
     def labels(self, n: int = N_DIRECTIONS) -> list[str]:
-        kind = {"posterior": "posterior axis", "restarts": "restart PCA", "global": "global PCA"}.get(self.kind, "")
+        kind = {"posterior": "posterior axis", "restarts": "restart PCA", "global": "global PCA",
+                "style": "style"}.get(self.kind, self.kind)
         return [f"Direction {i + 1} · {kind} · 1σ = {self.scales[i]:.3g}" if i < self.count
                 else f"Direction {i + 1} (unused)" for i in range(n)]
 
