@@ -1,7 +1,7 @@
 """How photo-like are the 64-px shoe and handbag photos? FID and PRD in two feature spaces, against the test photos.
 
-    python benchmarks/bench_photo_fid.py                      # shipped checkpoints, CPU, ~5 min per domain
-    python benchmarks/bench_photo_fid.py --domains shoes --methods vae-nam --checkpoints runs/candidates
+    python -m benchmarks.bench_photo_fid                      # shipped checkpoints, CPU, ~5 min per domain
+    python -m benchmarks.bench_photo_fid --domains shoes --methods vae-nam --checkpoints runs/candidates
 
 Rows per domain: "real (train split)" — as many training photos as there are test photos, the floor any model is
 measured against (FID is biased upwards at a few hundred images, so only ratios to this row mean anything); the
