@@ -75,11 +75,15 @@ def test_draw_map_gallery_screenshot(server: str, tmp_path: Path) -> None:
             for px, py in shoe[1:]:
                 page.mouse.move(x0 + w * px, y0 + h * py, steps=2)
             page.mouse.up()
-            page.locator("#map").click()
+            # live drawing: the stroke alone fills the gallery (a one-pass method, no Map pressed)
+            page.wait_for_function("(document.querySelector('#latency')?.innerText || '').includes('Live')",
+                                   timeout=60_000)
+            page.locator("#map").click()  # Map adds the per-input directions and the zip
+            page.wait_for_function("(() => { const t = document.querySelector('#latency')?.innerText || '';"
+                                   " return t.includes('ms') && !t.includes('Live'); })()", timeout=60_000)
             page.wait_for_function("document.querySelectorAll('#gallery img').length >= 8", timeout=60_000)
             page.wait_for_function("document.querySelectorAll('#model_view img').length >= 1", timeout=30_000)
-            assert "ms" in page.locator("#latency").inner_text()
-            assert page.locator("#dir0").is_visible()  # direction sliders appear with their scale
+            page.locator("#dir0").wait_for(state="visible", timeout=30_000)  # sliders appear with their scale
             assert "1σ" in page.locator("#dir0").inner_text()
             page.locator("#gallery img").nth(2).click()  # anchor solution #3: the strip view walks around it
             page.get_by_text("Anchor: solution #3").wait_for(timeout=30_000)
