@@ -256,9 +256,9 @@ def train_task(a: str | Path, b: str | Path, out: str | Path, name: str | None =
                 result.stopped_in = "generator"
                 say("stopped by the time limit in the generator stage; run the same command again to resume")
                 return result
-        from .checkpoints import read_config
+        from .checkpoints import read_config, read_training_info
 
-        cfg = read_config(final)
+        cfg = {**read_training_info(final), **read_config(final)}  # the card shows both
         metrics = {f"final GLO training loss ({k})": v for k, v in _last_loss(cfg.get("history")).items()}
         if cfg.get("imle_history"):
             metrics["final IMLE loss"] = round(float(cfg["imle_history"][-1]), 5)
@@ -291,9 +291,9 @@ def train_task(a: str | Path, b: str | Path, out: str | Path, name: str | None =
                 result.stopped_in = method
                 say(f"stopped by the time limit in the {method} stage; run the same command again to resume")
                 return result
-        from .checkpoints import read_config
+        from .checkpoints import read_config, read_training_info
 
-        cfg = read_config(final)
+        cfg = {**read_training_info(final), **read_config(final)}  # the card shows both
         metrics = {f"final training loss ({k})": v for k, v in _last_loss(cfg.get("history")).items()}
         # scored in place (the generator is found beside the published one once copied; here by path)
         shutil.rmtree(dest.with_name(f".{dest.name}.tmp"), ignore_errors=True)

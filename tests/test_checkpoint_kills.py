@@ -156,7 +156,7 @@ class Zygote:
 def _check_last(out: Path) -> int:
     """``last`` loads (sha256 verified) and is one consistent version; returns its epoch."""
     ck = load_checkpoint(out / "last", device="cpu", with_state=True)
-    epoch = ck.config["epochs_done"]
+    epoch = ck.info["epochs_done"]
     assert ck.state["epoch"] == epoch
     assert torch.equal(ck.tensors["counts"], torch.full((32,), float(epoch))), "tensors of another epoch"
     return epoch
@@ -213,7 +213,7 @@ def test_kills_during_saves_never_break_resume(tmp_path: Path) -> None:
     newest = current_dir(out / "last")
     previous = ckmod.checkpoint_candidates(out / "last")[1]  # the newest version before the current one
     assert int(previous.name) < int(newest.name)
-    prev_epoch = load_checkpoint(previous, device="cpu").config["epochs_done"]
+    prev_epoch = load_checkpoint(previous, device="cpu").info["epochs_done"]
     weights = newest / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     r = subprocess.run([sys.executable, str(script), str(out), str(epoch + 2)], env=_env(), capture_output=True,

@@ -52,7 +52,7 @@ def test_round_trip(tmp_path: Path) -> None:
     nets = _nets()
     out = save_checkpoint(tmp_path / "ck", nets, {"kind": "generator", "domain": "mnist"}, tensors={"codes": codes})
     assert out == tmp_path / "ck"
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]  # no temp files left
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "training_info.json"]  # no temp files
     ck = load_checkpoint(out, device="cpu")
     assert set(ck.networks) == {"G", "E"} and ck.path == out
     assert ck.config["domain"] == "mnist" and ck.config["format"] == ckmod.FORMAT
@@ -326,7 +326,8 @@ def test_add_tensors_keeps_networks_and_stored_precision(tmp_path: Path) -> None
     extra = {"style_vectors": torch.randn(2, 8), "style_std": torch.tensor([2.0, 1.0])}
     ckmod.add_tensors(tmp_path / "ck", extra, {"style_directions": {"k": 2}})
     cfg = read_config(tmp_path / "ck")
-    assert {"codes", "style_vectors", "style_std"} <= set(cfg["tensors"]) and cfg["style_directions"] == {"k": 2}
+    assert {"codes", "style_vectors", "style_std"} <= set(cfg["tensors"])
+    assert ckmod.read_training_info(tmp_path / "ck")["style_directions"] == {"k": 2}
     assert cfg["sha256"]["model.safetensors"] == sha256_file(tmp_path / "ck" / "model.safetensors")
     after = load_checkpoint(tmp_path / "ck", device="cpu")  # verified against the new sha256
     torch.testing.assert_close(after.tensors["style_vectors"], extra["style_vectors"], atol=2e-3, rtol=1e-3)
@@ -412,7 +413,8 @@ def test_plain_rewrite_is_one_swap_and_an_interrupted_one_leaves_the_folder_inta
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # the staged copy is gone
     monkeypatch.undo()
     ckmod.store_half(tmp_path / "ck")
-    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["config.json", "model.safetensors", "samples.png"]
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["config.json", "model.safetensors", "samples.png",
+                                                                    "training_info.json"]
     assert read_config(tmp_path / "ck")["stored_dtype"] == "float16"
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nam_core import nets
-from nam_core.checkpoints import read_config, save_checkpoint
+from nam_core.checkpoints import read_config, read_training_info, save_checkpoint
 from nam_core.data import DomainDataset, load_domain
 from nam_core.methods import baselines as bl
 from nam_core.methods.cyclegan import cycle_loss, identity_loss
@@ -176,7 +176,8 @@ def test_smoke_train_and_serve(tmp_path, digits, method: str, task: str) -> None
     cfg = read_config(final)
     assert (cfg["kind"], cfg["method"], cfg["task"], cfg["source"], cfg["target"]) == ("mapping", method, task,
                                                                                          src, tgt)
-    assert len(cfg["history"]) == 1 and cfg["train_images"] == 64 and cfg["deterministic"] is True
+    info = read_training_info(final)
+    assert len(info["history"]) == 1 and info["train_images"] == 64 and cfg["deterministic"] is True
     tr = FeedForwardTranslator.from_checkpoint(final, device="cpu")
     cs, ct = (1, 3) if src == "mnist" else (3, 1)
     images = digits[src].images[:3]
@@ -188,9 +189,9 @@ def test_smoke_train_and_serve(tmp_path, digits, method: str, task: str) -> None
     assert full.losses.shape == (3, 2) and full.z.shape == (3, 2, 0)
     if method == "dtn":
         assert set(tr.networks) == {"f", "g"} and not full.reconstructions.any()
-        assert cfg["f_encoder"]["source"] == "pretrained"
+        assert info["f_encoder"]["source"] == "pretrained"
     if method == "cyclegan":
-        assert set(tr.networks) == {"G", "F"} and cfg["hparams"]["identity_used"] is False
+        assert set(tr.networks) == {"G", "F"} and info["hparams"]["identity_used"] is False
     assert len(tr.directions(images[0]).scales) == 0
     assert tr.explore(images[0], [1.0, 0.0], num_solutions=3).shape == (3, 32, 32, ct)
     assert tr.strip(images[0], 0, steps=5).shape == (5, 32, 32, ct)
@@ -209,8 +210,8 @@ def test_smoke_train_and_serve(tmp_path, digits, method: str, task: str) -> None
 def test_resume_continues_history(tmp_path, digits, method: str) -> None:
     kw = dict(batch_size=32, seed=0, device="cpu", progress=False, hparams=dict(TINY[method]), f_epochs=1,
               datasets=(digits["street"], digits["mnist"]))
-    first = read_config(bl.train_baseline("street2mnist", method, tmp_path, epochs=1, **kw))
-    second = read_config(bl.train_baseline("street2mnist", method, tmp_path, epochs=2, **kw))
+    first = read_training_info(bl.train_baseline("street2mnist", method, tmp_path, epochs=1, **kw))
+    second = read_training_info(bl.train_baseline("street2mnist", method, tmp_path, epochs=2, **kw))
     assert len(second["history"]) == 2
     assert second["history"][0] == first["history"][0]  # epoch 1 was resumed, not retrained
     if method == "dtn":  # f came back from the checkpoint with its pretraining record

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from nam_core.checkpoints import read_training_info
 from nam_core.methods.registry import PRESETS, get_preset, presets
 from nam_core.paths import CHECKPOINTS_DIR
 
@@ -66,8 +67,8 @@ def test_presets_give_the_recorded_recipe() -> None:
         want = {k: v for k, v in vars(shipped).items() if k not in RUNTIME}
         have = {k: v for k, v in vars(rebuilt).items() if k not in RUNTIME}
         if "time-bounded" in p.note:
-            cfg = json.loads((Path(CHECKPOINTS_DIR) / name / "config.json").read_text())
-            assert have.pop("epochs") == cfg["epochs_done"] < want.pop("epochs"), name
+            info = read_training_info(Path(CHECKPOINTS_DIR) / name)
+            assert have.pop("epochs") == info["epochs_done"] < want.pop("epochs"), name
         if p.script == "train_refiner":  # the recorded command names the NAM by its folder
             want["nam"] = Path(want["nam"]).name
         assert have == want, f"{name}: preset differs from the shipped recipe"
@@ -103,12 +104,12 @@ def test_a_mapping_preset_runs_smoke_sized(tmp_path: Path) -> None:
     """The street→mnist AE-NAM recipe, one epoch on 64 images, on the shipped MNIST generator."""
     if not (Path(CHECKPOINTS_DIR) / "gen_mnist_glann" / "config.json").exists():
         pytest.skip("no shipped gen_mnist_glann")
-    from nam_core.checkpoints import read_config
+    from nam_core.checkpoints import read_config, read_training_info
 
     cli = _cli("train_mapping")
     assert cli.main(["--preset", "street2mnist_ae-nam_glann", "--out", str(tmp_path), "--epochs", "1",
                      "--limit", "64", "--threads", "1"]) == 0
-    cfg = read_config(tmp_path / "final")
-    assert (cfg["method"], cfg["task"], cfg["hparams"]["loss"], cfg["hparams"]["t_arch"]) == \
+    cfg, info = read_config(tmp_path / "final"), read_training_info(tmp_path / "final")
+    assert (cfg["method"], cfg["task"], info["hparams"]["loss"], info["hparams"]["t_arch"]) == \
         ("ae-nam", "street2mnist", "ncc", "local")
-    assert "--preset street2mnist_ae-nam_glann" in cfg["recipe"]["command"]
+    assert "--preset street2mnist_ae-nam_glann" in info["recipe"]["command"]

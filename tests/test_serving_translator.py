@@ -14,7 +14,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nam_core.checkpoints import CheckpointError, read_config, save_checkpoint, store_half, weights_fingerprint
+from nam_core.checkpoints import (
+    CheckpointError,
+    read_config,
+    read_training_info,
+    save_checkpoint,
+    store_half,
+    weights_fingerprint,
+)
 from nam_core.methods.generators import load_generator
 from nam_core.methods.mappings import global_directions
 from nam_core.methods.nam import NAM, freeze, nam_starts
@@ -627,7 +634,7 @@ def test_style_directions_cli_adds_them_to_older_checkpoints(ckpts: dict[str, Pa
     for dst in copies:
         tr = Translator.from_checkpoint(dst)
         assert tr.style_dirs is not None and tr.style_dirs.vectors.shape == (3, LATENT)
-        cfg = read_config(dst)["style_directions"]
+        cfg = read_training_info(dst)["style_directions"]
         assert cfg["k"] == 3 and cfg["probes"] == 4 and "style_directions.py" in cfg["command"]
         assert tr.directions(_street_images(1, 0)[0], 2, "style").kind == "style"
     with pytest.raises(SystemExit):

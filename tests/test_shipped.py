@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nam_core.checkpoints import load_checkpoint, read_config, sha256_file
+from nam_core.checkpoints import load_checkpoint, read_config, read_training_info, sha256_file
 from nam_core.paths import CHECKPOINTS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ def test_shipped_checkpoint_loads(name: str) -> None:
     path = CHECKPOINTS_DIR / name
     cfg = read_config(path)
     assert sha256_file(path / "model.safetensors") == MANIFEST[name]["sha256"]["model.safetensors"]
-    assert (cfg.get("recipe") or {}).get("command"), f"{name} does not record how to rebuild it"
+    assert (read_training_info(path).get("recipe") or {}).get("command"), f"{name} does not record how to rebuild it"
     if cfg["kind"] == "mapping":
         tr = load_translator(path, device="cpu")  # a Translator, or a FeedForwardTranslator for a GAN baseline
         assert isinstance(tr, MappingTranslator) and tr.task.name == cfg["task"]

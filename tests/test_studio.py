@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from nam_core.checkpoints import read_training_info
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # app.py lives at the repo root
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,7 +73,7 @@ def trained(collections: tuple[Path, Path], tmp_path_factory: pytest.TempPathFac
     args = ["train-task", "--a", str(a), "--b", str(b), "--out", str(out), "--name", "digits2plates",
             "--preset", "smoke", "--quiet"]
     first = main([*args, "--max-minutes", "0.0001"])  # every stage does one epoch before it looks at the clock
-    stopped = json.loads((out / "runs/generator/glann/last/config.json").read_text())["epochs_done"]
+    stopped = read_training_info(out / "runs/generator/glann/last")["epochs_done"]
     second = main(args)
     return {"out": out, "first": first, "stopped_at": stopped, "second": second, "stopped_code": EXIT_STOPPED}
 
@@ -79,7 +81,7 @@ def trained(collections: tuple[Path, Path], tmp_path_factory: pytest.TempPathFac
 def test_stop_then_resume_finishes(trained: dict[str, object]) -> None:
     out = trained["out"]
     assert trained["first"] == trained["stopped_code"] and trained["second"] == 0
-    gen = json.loads((out / "gen_digits2plates_glann/config.json").read_text())
+    gen = read_training_info(out / "gen_digits2plates_glann")
     from nam_core.studio import PRESETS
 
     epochs = PRESETS["smoke"]["generator"]["epochs"]

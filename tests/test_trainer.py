@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import nam_core.methods.generators as gen_mod
-from nam_core.checkpoints import CheckpointError, checkpoint_versions, current_dir, load_checkpoint, read_config
+from nam_core.checkpoints import CheckpointError, checkpoint_versions, current_dir, load_checkpoint, read_config, \
+    read_training_info
 from nam_core.data import DomainDataset
 from nam_core.losses import LaplacianL1
 from nam_core.methods.dcgan import DCGAN
@@ -59,8 +60,9 @@ def test_glo_reduces_loss_and_writes_artifacts(digits: np.ndarray, tmp_path: Pat
         assert (tmp_path / name).stat().st_size > 0, name
     history = json.loads((tmp_path / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2] and all("recon" in h for h in history)
-    cfg = read_config(tmp_path / "last")
-    assert cfg["method"] == "glo" and cfg["epochs_done"] == 2 and cfg["train"]["epochs"] == 2
+    cfg, info = read_config(tmp_path / "last"), read_training_info(tmp_path / "last")
+    assert cfg["method"] == "glo" and info["epochs_done"] == 2 and info["train"]["epochs"] == 2
+    assert "epochs_done" not in cfg and "history" not in cfg  # training info lives in training_info.json
     assert not list(tmp_path.rglob("*.tmp"))
 
 
@@ -87,7 +89,7 @@ def test_resume_restores_state(digits: np.ndarray, tmp_path: Path) -> None:
     t2.fit()
     assert t2.epoch == 2 and len(t2.history) == 2
     assert t2.history[0] == first_history[0]
-    assert read_config(tmp_path / "last")["epochs_done"] == 2
+    assert read_training_info(tmp_path / "last")["epochs_done"] == 2
 
 
 
@@ -120,7 +122,7 @@ def test_max_minutes_stops_with_checkpoint(digits: np.ndarray, tmp_path: Path) -
     t = Trainer(_glo(64), digits[:64], _cfg(tmp_path, 5, max_minutes=0.0), device="cpu")
     t.fit()
     assert t.epoch == 1 and len(t.history) == 1
-    cfg = read_config(tmp_path / "last")
+    cfg = read_training_info(tmp_path / "last")
     assert cfg["epochs_done"] == 1
     assert (tmp_path / "samples.png").exists() and (tmp_path / "loss.png").exists()
     # the same command resumes from epoch 1
@@ -143,7 +145,7 @@ def test_train_generator_finish_early_writes_final(mnist_train: DomainDataset, t
     out = train_generator("mnist", "glann", tmp_path, epochs=4, imle_epochs=1, latent_dim=8, ngf=8, limit=64,
                           max_minutes=0.0, finish_early=True, progress=False)
     assert out == tmp_path / "final"
-    cfg = read_config(out)
+    cfg = read_training_info(out)
     assert cfg["epochs_done"] == 1 and cfg["recipe"]["hparams"]["epochs"] == 4
     G, _ = load_generator(out, device="cpu")
     assert G(torch.randn(2, 8)).shape == (2, 1, 32, 32)
@@ -153,7 +155,7 @@ def test_tensor_images_and_checkpoint_every(digits: np.ndarray, tmp_path: Path) 
     images = to_tensor(digits[:64])
     t = Trainer(_glo(64), images, _cfg(tmp_path, 3, checkpoint_every=2, sample_every=2), device="cpu")
     t.fit()
-    assert read_config(tmp_path / "last")["epochs_done"] == 3
+    assert read_training_info(tmp_path / "last")["epochs_done"] == 3
     assert (tmp_path / "samples_epoch0002.png").exists() and not (tmp_path / "samples_epoch0001.png").exists()
 
 
@@ -237,7 +239,7 @@ def test_dcgan_keeps_best_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert same(m.best_G, snaps[1]) and not same(m.best_G, snaps[3])
     assert same(m.best_generator().state_dict(), snaps[1])
     ck = load_checkpoint(tmp_path / "last", device="cpu")
-    assert ck.config["selection"]["best_epoch"] == 2
+    assert ck.info["selection"]["best_epoch"] == 2
     m2 = DCGAN(1, 32, latent_dim=8, ngf=8, ndf=8, device="cpu")
     m2.load_tensors(ck.tensors)
     assert m2.best_epoch == 2 and m2.best_score == 2.0 and same(m2.best_G, snaps[1])
@@ -297,8 +299,9 @@ def test_train_generator_end_to_end(method: str, tmp_path: Path, fast_mnist: Non
     assert (final / "samples.png").exists() and (tmp_path / method / "loss.png").exists()
     gen, cfg = load_generator(final, device="cpu")
     assert cfg["method"] == method and cfg["kind"] == "generator" and cfg["domain"] == "mnist"
-    assert cfg["train_images"] == 64 and cfg["recipe"]["command"] == "pytest"
-    assert cfg["recipe"]["hparams"]["epochs"] == 1 and len(cfg["history"]) == 1
+    info = read_training_info(final)
+    assert info["train_images"] == 64 and info["recipe"]["command"] == "pytest"
+    assert info["recipe"]["hparams"]["epochs"] == 1 and len(info["history"]) == 1
     assert not gen.training and not any(p.requires_grad for p in gen.parameters())
     x = sample_images(gen, 7, seed=3)
     assert x.shape == (7, 1, 32, 32) and x.min() >= -1 and x.max() <= 1
@@ -307,9 +310,9 @@ def test_train_generator_end_to_end(method: str, tmp_path: Path, fast_mnist: Non
     if method == "glann":
         assert set(load_checkpoint(final, device="cpu").networks) == {"G", "T"}
         assert gen.codes.shape == (64, cfg["latent_dim"])
-        assert len(cfg["imle_history"]) == 1
+        assert len(info["imle_history"]) == 1
     else:
-        assert cfg["selection"]["best_epoch"] == 1
+        assert info["selection"]["best_epoch"] == 1
 
 
 def test_train_generator_rejects_unknown_method(tmp_path: Path) -> None:
@@ -332,7 +335,7 @@ def test_resume_falls_back_to_the_previous_version_when_the_newest_is_unreadable
     assert f"cannot resume from {newest}" in err and "previous good checkpoint" in err
     assert current_dir(last) != newest  # ``last`` points at the good version again
     t.fit()
-    assert t.epoch == 4 and read_config(last)["epochs_done"] == 4 and not newest.exists()
+    assert t.epoch == 4 and read_training_info(last)["epochs_done"] == 4 and not newest.exists()
     # every version unreadable: a clear CheckpointError, not a silent restart that would overwrite them
     for v in checkpoint_versions(last):
         (v / "model.safetensors").write_bytes(b"")

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nam_core.checkpoints import find_checkpoints
+from nam_core.checkpoints import CheckpointError, find_checkpoints, read_training_info
 from nam_core.data import DOMAINS, load_domain
 from nam_core.eval.metrics import (
     edge_agreement,
@@ -77,13 +77,13 @@ def find_classifier(domain: str, classifier_dir: str | Path, device: torch.devic
 def find_generators(root: str | Path) -> list[dict[str, str]]:
     """Generator checkpoint folders directly under ``root``: domain, method, path."""
     return [{"domain": cfg.get("domain", ""), "method": cfg.get("method", ""), "path": str(path),
-             "train_seconds": cfg.get("train_seconds_total")} for path, cfg in find_checkpoints(root, "generator")]
+             "train_seconds": _train_seconds(path)} for path, cfg in find_checkpoints(root, "generator")]
 
 
 def _train_seconds(path: str | Path) -> float | None:
     try:
-        return json.loads((Path(path) / "config.json").read_text()).get("train_seconds_total")
-    except (OSError, json.JSONDecodeError):
+        return read_training_info(path).get("train_seconds_total")
+    except CheckpointError:
         return None
 
 

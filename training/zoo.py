@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nam_core.checkpoints import update_training_info
 from nam_core.methods.registry import get_preset, method_names
 
 REPO = Path(__file__).resolve().parent.parent
@@ -245,11 +246,9 @@ def select_candidates(jobs: list[Job], ship_dir: Path, n: int, device: str | Non
         dest = ship_dir / group
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(ship_dir / best, dest)
-        cfg_path = dest / "config.json"
-        cfg = json.loads(cfg_path.read_text())
-        cfg["selection"] = {"candidates": {name: round(acc, 4) for acc, name in scored}, "chosen": best,
-                            "scored_on": f"{n} training inputs of {task.source} (seed {seed}), mean over 8 solutions"}
-        cfg_path.write_text(json.dumps(cfg, indent=1))
+        update_training_info(dest, {"selection": {
+            "candidates": {name: round(acc, 4) for acc, name in scored}, "chosen": best,
+            "scored_on": f"{n} training inputs of {task.source} (seed {seed}), mean over 8 solutions"}})
         report.append({"group": group, "chosen": best, "candidates": dict((nm, a) for a, nm in scored)})
         print(f"select {group}: {best} ({', '.join(f'{nm} {100 * a:.1f}%' for a, nm in scored)})", flush=True)
     return report

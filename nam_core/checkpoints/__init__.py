@@ -1,8 +1,15 @@
-"""Checkpoints: a folder with ``model.safetensors`` (weights, never pickled) and ``config.json``.
+"""Checkpoints: a folder with ``model.safetensors`` (weights, never pickled), ``config.json`` (what rebuilds the
+object), ``training_info.json`` (how it was made) and, for an in-progress checkpoint, ``resume_state.json``.
 
-The config records the architecture of every network (so it can be rebuilt), the domain/task, the training
-recipe (the exact command that rebuilds it), metrics, the library version and the sha256 of the weights.
-Nested training state (optimisers, counters) is flattened into tensors + JSON by :func:`flatten_state`.
+Format version 2 (like diffusers' ``save_pretrained``): ``config.json`` holds only what rebuilds the object
+(:data:`CONFIG_KEYS`: kind, method, task, networks, generator name + fingerprint, reconstruction loss, sizes, the
+tensors list, stored dtype, sha256 and the inference settings a Translator reads); training history, hparams,
+recipe (the command that rebuilds it) and provenance go to ``training_info.json`` (read with
+:func:`read_training_info` or ``Checkpoint.info``); the optimiser/counter skeleton of a resumable checkpoint goes
+to ``resume_state.json`` (its tensors stay in the weights file under ``train.``, flattened by
+:func:`flatten_state`). :func:`save_checkpoint` is the one writer; it splits a mixed dict by :data:`CONFIG_KEYS`.
+Format version 1 folders (everything in ``config.json``) still load: they are split the same way in memory, with
+a one-line note on stderr once per process; ``nam-studio migrate`` (:func:`migrate_checkpoint`) rewrites them.
 
 Saving is one atomic step. A *versioned* checkpoint (what the trainer keeps as ``OUT/<stage>/last``) is a symlink
 ``last -> .last.versions/000007``: every save writes a complete new version folder (weights and config, fsynced),
@@ -46,6 +53,14 @@ from ..utils import atomic_path, get_device
 
 FORMAT = "nam-studio-checkpoint"
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
+INFO, RESUME = "training_info.json", "resume_state.json"
+FORMAT_VERSION = 2
+# what config.json keeps: what rebuilds the object and what inference reads; everything else is training info
+CONFIG_KEYS = frozenset({
+    "format", "format_version", "kind", "method", "task", "source", "target", "domain", "networks", "generator",
+    "generator_fingerprint", "generator_method", "recon_loss", "image_size", "latent_dim", "channels", "tensors",
+    "stored_dtype", "sha256", "size_bytes", "style_temperature", "sampling_temperature", "style_min_gain",
+    "deterministic"})
 DEFAULT_REPO = os.environ.get("NAM_HUB_REPO", "nam-studio/checkpoints")
 KEEP_VERSIONS = 2  # a versioned checkpoint keeps its current version and the one before it
 CRASH_ENV = "NAM_CHECKPOINT_CRASH"  # tests: "<point>[:<n>]" SIGKILLs this process the n-th time a save reaches point
@@ -58,16 +73,30 @@ class CheckpointError(RuntimeError):
 
 @dataclass
 class Checkpoint:
-    """Loaded networks (in eval mode), extra tensors and the config."""
+    """Loaded networks (in eval mode), extra tensors, the config (what rebuilds it) and the training info."""
 
     config: dict[str, Any]
     networks: dict[str, nn.Module]
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     path: Path | None = None
     state: Any = None  # training state (optimisers, counters) when loaded with ``with_state=True``
+    info: dict[str, Any] = field(default_factory=dict)  # training_info.json: history, hparams, recipe, provenance
 
     def __getitem__(self, name: str) -> nn.Module:
         return self.networks[name]
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None,
+                        device: str | torch.device | None = None, with_state: bool = False) -> Checkpoint:
+        """Any checkpoint (generator, classifier, mapping weights) by folder, shipped name or Hub name."""
+        return load_checkpoint(resolve_checkpoint(name_or_path, revision=revision), device=device,
+                               with_state=with_state)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write this checkpoint (networks, tensors, config, training info, resume state) to the folder ``path``."""
+        # loaded weights are float32 whatever was stored; sha256 and size are recomputed
+        config = {k: v for k, v in self.config.items() if k not in ("stored_dtype", "sha256", "size_bytes")}
+        return save_checkpoint(path, self.networks, config, tensors=self.tensors, state=self.state, info=self.info)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -123,10 +152,29 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return skeleton
 
 
+def split_config(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config, training info) of a mixed dict: :data:`CONFIG_KEYS` go to the config, the rest (but the resume
+    skeleton ``train_state``) to the info. A mapping on a generator (or a generator) that records no
+    ``recon_loss`` gets the loss its T (its G) was trained with from ``hparams`` (``recon_loss`` there — NAM
+    one-pass —, else ``loss``)."""
+    config = {k: v for k, v in cfg.items() if k in CONFIG_KEYS}
+    info = {k: v for k, v in cfg.items() if k not in CONFIG_KEYS and k != "train_state"}
+    hp = cfg.get("hparams") if isinstance(cfg.get("hparams"), dict) else {}
+    if not isinstance(config.get("recon_loss"), str) and (cfg.get("generator") or cfg.get("kind") == "generator"):
+        for value in (hp.get("recon_loss"), hp.get("loss")):
+            if isinstance(value, str) and value:
+                config["recon_loss"] = value
+                break
+    return config, info
+
+
 def save_checkpoint(path: str | Path, networks: dict[str, nn.Module], config: dict[str, Any] | None = None,
                     tensors: dict[str, torch.Tensor] | None = None, state: Any = None,
-                    versions: int | None = None) -> Path:
-    """Write ``path/model.safetensors`` and ``path/config.json`` as one atomic step.
+                    versions: int | None = None, info: dict[str, Any] | None = None) -> Path:
+    """Write ``path/model.safetensors``, ``config.json``, ``training_info.json`` (and ``resume_state.json`` when
+    ``state`` is given) as one atomic step: the one writer of every checkpoint (trainer, exports, zoo, tests).
+
+    ``config`` may mix rebuild and training keys (:func:`split_config` sorts them); ``info`` adds training info.
 
     ``networks`` must come from :func:`nam_core.nets.build_net`; ``tensors`` are extra named tensors
     (e.g. GLO codes, PCA directions); ``state`` is any nested structure of tensors/plain values (optimisers).
@@ -149,10 +197,12 @@ def save_checkpoint(path: str | Path, networks: dict[str, nn.Module], config: di
     if state is not None:
         skeleton, st = flatten_state(state)
         flat.update({f"train.{k}": v for k, v in st.items()})
-    cfg = dict(config or {})
-    cfg.update({"format": FORMAT, "format_version": 1, "library_version": __version__, "networks": archs,
-                "tensors": sorted((tensors or {}).keys()), "train_state": skeleton})
-    return _commit(path, flat, cfg, versions)
+    merged = {**(config or {}), **(info or {})}
+    cfg, inf = split_config(merged)
+    cfg.update({"format": FORMAT, "format_version": FORMAT_VERSION, "networks": archs,
+                "tensors": sorted((tensors or {}).keys())})
+    inf.setdefault("library_version", __version__)
+    return _commit(path, flat, cfg, versions, inf, {"train_state": skeleton} if skeleton is not None else None)
 
 
 def store_half(path: str | Path) -> Path:
@@ -161,7 +211,7 @@ def store_half(path: str | Path) -> Path:
     full precision). Used for shipped checkpoints; returns ``path``."""
     path = Path(path)
     cfg = read_config(path)
-    if cfg.get("train_state") is not None:
+    if read_resume_state(path) is not None:
         raise CheckpointError(f"{path} holds training state; keep it in float32")
     flat = load_file(str(current_dir(path) / WEIGHTS))
     flat = {k: v.half() if v.dtype == torch.float32 else v for k, v in flat.items()}
@@ -169,10 +219,15 @@ def store_half(path: str | Path) -> Path:
     return _rewrite(path, flat, cfg)
 
 
-def _rewrite(path: Path, flat: dict[str, torch.Tensor], cfg: dict[str, Any]) -> Path:
-    """Replace a checkpoint's weights with ``flat`` and its config with ``cfg`` (sha256 and size recomputed) in one
-    atomic step: a new version of a versioned checkpoint, else a plain folder swapped as a whole."""
-    return _commit(Path(path), flat, cfg, None)
+def _rewrite(path: Path, flat: dict[str, torch.Tensor], cfg: dict[str, Any],
+             info_update: dict[str, Any] | None = None) -> Path:
+    """Replace a checkpoint's weights with ``flat`` and its config with ``cfg`` (sha256 and size recomputed; the
+    training info, updated by ``info_update``, and the resume state kept) in one atomic step: a new version of a
+    versioned checkpoint, else a plain folder swapped as a whole. A format-1 folder comes out in format 2."""
+    path = Path(path)
+    info = {**read_training_info(path), **(info_update or {})}
+    cfg = {**cfg, "format_version": FORMAT_VERSION}
+    return _commit(path, flat, cfg, None, info, read_resume_state(path))
 
 
 # ------------------------------------------------------------------ atomic commits
@@ -216,17 +271,29 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_files(folder: Path, flat: dict[str, torch.Tensor], cfg: dict[str, Any]) -> None:
-    """Weights, then the config that records their sha256 and size, both fsynced, into ``folder``."""
-    weights = folder / WEIGHTS
-    save_file(flat, str(weights), metadata={"format": FORMAT})
-    _fsync_file(weights)
-    _crash_point("weights")
-    cfg.update({"sha256": {WEIGHTS: sha256_file(weights)}, "size_bytes": weights.stat().st_size})
-    with open(folder / CONFIG, "w") as fh:
-        fh.write(json.dumps(cfg, indent=2, sort_keys=True))
+def _write_json(path: Path, data: Any) -> None:
+    with open(path, "w") as fh:
+        fh.write(json.dumps(data, indent=2, sort_keys=True))
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _write_files(folder: Path, flat: dict[str, torch.Tensor] | None, cfg: dict[str, Any],
+                 info: dict[str, Any] | None = None, resume: dict[str, Any] | None = None) -> None:
+    """Weights (unless ``flat`` is None: a migration keeps the folder's own), then the config that records their
+    sha256 and size, the training info and the resume state, all fsynced, into ``folder``."""
+    weights = folder / WEIGHTS
+    if flat is not None:
+        save_file(flat, str(weights), metadata={"format": FORMAT})
+        _fsync_file(weights)
+        _crash_point("weights")
+        cfg.update({"sha256": {WEIGHTS: sha256_file(weights)}, "size_bytes": weights.stat().st_size})
+    _write_json(folder / CONFIG, cfg)
+    _write_json(folder / INFO, info or {})
+    if resume is not None:
+        _write_json(folder / RESUME, resume)
+    elif (folder / RESUME).exists():
+        (folder / RESUME).unlink()
     _fsync_dir(folder)
 
 
@@ -341,33 +408,38 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def _stage_plain(path: Path, flat: dict[str, torch.Tensor], cfg: dict[str, Any]) -> Path:
-    """A complete copy of the plain folder ``path`` with new weights and config, beside it."""
+def _stage_plain(path: Path, flat: dict[str, torch.Tensor] | None, cfg: dict[str, Any],
+                 info: dict[str, Any] | None = None, resume: dict[str, Any] | None = None) -> Path:
+    """A complete copy of the plain folder ``path`` with new weights (or its own when ``flat`` is None), config,
+    training info and resume state, beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
     _normal_mode(staged)
     try:
         if path.is_dir():  # keep what else the folder holds (samples.png, loss.png, ...)
             for entry in path.iterdir():
-                if entry.name in (WEIGHTS, CONFIG) or entry.name.startswith("."):
+                if entry.name in (CONFIG, INFO, RESUME) or entry.name.startswith(".") or \
+                        (entry.name == WEIGHTS and flat is not None):
                     continue
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.copytree(entry, staged / entry.name, symlinks=True, copy_function=_link_or_copy)
                 else:
                     _link_or_copy(str(entry), str(staged / entry.name))
-        _write_files(staged, flat, cfg)
+        _write_files(staged, flat, cfg, info, resume)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
     return staged
 
 
-def _commit(path: Path, flat: dict[str, torch.Tensor], cfg: dict[str, Any], versions: int | None) -> Path:
-    """Write ``flat`` + ``cfg`` as the new content of checkpoint ``path`` in one atomic step."""
+def _commit(path: Path, flat: dict[str, torch.Tensor] | None, cfg: dict[str, Any], versions: int | None,
+            info: dict[str, Any] | None = None, resume: dict[str, Any] | None = None) -> Path:
+    """Write ``flat`` + ``cfg`` + ``info`` + ``resume`` as the new content of checkpoint ``path`` in one atomic
+    step (``flat`` None: keep the weights, a plain folder only)."""
     orig = path
     if versions is None and not is_versioned(path):
         path = current_dir(path)  # a symlink to a plain folder elsewhere: rewrite that folder
-        staged = _stage_plain(path, flat, cfg)
+        staged = _stage_plain(path, flat, cfg, info, resume)
         try:
             _crash_point("version")
             _replace_dir(path, staged)
@@ -388,7 +460,9 @@ def _commit(path: Path, flat: dict[str, torch.Tensor], cfg: dict[str, Any], vers
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{n:06d}-", dir=vroot))
     try:
         _normal_mode(tmp)
-        _write_files(tmp, flat, cfg)
+        if flat is None:
+            raise CheckpointError("a new version needs its weights")
+        _write_files(tmp, flat, cfg, info, resume)
         final = vroot / f"{n:06d}"
         os.rename(tmp, final)
         _fsync_dir(vroot)
@@ -460,9 +534,10 @@ def add_tensors(path: str | Path, tensors: dict[str, torch.Tensor], config_updat
         _check_name(k, "tensor name")
         v = v.detach().cpu().contiguous()
         flat[f"tensors.{k}"] = v.half() if half and v.dtype == torch.float32 else v
-    cfg.update(config_update or {})
+    upd_cfg, upd_info = split_config(dict(config_update or {}))
+    cfg.update(upd_cfg)
     cfg["tensors"] = sorted(set(cfg.get("tensors", [])) | set(tensors))
-    return _rewrite(path, flat, cfg)
+    return _rewrite(path, flat, cfg, upd_info)
 
 
 def _check_name(name: Any, what: str) -> str:
@@ -480,6 +555,10 @@ def validate_config(cfg: Any, where: str | Path = "config") -> dict[str, Any]:
         raise CheckpointError(f"{where}: a checkpoint config must be a JSON object, not {type(cfg).__name__}")
     if cfg.get("format") != FORMAT:
         raise CheckpointError(f"{where} is not a {FORMAT} config")
+    version = cfg.get("format_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise CheckpointError(f"{where}: format_version {str(version)[:20]!r} is not one this library reads "
+                              f"(1 to {FORMAT_VERSION}); a newer nam-studio wrote it")
     nets = cfg.get("networks")
     if not isinstance(nets, dict) or not nets:
         raise CheckpointError(f"{where}: 'networks' must be a non-empty object of network records")
@@ -535,9 +614,19 @@ def check_weights(cfg: dict[str, Any], weights: str | Path) -> None:
                                   f"{k} should be {list(w)} but is {list(h)} ({len(bad)} tensors differ)")
 
 
-def read_config(path: str | Path) -> dict[str, Any]:
-    """The parsed and validated (:func:`validate_config`) ``config.json`` of a checkpoint folder (clear errors when
-    missing, corrupt or not ours)."""
+_v1_noted = False
+
+
+def _note_v1(where: Path) -> None:
+    global _v1_noted
+    if not _v1_noted:
+        _v1_noted = True
+        print(f"note: {where} is an old-format (format_version 1) checkpoint, read as format 2; convert it with "
+              "`nam-studio migrate`", file=sys.stderr)
+
+
+def _read_raw(path: str | Path) -> dict[str, Any]:
+    """The parsed and validated ``config.json`` of a checkpoint folder, exactly as stored (either format)."""
     cfg_path = current_dir(path) / CONFIG
     if not cfg_path.exists():
         raise CheckpointError(f"not a checkpoint: {Path(path) / CONFIG} is missing")
@@ -548,6 +637,86 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return validate_config(cfg, cfg_path)
 
 
+def _is_v1(cfg: dict[str, Any]) -> bool:
+    return int(cfg.get("format_version") or 1) < FORMAT_VERSION
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The validated (:func:`validate_config`) config of a checkpoint folder: only what rebuilds the object (a
+    format-1 folder's config split in memory, :func:`split_config`). Clear errors when missing, corrupt or not
+    ours. Training history, hparams, recipe and provenance: :func:`read_training_info`."""
+    cfg = _read_raw(path)
+    if _is_v1(cfg):
+        _note_v1(Path(path))
+        cfg = split_config(cfg)[0]
+    return cfg
+
+
+def read_training_info(path: str | Path) -> dict[str, Any]:
+    """A checkpoint folder's training info (history, hparams, recipe, provenance: ``training_info.json``, or the
+    training keys of a format-1 ``config.json``); ``{}`` when it records none. Validates the config too."""
+    cfg = _read_raw(path)
+    if _is_v1(cfg):
+        return split_config(cfg)[1]
+    info_path = current_dir(path) / INFO
+    if not info_path.exists():
+        return {}
+    try:
+        info = json.loads(info_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError) as exc:
+        raise CheckpointError(f"corrupt training info {info_path}: {exc}") from exc
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{info_path}: training info must be a JSON object")
+    return info
+
+
+def read_resume_state(path: str | Path) -> dict[str, Any] | None:
+    """``{"train_state": skeleton}`` of a resumable (in-progress) checkpoint (``resume_state.json``, or a format-1
+    config's ``train_state``); None for a finished one."""
+    cfg = _read_raw(path)
+    if _is_v1(cfg):
+        return {"train_state": cfg["train_state"]} if cfg.get("train_state") is not None else None
+    res_path = current_dir(path) / RESUME
+    if not res_path.exists():
+        return None
+    try:
+        res = json.loads(res_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError) as exc:
+        raise CheckpointError(f"corrupt resume state {res_path}: {exc}") from exc
+    if not isinstance(res, dict):
+        raise CheckpointError(f"{res_path}: resume state must be a JSON object")
+    return res
+
+
+def update_training_info(path: str | Path, update: dict[str, Any]) -> Path:
+    """Merge ``update`` into a plain checkpoint folder's training info in one atomic step (weights untouched; a
+    format-1 folder comes out in format 2)."""
+    path = Path(path)
+    cfg = {**read_config(path), "format_version": FORMAT_VERSION}
+    info = {**read_training_info(path), **update}
+    return _commit(path, None, cfg, None, info, read_resume_state(path))
+
+
+def migrate_checkpoint(path: str | Path, recon_loss: Callable[[dict[str, Any]], str | None] | None = None) -> bool:
+    """Convert a format-1 checkpoint folder to format 2 in one atomic step (the new files are written in a copy of
+    the folder, weights hard-linked, then the two folders are swapped): the weights file is untouched, so its
+    sha256 is unchanged. ``recon_loss(old_config)`` (the method registry's) names T's reconstruction loss where
+    ``hparams`` alone cannot. Returns False when ``path`` already is format 2."""
+    path = Path(path)
+    raw = _read_raw(path)
+    if not _is_v1(raw):
+        return False
+    cfg, info = split_config(raw)
+    if recon_loss is not None and cfg.get("generator"):
+        loss = recon_loss(raw)
+        if loss:
+            cfg["recon_loss"] = loss
+    cfg["format_version"] = FORMAT_VERSION
+    resume = {"train_state": raw["train_state"]} if raw.get("train_state") is not None else None
+    _commit(path, None, cfg, None, info, resume)
+    return True
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device | None = None, verify: bool = True,
                     with_state: bool = False) -> Checkpoint:
     """Load a checkpoint folder (or a name/Hub reference, see :func:`resolve_checkpoint`): validate its config
@@ -556,6 +725,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None, 
     path = resolve_checkpoint(path)
     real = current_dir(path)  # one version, even if a save switches ``path`` meanwhile
     cfg = read_config(real)
+    info = read_training_info(real)
     weights = real / WEIGHTS
     if not weights.exists():
         raise CheckpointError(f"checkpoint {path} has no {WEIGHTS}")
@@ -584,13 +754,14 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None, 
     tensors = {k[len("tensors."):]: v.to(dev, torch.float32) if v.is_floating_point() else v.to(dev)
                for k, v in flat.items() if k.startswith("tensors.")}  # float16-stored (shipped) → float32
     state = None
-    if with_state and cfg.get("train_state") is not None:
+    resume = read_resume_state(real) if with_state else None
+    if resume is not None and resume.get("train_state") is not None:
         st = {k[len("train."):]: v for k, v in flat.items() if k.startswith("train.")}
         try:
-            state = unflatten_state(cfg["train_state"], st)
+            state = unflatten_state(resume["train_state"], st)
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{path}: its training state does not match its weights: {exc}") from exc
-    return Checkpoint(cfg, nets, tensors, path, state)
+    return Checkpoint(cfg, nets, tensors, path, state, info)
 
 
 def hub_timeout() -> float:
@@ -619,7 +790,7 @@ def forget_hub_failures() -> None:
         _hub_failures.clear()
 
 
-def _hub_fetch(ref: str, repo: str, cache_dir: str | None, local_only: bool) -> Path:
+def _hub_fetch(ref: str, repo: str, cache_dir: str | None, local_only: bool, revision: str | None = None) -> Path:
     """``repo/<ref>/{config.json, model.safetensors}`` from the Hub cache or the Hub. One HEAD request with a short
     timeout (:func:`hub_timeout`) and no retries comes first: huggingface_hub's ``hf_hub_download`` retries a
     failed metadata request five times with back-off (about 24 s when the network is down), so it is only called
@@ -634,7 +805,8 @@ def _hub_fetch(ref: str, repo: str, cache_dir: str | None, local_only: bool) -> 
     network_error: Exception | None = None
     if not local_only:
         try:
-            get_hf_file_metadata(hf_hub_url(repo, f"{ref}/{CONFIG}", endpoint=endpoint), timeout=timeout,
+            get_hf_file_metadata(hf_hub_url(repo, f"{ref}/{CONFIG}", endpoint=endpoint, revision=revision),
+                                 timeout=timeout,
                                  endpoint=endpoint, retry_on_errors=False)
             reachable = True
         except (EntryNotFoundError, RepositoryNotFoundError):
@@ -645,7 +817,7 @@ def _hub_fetch(ref: str, repo: str, cache_dir: str | None, local_only: bool) -> 
     try:
         for fname in (CONFIG, WEIGHTS):
             files[fname] = hf_hub_download(repo, f"{ref}/{fname}", cache_dir=cache_dir, endpoint=endpoint,
-                                           local_files_only=not reachable, etag_timeout=timeout)
+                                           local_files_only=not reachable, etag_timeout=timeout, revision=revision)
     except Exception as exc:
         if type(network_error).__name__ == "OfflineModeIsEnabled":
             raise ConnectionError(f"huggingface_hub is in offline mode and {ref}/{fname} is not in the Hub cache"
@@ -655,11 +827,16 @@ def _hub_fetch(ref: str, repo: str, cache_dir: str | None, local_only: bool) -> 
                                   f"({type(network_error).__name__}: {str(network_error)[:200]}) and "
                                   f"{ref}/{fname} is not in the Hub cache") from exc
         raise
+    try:  # format 2: the training info beside them (absent from format-1 uploads)
+        hf_hub_download(repo, f"{ref}/{INFO}", cache_dir=cache_dir, endpoint=endpoint,
+                        local_files_only=not reachable, etag_timeout=timeout, revision=revision)
+    except Exception:  # noqa: BLE001 - optional file
+        pass
     return Path(files[CONFIG]).parent
 
 
 def resolve_checkpoint(ref: str | Path, repo_id: str | None = None, cache_dir: str | Path | None = None,
-                       local_only: bool | None = None) -> Path:
+                       local_only: bool | None = None, revision: str | None = None) -> Path:
     """Find a checkpoint folder: an existing path; else ``checkpoints/<ref>`` in the repo; else the Hugging Face Hub
     (``repo_id``/``<ref>/{config.json,model.safetensors}`` via ``hf_hub_download``, into ``cache_dir``).
 
@@ -677,11 +854,12 @@ def resolve_checkpoint(ref: str | Path, repo_id: str | None = None, cache_dir: s
         local_only = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
     if local_only and cache_dir is None:
         raise CheckpointError(f"checkpoint {ref!r} not found locally (looked in {p} and {local}); Hub lookup is off")
-    return fetch_checkpoint(str(ref), repo_id, cache_dir, local_only, local=local)
+    return fetch_checkpoint(str(ref), repo_id, cache_dir, local_only, local=local, revision=revision)
 
 
 def fetch_checkpoint(name: str, repo_id: str | None = None, cache_dir: str | Path | None = None,
-                     local_only: bool | None = None, local: Path | None = None) -> Path:
+                     local_only: bool | None = None, local: Path | None = None,
+                     revision: str | None = None) -> Path:
     """The checkpoint ``name`` (a plain name, never a path) from the Hub cache or the Hub (see
     :func:`resolve_checkpoint`): one request with a short timeout, no retries, failures remembered for a while."""
     if local_only is None:
@@ -692,7 +870,7 @@ def fetch_checkpoint(name: str, repo_id: str | None = None, cache_dir: str | Pat
         raise CheckpointError(f"checkpoint {name!r} not found {where}; Hub lookup is off")
     if Path(name).is_absolute() or not NAME_RE.fullmatch(name.replace("/", "_")) or ".." in Path(name).parts:
         raise CheckpointError(f"checkpoint {name!r} not found {where}; only plain names are looked up on the Hub")
-    key = (os.environ.get("HF_ENDPOINT", ""), repo, name, str(cache_dir or ""))
+    key = (os.environ.get("HF_ENDPOINT", ""), repo, f"{name}@{revision or ''}", str(cache_dir or ""))
     ttl = hub_failure_ttl()
     with _hub_lock:
         seen = _hub_failures.get(key)
@@ -700,7 +878,7 @@ def fetch_checkpoint(name: str, repo_id: str | None = None, cache_dir: str | Pat
         raise CheckpointError(f"{seen[1]} (remembered from {time.monotonic() - seen[0]:.0f} s ago; the Hub is "
                               f"asked again after {ttl:g} s)")
     try:
-        return _hub_fetch(name, repo, str(cache_dir) if cache_dir else None, bool(local_only))
+        return _hub_fetch(name, repo, str(cache_dir) if cache_dir else None, bool(local_only), revision)
     except Exception as exc:  # network errors, missing repo/file, offline cache miss
         msg = (f"checkpoint {name!r} not found {where} and not fetched from the Hub repo {repo!r}: "
                f"{type(exc).__name__}: {str(exc)[:400]}")
@@ -712,7 +890,7 @@ def fetch_checkpoint(name: str, repo_id: str | None = None, cache_dir: str | Pat
 
 def find_checkpoints(root: str | Path, kind: str) -> list[tuple[Path, dict[str, Any]]]:
     """(folder, config) of every checkpoint of ``kind`` ("generator", "mapping", "classifier") directly under
-    ``root``; unreadable configs are skipped."""
+    ``root`` (the config only, as :func:`read_config` gives it); unreadable configs are skipped."""
     found = []
     for cfg_path in sorted(Path(root).glob(f"*/{CONFIG}")):
         try:
@@ -720,21 +898,22 @@ def find_checkpoints(root: str | Path, kind: str) -> list[tuple[Path, dict[str, 
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             continue
         if isinstance(cfg, dict) and cfg.get("kind") == kind:
-            found.append((cfg_path.parent, cfg))
+            found.append((cfg_path.parent, split_config(cfg)[0] if _is_v1(cfg) else cfg))
     return found
 
 
 def update_manifest(root: str | Path = CHECKPOINTS_DIR,
                     extra: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None) -> Path:
     """Rewrite ``root/manifest.json``: every checkpoint folder under ``root`` with its kind, size, sha256, metrics;
-    ``extra(name, config)`` adds fields of its own (``nam_core.training_cli.update_manifest_with_rebuilds``: the
+    ``extra(name, config)`` (config and training info together) adds fields of its own
+    (``nam_core.training_cli.update_manifest_with_rebuilds``: the
     command that rebuilds each model from its preset)."""
     root = Path(root)
     entries = {}
     for cfg_path in sorted(root.rglob(CONFIG)):
         folder = cfg_path.parent
         try:
-            cfg = read_config(folder)
+            cfg = {**read_training_info(folder), **read_config(folder)}
         except CheckpointError:
             continue
         entries[str(folder.relative_to(root))] = {
@@ -749,7 +928,9 @@ def update_manifest(root: str | Path = CHECKPOINTS_DIR,
     return out
 
 
-__all__ = ["Checkpoint", "CheckpointError", "check_weights", "checkpoint_candidates", "checkpoint_versions",
+__all__ = ["CONFIG_KEYS", "Checkpoint", "CheckpointError", "migrate_checkpoint", "read_resume_state",
+           "read_training_info", "split_config", "update_training_info",
+           "check_weights", "checkpoint_candidates", "checkpoint_versions",
            "current_dir", "fetch_checkpoint", "find_checkpoints", "forget_hub_failures", "weights_fingerprint",
            "flatten_state", "is_versioned", "load_checkpoint", "read_config", "resolve_checkpoint", "save_checkpoint",
            "set_current_version", "sha256_file", "store_half", "unflatten_state", "update_manifest",

@@ -169,11 +169,12 @@ def finetune_backtranslate(checkpoint: str | Path, partner: str | Path, out_dir:
     task, otask = get_task(cfg["task"], cfg), get_task(ocfg["task"], ocfg)
     if (otask.source, otask.target) != (task.target, task.source):
         raise CheckpointError(f"{partner} maps {otask.source}→{otask.target}, not {task.target}→{task.source}")
-    hp = cfg.get("hparams", {})
+    info, oinfo = ck.info, opp.info
+    hp = info.get("hparams", {})
     out = Path(out_dir)
     t0 = time.time()
-    loss_fn = build_loss(hp.get("loss", "laplacian")).to(dev)
-    opp_loss = build_loss(ocfg.get("hparams", {}).get("loss", "laplacian")).to(dev)
+    loss_fn = build_loss(cfg.get("recon_loss") or hp.get("loss", "laplacian")).to(dev)
+    opp_loss = build_loss(ocfg.get("recon_loss") or oinfo.get("hparams", {}).get("loss", "laplacian")).to(dev)
     targets_np = load_domain(task.target, "train").images[:n_pairs]
     targets = torch.cat([to_tensor(np.asarray(targets_np[i : i + 1000]), dev) for i in range(0, len(targets_np), 1000)])
     inputs, recon = synthesize_inputs(opp.networks["E"], G_src, opp.networks["T"], targets, opp_loss, candidates,
@@ -208,11 +209,11 @@ def finetune_backtranslate(checkpoint: str | Path, partner: str | Path, out_dir:
     config.update({"source": task.source, "target": task.target, "image_size": spec.size,
                    "generator_method": gcfg.get("method"), "generator_fingerprint": weights_fingerprint(G),
                    "train_images": len(ds), "epochs_done": trainer.epoch, "device": str(dev),
-                   "train_seconds_total": round(float(cfg.get("train_seconds_total") or 0.0) + trainer.train_seconds
+                   "train_seconds_total": round(float(info.get("train_seconds_total") or 0.0) + trainer.train_seconds
                                                 + pair_seconds, 1),
                    "backtranslate": {"parent": str(checkpoint), "partner": str(partner),
-                                     "parents_sha256": parents, "parent_recipe": cfg.get("recipe"),
-                                     "parent_backtranslate": cfg.get("backtranslate"),
+                                     "parents_sha256": parents, "parent_recipe": info.get("recipe"),
+                                     "parent_backtranslate": info.get("backtranslate"),
                                      "pairs_made": len(targets), "pairs_kept": len(kept), "keep": keep,
                                      "candidates": candidates, "pair_weight": pair_weight, "lr": lr,
                                      "epochs": epochs, "seconds": round(trainer.train_seconds + pair_seconds, 1),

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoints import read_config, save_checkpoint
+from ..checkpoints import read_config, read_training_info, save_checkpoint
 from ..data import DomainDataset, load_domain
 from ..utils import get_device, image_grid, save_png, seed_everything, to_uint8
 from . import cyclegan, distancegan, dtn  # noqa: F401 - each registers its Method
@@ -138,7 +138,7 @@ def train_baseline(task: str, method: str, out_dir: str | Path, epochs: int | No
                        f_epochs=hp.get("f_epochs", 3), batch_size=hp["batch_size"], resuming=resuming,
                        progress=progress)
     if resuming and hasattr(m, "f_info") and f_checkpoint is None:  # DTN: the f it pretrained before resuming
-        m.f_info = read_config(run_dir / "last").get("f_encoder", m.f_info)
+        m.f_info = read_training_info(run_dir / "last").get("f_encoder", m.f_info)
     cfg = TrainConfig(out_dir=str(run_dir), epochs=hp["epochs"], batch_size=hp["batch_size"], seed=seed,
                       max_minutes=max_minutes, progress=progress,
                       finish_early=finish_early)

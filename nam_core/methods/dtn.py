@@ -128,7 +128,7 @@ def feature_encoder(source: DomainDataset, f_checkpoint: str | Path | None = Non
         if getattr(net, "in_channels", channels) != channels:
             raise ValueError(f"{f_checkpoint} takes {net.in_channels} channels; the source has {channels}")
         return net.eval(), {"source": "checkpoint", "path": str(f_checkpoint),
-                            "metrics": ckpt.config.get("metrics", {})}
+                            "metrics": ckpt.info.get("metrics", {})}
     if not pretrained:
         return build_net("classifier", in_channels=channels, width=width).to(device).eval(), {"source": "resumed"}
     if source.labels is None:

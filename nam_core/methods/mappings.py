@@ -305,7 +305,7 @@ def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int =
                 resolve_seconds = float((f.metadata() or {}).get("seconds", 0.0))  # 0: a cache from before
         else:
             t0 = time.time()
-            codes = resolve_pairs(G, nam.networks["T"], codes, ds.images, cfg.get("hparams", {}).get("loss", "ncc"),
+            codes = resolve_pairs(G, nam.networks["T"], codes, ds.images, cfg.get("recon_loss", "ncc"),
                                   resolve_steps, dev, seed=seed, progress=progress)
             resolve_seconds = time.time() - t0
             out.mkdir(parents=True, exist_ok=True)
@@ -316,7 +316,7 @@ def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int =
         ds = load_domain(t.source, "train").subset(unpaired)  # starts with the paired images, in order
     m = NAMRefiner(G, nam.networks["T"], codes, spec.channels, spec.size, nef=nef, loss=loss,
                    code_weight=code_weight, recon_weight=recon_weight,
-                   recon_loss=cfg.get("hparams", {}).get("loss", "ncc"), seed=seed, device=dev, task=t.name,
+                   recon_loss=cfg.get("recon_loss", "ncc"), seed=seed, device=dev, task=t.name,
                    generator_ref=str(cfg["generator"]),
                    nam_ref=nam.path.name)
     m.hparams["resolve_steps"] = resolve_steps

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .. import checkpoints as _checkpoints
-from ..checkpoints import CheckpointError, read_config
+from ..checkpoints import CheckpointError, read_training_info
 from ..losses import build_loss
 from ..nets import build_net
 from .base import DDPWrappable, sample_rows
@@ -133,7 +133,7 @@ def recon_loss(config: Mapping[str, Any]) -> str:
     source = config.get("refined_from")
     if isinstance(source, str) and source:
         try:
-            nam_hp = read_config(_checkpoints.CHECKPOINTS_DIR / source).get("hparams") or {}
+            nam_hp = read_training_info(_checkpoints.CHECKPOINTS_DIR / source).get("hparams") or {}
             if isinstance(nam_hp.get("loss"), str):
                 return nam_hp["loss"]
         except (CheckpointError, OSError, ValueError):

@@ -1438,8 +1438,7 @@ def glann_invert(registry: ModelRegistry, domain: str, src: Any, steps: int = 15
         raise AppError("The image is blank (a single colour): nothing to invert.")
     x = prepare_inputs(arr, domain)
     dev = next(G.parameters()).device
-    loss_fn = build_loss(cfg.get("hparams", {}).get("loss", "laplacian") if isinstance(cfg.get("hparams"), dict)
-                         else "laplacian").to(dev)
+    loss_fn = build_loss(str(cfg.get("recon_loss") or "laplacian")).to(dev)
     steps = int(np.clip(steps, 10, 1000))
     cb = None
     if progress is not None:
@@ -1912,21 +1911,25 @@ def _curve_label(folder: str, cfg: dict[str, Any]) -> str:
 def loss_curve_panels(root: str | Path | None = None) -> dict[str, dict[str, list[tuple[str, list[float]]]]]:
     """group → panel title → [(curve label, values per epoch)] from every checkpoint's ``history`` in ``root`` (one
     panel per method and loss, one curve per task or domain)."""
-    from ..checkpoints import find_checkpoints
+    from ..checkpoints import CheckpointError, find_checkpoints, read_training_info
 
     root = checkpoints_dir(root)
     groups: dict[str, dict[str, list[tuple[str, list[float]]]]] = {g: {} for g, _, _ in LOSS_GROUPS}
     found = find_checkpoints(root, "generator") + find_checkpoints(root, "mapping")
     for folder, cfg in sorted(found, key=lambda fc: fc[0].name):
         group, method = _loss_group_of(cfg), str(cfg.get("method"))
-        hist = cfg.get("history")
+        try:
+            info = read_training_info(folder)
+        except CheckpointError:
+            continue
+        hist = info.get("history")
         if group is None or not isinstance(hist, list):
             continue
         label = _curve_label(folder.name, cfg)
         series = {k: [float(h[k]) for h in hist if isinstance(h, dict) and isinstance(h.get(k), (int, float))]
                   for k in LOSS_KEYS.get(method, ("recon",))}
-        if method == "glann" and isinstance(cfg.get("imle_history"), list):
-            series["imle"] = [float(v) for v in cfg["imle_history"] if isinstance(v, (int, float))]
+        if method == "glann" and isinstance(info.get("imle_history"), list):
+            series["imle"] = [float(v) for v in info["imle_history"] if isinstance(v, (int, float))]
         for key, ys in series.items():
             if len(ys) >= 2:
                 title = f"{ALL_METHOD_LABEL.get(method, method.upper())} · {KEY_LABEL.get(key, key)}"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoints import CheckpointError, load_checkpoint
+from ..checkpoints import CheckpointError, load_checkpoint, resolve_checkpoint
 from ..methods.directions import Directions
 from ..methods.gan_base import reconstruct_tensor, translate_tensor
 from ..methods.mappings import get_task
@@ -53,6 +53,21 @@ class FeedForwardTranslator:
         """Load a baseline mapping checkpoint folder (``method`` in distancegan, dtn, cyclegan)."""
         dev = get_device(device)
         return cls.from_loaded(load_checkpoint(path, device=dev), dev)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None,
+                        device: str | torch.device | None = None) -> FeedForwardTranslator:
+        """A baseline by folder, shipped name or Hub name (at ``revision``)."""
+        return cls.from_checkpoint(resolve_checkpoint(name_or_path, revision=revision), device)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write the baseline's networks, config and training info to the folder ``path``."""
+        return self.ckpt.save_pretrained(path)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The baseline's training info (history, hparams, recipe, provenance; ``training_info.json``)."""
+        return getattr(self.ckpt, "info", {})
 
     @classmethod
     def from_loaded(cls, mapping: Any, device: torch.device) -> FeedForwardTranslator:

@@ -24,7 +24,7 @@ from .app_logic import ALL_METHOD_LABEL, checkpoints_dir, domain_label, load_res
 
 REPO_PREFIX = "nam-studio-"
 BASELINES = method_names(feed_forward=True)  # one feed-forward generator each, no separate G
-UPLOAD_PATTERNS = ["config.json", "model.safetensors", "samples.png", "loss.png", "README.md"]
+UPLOAD_PATTERNS = ["config.json", "training_info.json", "model.safetensors", "samples.png", "loss.png", "README.md"]
 
 PAPERS = {
     "nam": "Yedid Hoshen and Lior Wolf. NAM: Non-Adversarial Unsupervised Domain Mapping. ECCV 2018. "

@@ -190,6 +190,22 @@ class Translator:
         return cls.from_loaded(load_checkpoint(path, device=dev), dev, generator)
 
     @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None,
+                        device: str | torch.device | None = None, generator: str | Path | None = None) -> Translator:
+        """A mapping by folder, shipped name or Hub name (at ``revision``), with the generator it names."""
+        return cls.from_checkpoint(resolve_checkpoint(name_or_path, revision=revision), device, generator)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write the mapping (T, its encoder or tensors, config, training info) to the folder ``path``; the generator
+        stays a reference (name + fingerprint) in its config, as diffusers' pipelines name their components."""
+        return self.ckpt.save_pretrained(path)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The mapping's training info (history, hparams, recipe, provenance; ``training_info.json``)."""
+        return getattr(self.ckpt, "info", {})
+
+    @classmethod
     def load(cls, task: str, method: str, generator: str = "glann", device: str | torch.device | None = None,
              root: str | Path | None = None) -> Translator:
         """The shipped model for ``task`` × ``method`` on a ``generator`` ("glann" or "dcgan") G."""
@@ -491,12 +507,12 @@ def shipped_path(task: str, method: str, generator: str = "glann", root: str | P
 
 
 def load_translator(path: str | Path, device: str | torch.device | None = None,
-                    generator: str | Path | None = None) -> MappingTranslator:
+                    generator: str | Path | None = None, revision: str | None = None) -> MappingTranslator:
     """Any mapping checkpoint, loaded once, as the translator its method needs: a :class:`Translator` (with its
     generator, or ``generator``) or, for a GAN baseline, a
     :class:`~nam_core.serving.feedforward.FeedForwardTranslator`."""
     dev = get_device(device)
-    mapping = load_checkpoint(path, device=dev)
+    mapping = load_checkpoint(resolve_checkpoint(path, revision=revision) if revision else path, device=dev)
     spec = find_method(mapping.config.get("method"))
     if spec is not None and spec.feed_forward:
         return FeedForwardTranslator.from_loaded(mapping, dev)
