@@ -3,10 +3,14 @@
     nam-studio train-task --a A_PATH --b B_PATH --out OUT [--name NAME] [--size 32|64|128]
                           [--preset smoke|fast|quality] [--methods vae-nam,ae-nam,nam] [--max-minutes M]
     nam-studio export-domain --domain mnist --out DIR [--limit N] [--splits train test]
+    nam-studio migrate [PATHS ...]
 
 ``train-task`` trains a GLANN generator of B and the A→B mappings on it (:func:`nam_core.studio.train_task`);
 rerun the same command to resume. Exit status: 0 done, 3 stopped by ``--max-minutes`` (rerun to resume), 2 bad
-input. ``export-domain`` writes a built-in domain as PNG folders (:mod:`nam_core.data.export`).
+input. ``export-domain`` writes a built-in domain as PNG folders (:mod:`nam_core.data.export`). ``migrate``
+converts format-1 checkpoint folders (PATHS: checkpoint folders, or folders of them; default the shipped
+``checkpoints/``) to format 2, each in one atomic step, weights untouched
+(:func:`nam_core.checkpoints.migrate_checkpoint`).
 """
 
 from __future__ import annotations
@@ -48,6 +52,39 @@ def _train_task(a: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def _migrate(paths: list[str]) -> int:
+    from pathlib import Path
+
+    from .checkpoints import CONFIG, CheckpointError, migrate_checkpoint
+    from .methods.registry import find_method
+    from .paths import CHECKPOINTS_DIR
+
+    def recon_loss(cfg: dict) -> str | None:  # the method's own rule (NAM one-pass: not hparams["loss"])
+        spec = find_method(cfg.get("method"))
+        return spec.recon_loss(cfg) if spec is not None and not spec.feed_forward else None
+
+    folders: list[Path] = []
+    for raw in paths or [str(CHECKPOINTS_DIR)]:
+        p = Path(raw)
+        if (p / CONFIG).exists():
+            folders.append(p)
+        elif p.is_dir():
+            folders += sorted(c.parent for c in p.glob(f"*/{CONFIG}") if not c.parent.name.startswith("."))
+        else:
+            print(f"error: {raw} is not a checkpoint folder or a folder of them", file=sys.stderr)
+            return 2
+    failed = 0
+    for folder in folders:
+        try:
+            done = migrate_checkpoint(folder, recon_loss=recon_loss)
+        except CheckpointError as exc:
+            print(f"error: {folder.name}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{folder}: {'migrated to format 2' if done else 'already format 2'}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="nam-studio", description=__doc__.split("\n\n")[0],
@@ -72,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--quiet", action="store_true", help="no progress output")
     e = sub.add_parser("export-domain", help="write a built-in domain as PNG folders (+ labels.csv)")
     e.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of python -m nam_core.data.export")
+    m = sub.add_parser("migrate", help="convert format-1 checkpoint folders to format 2 (atomically)")
+    m.add_argument("paths", nargs="*", help="checkpoint folders or folders of them (default: checkpoints/)")
     if argv[:1] == ["export-domain"]:  # its own parser (one definition of its flags)
         from .data.export import main as export_main
 
@@ -79,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.command == "train-task":
         return _train_task(a, argv)
+    if a.command == "migrate":
+        return _migrate(a.paths)
     return 2
 
 
