@@ -399,7 +399,7 @@ def test_distilled_nam_is_served_in_one_pass(registry) -> None:
     res = L.run_map(registry, task, "nam-ff", "glann", img, k=4, seed=0, progress=lambda f, desc="": steps.append(f))
     tr = registry.get(task, "nam-ff", "glann")
     assert tr.method == "nam-ff" and tr.E is not None and res.outputs.shape[0] == 4
-    assert tr.config["refined_from"] == "street2mnist_nam_glann" and tr.config["hparams"]["resolve_steps"] == 3
+    assert tr.info["refined_from"] == "street2mnist_nam_glann" and tr.info["hparams"]["resolve_steps"] == 3
     again = L.run_map(registry, task, "nam-ff", "glann", img, k=4, seed=0)
     np.testing.assert_array_equal(res.outputs, again.outputs)  # deterministic under a seed
     info, _ = L.direction_info(tr, img, 4, 0, "input")

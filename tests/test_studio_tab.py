@@ -132,7 +132,9 @@ def test_train_stop_resume_map_download(studio: tuple[str, Any], zips: dict[str,
     assert job.runs == 2
     log = (job.folder / "worker.log").read_text()
     assert "resumed from" in log or "done before, kept" in log  # the second run went on from the first
-    gen = json.loads((job.out / f"gen_{job.spec.name}_glann/config.json").read_text())
+    from nam_core.checkpoints import read_training_info
+
+    gen = read_training_info(job.out / f"gen_{job.spec.name}_glann")
     assert [h["epoch"] for h in gen["history"]] == list(range(1, gen["epochs_done"] + 1))
     st = mgr.status(owner, job_id)
     assert st["history"] and st["peak_rss_mb"] > 0 and st["stage"].startswith("mapping")
