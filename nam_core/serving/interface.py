@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -71,7 +72,14 @@ class MappingTranslator(Protocol):
     method: str
     source: str
     target: str
-    config: dict[str, Any]
+    config: dict[str, Any]  # config.json: what rebuilds the model
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """training_info.json: history, hparams, recipe, provenance."""
+        ...
+
+    def save_pretrained(self, path: str | Path) -> Path: ...
 
     @property
     def deterministic(self) -> bool:
