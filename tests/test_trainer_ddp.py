@@ -82,7 +82,7 @@ def _rank(out: Path, r: int) -> dict[str, np.ndarray]:
 
 def test_ddp_finishes_and_rank0_checkpoints(ddp_run: Path) -> None:
     ck = load_checkpoint(ddp_run / "last", device="cpu")
-    assert ck.config["epochs_done"] == 2 and ck.config["method"] == "glo"
+    assert ck.info["epochs_done"] == 2 and ck.config["method"] == "glo"
     assert ck.tensors["codes"].shape == (N_IMAGES, 8)
     assert (ddp_run / "samples.png").exists()
 
