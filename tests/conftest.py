@@ -1,8 +1,13 @@
-"""Shared test fixtures: one thread, an isolated dataset cache, no user dataset roots leaking in."""
+"""Shared test fixtures: one thread, an isolated dataset cache, no user dataset roots leaking in; a Chromium
+page on the app (``browser_page``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +58,49 @@ def shared_data() -> Path:
     if root is None:
         pytest.skip("shared/data not found beside the checkout (set NAM_SHARED_DATA to its location)")
     return root
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+def ensure_chromium() -> str:
+    """Path of Debian's chromium; installed with apt-get (300 s limit) when missing and we are root, else skip."""
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    reason = f"{CHROMIUM} not found"
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        try:
+            r = subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True, text=True, timeout=300,
+                               env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+            if Path(CHROMIUM).exists():
+                return CHROMIUM
+            reason += f"; `apt-get install -y chromium` failed (exit {r.returncode}): {r.stderr.strip()[-300:]}"
+        except (subprocess.TimeoutExpired, OSError) as exc:
+            reason += f"; `apt-get install -y chromium` did not finish: {exc}"
+    else:
+        reason += " and we cannot install it (not root or no apt-get)"
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def browser_page() -> Callable[..., contextlib.AbstractContextManager]:
+    """``with browser_page(url) as page:`` — a Chromium page on the app at ``url``, loaded (its Map button shown);
+    the browser is closed afterwards. Skips without chromium or playwright."""
+
+    @contextlib.contextmanager
+    def open_page(url: str, width: int = 1400, height: int = 1100) -> Iterator:
+        chromium = ensure_chromium()
+        sync_api = pytest.importorskip("playwright.sync_api")
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": width, "height": height})
+                page.goto(url)
+                page.wait_for_selector("#map")
+                yield page
+            finally:
+                browser.close()
+
+    return open_page

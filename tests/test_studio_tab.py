@@ -250,41 +250,31 @@ def test_queue_failure_message_and_cleanup(tmp_path: Path) -> None:
 
 
 @pytest.mark.browser
-def test_browser_trains_and_maps_a_drawing(studio: tuple[str, Any], zips: dict[str, Path]) -> None:
-    from test_app_browser import ARGS, ensure_chromium
-
+def test_browser_trains_and_maps_a_drawing(studio: tuple[str, Any], zips: dict[str, Path],
+                                           browser_page: Callable) -> None:
     url, _ = studio
-    chromium = ensure_chromium()
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.goto(url)
-            page.wait_for_selector("#map")
-            page.get_by_role("tab", name="Studio").click()
-            page.locator("#studio_a input[type=file]").set_input_files(str(zips["a"]))
-            page.locator("#studio_b input[type=file]").set_input_files(str(zips["b"]))
-            page.wait_for_function("document.querySelector('#studio_b').innerText.includes('plates.zip')",
-                                   timeout=30_000)
-            page.locator("#studio_name input, #studio_name textarea").first.fill("browser")
-            page.locator("#studio_preset").get_by_text("smoke", exact=True).click()
-            page.locator("#studio_train").click()
-            page.wait_for_function("document.querySelector('#studio_status').innerText.includes('Done')",
-                                   timeout=180_000)
-            page.locator("#studio_use").click()  # selects the task, VAE-NAM and GLANN in the Translate tab
-            page.wait_for_function("document.querySelector('#task input').value.includes('browser-')", timeout=30_000)
-            page.get_by_text("Ready: VAE-NAM").wait_for(timeout=30_000)
-            page.locator("#sketch button[aria-label='Brush']").click()
-            box = page.locator("#sketch canvas").first.bounding_box()
-            assert box is not None
-            x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-            page.mouse.move(x0 + w * 0.5, y0 + h * 0.2)
-            page.mouse.down()
-            page.mouse.move(x0 + w * 0.5, y0 + h * 0.8, steps=4)
-            page.mouse.up()
-            page.locator("#map").click()
-            page.wait_for_function("document.querySelectorAll('#gallery img').length >= 1", timeout=60_000)
-            assert "ms" in page.locator("#latency").inner_text()
-        finally:
-            browser.close()
+    with browser_page(url) as page:
+        page.get_by_role("tab", name="Studio").click()
+        page.locator("#studio_a input[type=file]").set_input_files(str(zips["a"]))
+        page.locator("#studio_b input[type=file]").set_input_files(str(zips["b"]))
+        page.wait_for_function("document.querySelector('#studio_b').innerText.includes('plates.zip')",
+                               timeout=30_000)
+        page.locator("#studio_name input, #studio_name textarea").first.fill("browser")
+        page.locator("#studio_preset").get_by_text("smoke", exact=True).click()
+        page.locator("#studio_train").click()
+        page.wait_for_function("document.querySelector('#studio_status').innerText.includes('Done')",
+                               timeout=180_000)
+        page.locator("#studio_use").click()  # selects the task, VAE-NAM and GLANN in the Translate tab
+        page.wait_for_function("document.querySelector('#task input').value.includes('browser-')", timeout=30_000)
+        page.get_by_text("Ready: VAE-NAM").wait_for(timeout=30_000)
+        page.locator("#sketch button[aria-label='Brush']").click()
+        box = page.locator("#sketch canvas").first.bounding_box()
+        assert box is not None
+        x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+        page.mouse.move(x0 + w * 0.5, y0 + h * 0.2)
+        page.mouse.down()
+        page.mouse.move(x0 + w * 0.5, y0 + h * 0.8, steps=4)
+        page.mouse.up()
+        page.locator("#map").click()
+        page.wait_for_function("document.querySelectorAll('#gallery img').length >= 1", timeout=60_000)
+        assert "ms" in page.locator("#latency").inner_text()
