@@ -16,6 +16,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
+import contextlib  # noqa: E402
 import functools  # noqa: E402
 import logging  # noqa: E402
 import re  # noqa: E402
@@ -66,21 +67,29 @@ generators. Draw or upload an input, pick a task and a method, press **Map**. Cl
 view; move the sliders to walk the latent space."""
 
 
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """AppError → gr.Error with the user's message; any other exception → a short gr.Error without server paths
+    (logged in full), so a failed request never takes the server down."""
+    try:
+        yield
+    except L.AppError as exc:
+        raise gr.Error(str(exc), print_exception=False) from exc
+    except gr.Error:
+        raise
+    except Exception as exc:  # noqa: BLE001 - keep serving, tell the user
+        log.exception("request failed")
+        raise gr.Error(f"Unexpected error ({type(exc).__name__}: {scrub_paths(str(exc))[:200]}). The server is "
+                       "still running.", print_exception=False) from exc
+
+
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn AppError into gr.Error (the user's message) and unexpected exceptions into a short gr.Error."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with user_errors():
             return fn(*args, **kwargs)
-        except L.AppError as exc:
-            raise gr.Error(str(exc), print_exception=False) from exc
-        except gr.Error:
-            raise
-        except Exception as exc:  # noqa: BLE001 - keep serving, tell the user
-            log.exception("request failed")
-            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {scrub_paths(str(exc))[:200]}). The server is "
-                           "still running.", print_exception=False) from exc
 
     return wrapper
 
@@ -90,16 +99,8 @@ def guarded_stream(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with user_errors():
             yield from fn(*args, **kwargs)
-        except L.AppError as exc:
-            raise gr.Error(str(exc), print_exception=False) from exc
-        except gr.Error:
-            raise
-        except Exception as exc:  # noqa: BLE001 - keep serving, tell the user
-            log.exception("request failed")
-            raise gr.Error(f"Unexpected error ({type(exc).__name__}: {scrub_paths(str(exc))[:200]}). The server is "
-                           "still running.", print_exception=False) from exc
 
     return wrapper
 
