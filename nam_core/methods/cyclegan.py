@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .gan_base import UnpairedGAN, gan_method
-from .registry import Preset, register, register_presets
+from .registry import GPU_NOTE, Preset, register, register_presets
 
 
 def cycle_loss(x: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor],
@@ -68,5 +68,5 @@ register(gan_method("cyclegan", "CycleGAN", "nam_core/methods/cyclegan.py", Cycl
 register_presets(*(
     Preset(f"{task}_cyclegan", "cyclegan", "train_baseline", {"task": task, "method": "cyclegan", "epochs": 20,
                                                                "limit": 5000},
-           note="shipped model trained on a GPU (cuda)")
+           note=GPU_NOTE)
     for task in ("street2mnist", "mnist2street")))

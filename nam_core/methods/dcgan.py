@@ -18,7 +18,7 @@ from torch import nn
 from ..nets import build_net
 from ..utils import to_tensor
 from .base import DDPWrappable
-from .registry import Method, Preset, register, register_presets
+from .registry import GPU_NOTE, Method, Preset, register, register_presets
 from .trainer import Trainer
 
 
@@ -165,5 +165,5 @@ register(Method(
 register_presets(
     Preset("gen_mnist_dcgan", "dcgan", "train_generator", {"domain": "mnist", "method": "dcgan", "epochs": 25}),
     Preset("gen_street_dcgan", "dcgan", "train_generator", {"domain": "street", "method": "dcgan", "epochs": 20},
-           note="shipped model trained on a GPU (cuda)"),
+           note=GPU_NOTE),
 )

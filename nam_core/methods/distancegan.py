@@ -24,7 +24,7 @@ import torch
 from ..utils import to_tensor
 from .cyclegan import cycle_loss
 from .gan_base import UnpairedGAN, gan_method
-from .registry import Preset, register, register_presets
+from .registry import GPU_NOTE, Preset, register, register_presets
 
 MODES = ("pairs", "top_bottom", "left_right")
 
@@ -138,5 +138,5 @@ register(gan_method("distancegan", "DistanceGAN", "nam_core/methods/distancegan.
 register_presets(*(
     Preset(f"{task}_distancegan", "distancegan", "train_baseline",
            {"task": task, "method": "distancegan", "epochs": 20, "limit": 5000},
-           note="shipped model trained on a GPU (cuda)")
+           note=GPU_NOTE)
     for task in ("street2mnist", "mnist2street")))

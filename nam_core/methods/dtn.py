@@ -34,7 +34,7 @@ from ..data import DomainDataset
 from ..nets import build_net
 from ..utils import to_tensor
 from .gan_base import BATCH_DEFAULTS, PairedMethod, gan_method, to_channels
-from .registry import Preset, register, register_presets
+from .registry import GPU_NOTE, Preset, register, register_presets
 
 FAKE_FROM_SOURCE, FAKE_FROM_TARGET, REAL_TARGET = 0, 1, 2
 
@@ -228,5 +228,5 @@ register(gan_method("dtn", "DTN", "nam_core/methods/dtn.py", DTN, order=5, loss_
 register_presets(*(
     Preset(f"{task}_dtn", "dtn", "train_baseline",
            {"task": task, "method": "dtn", "epochs": 20, "limit": 5000, "f_checkpoint": f"clf_{task.split('2')[0]}"},
-           note="shipped model trained on a GPU (cuda)")
+           note=GPU_NOTE)
     for task in ("street2mnist", "mnist2street")))

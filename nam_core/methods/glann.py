@@ -16,7 +16,7 @@ from torch import nn
 
 from ..nets import build_net
 from .glo import GLO, pca_codes
-from .registry import Method, Preset, register, register_presets
+from .registry import GPU_NOTE, Method, Preset, register, register_presets
 from .trainer import Trainer
 
 
@@ -186,6 +186,6 @@ register_presets(
     _gen("gen_mnist_glann", epochs=30, imle_epochs=30, init="random"),
     _gen("gen_street_glann", epochs=30, imle_epochs=100, limit=10000, loss="laplacian-flat", init="pca"),
     _gen("gen_shoes_glann", epochs=40, imle_epochs=30, latent_dim=64, loss="laplacian-flat", init="random"),
-    _gen("gen_handbags_glann", "shipped model trained on a GPU (cuda)", epochs=120, imle_epochs=40, latent_dim=64,
+    _gen("gen_handbags_glann", GPU_NOTE, epochs=120, imle_epochs=40, latent_dim=64,
          loss="laplacian-flat", init="random"),
 )

@@ -17,7 +17,7 @@ from ..nets import build_net
 from ..utils import per_image_noise
 from .base import DDPWrappable
 from .directions import restart_directions
-from .registry import Method, Preset, register, register_presets
+from .registry import GPU_NOTE, Method, Preset, register, register_presets, stopped_early_note
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -217,26 +217,23 @@ _EDGES = {"nf": 32, "nef": 32, "loss": "laplacian-flat"}
 register_presets(
     Preset("street2mnist_nam_glann", "nam", "train_mapping",
            {"task": "street2mnist", "method": "nam", "generator": "gen_mnist_glann", **_DIGITS, "epochs": 300,
-            "n_targets": 2000, "lr_z": 0.05}, note="shipped model trained on a GPU (cuda)"),
+            "n_targets": 2000, "lr_z": 0.05}, note=GPU_NOTE),
     Preset("street2mnist_nam_dcgan", "nam", "train_mapping",
            {"task": "street2mnist", "method": "nam", "generator": "gen_mnist_dcgan", **_DIGITS, "epochs": 135,
             "n_targets": 2000, "lr_z": 0.05},
-           note="the shipped run was time-bounded (--max-minutes 2.07 --finish-early on a GPU): it stopped after 135 "
-                "of 300 planned epochs; the preset trains those 135 (the step schedule does not depend on the total)"),
+           note=stopped_early_note("2.07", "on a GPU", 135, 300)),
     Preset("mnist2street_nam_glann", "nam", "train_mapping",
            {"task": "mnist2street", "method": "nam", "generator": "gen_street_glann", **_DIGITS, "epochs": 150,
             "n_targets": 1000, "lr_z": 0.05}),
     Preset("mnist2street_nam_dcgan", "nam", "train_mapping",
            {"task": "mnist2street", "method": "nam", "generator": "gen_street_dcgan", **_DIGITS, "epochs": 217,
             "n_targets": 2000, "lr_z": 0.05},
-           note="the shipped run was time-bounded (--max-minutes 3.50 --finish-early on a GPU): it stopped after 217 "
-                "of 300 planned epochs; the preset trains those 217 (the step schedule does not depend on the total)"),
+           note=stopped_early_note("3.50", "on a GPU", 217, 300)),
     Preset("edges2shoes_nam_glann", "nam", "train_mapping",
            {"task": "edges2shoes", "method": "nam", "generator": "gen_shoes_glann", **_EDGES, "epochs": 400,
-            "n_targets": 1000, "lr_z": 0.05}, note="shipped model trained on a GPU (cuda)"),
+            "n_targets": 1000, "lr_z": 0.05}, note=GPU_NOTE),
     Preset("edges2handbags_nam_glann", "nam", "train_mapping",
            {"task": "edges2handbags", "method": "nam", "generator": "gen_handbags_glann", **_EDGES, "epochs": 244,
             "n_targets": 1000, "lr_z": 0.05},
-           note="the shipped run was time-bounded (--max-minutes 3.08 --finish-early on a GPU): it stopped after 244 "
-                "of 400 planned epochs; the preset trains those 244 (the step schedule does not depend on the total)"),
+           note=stopped_early_note("3.08", "on a GPU", 244, 400)),
 )

@@ -107,6 +107,17 @@ class Preset:
                            out_dir or f"runs/{self.name}"])
 
 
+GPU_NOTE = "shipped model trained on a GPU (cuda)"
+
+
+def stopped_early_note(max_minutes: str, where: str, done: int, planned: int) -> str:
+    """A preset's ``note`` for a shipped run that ``--max-minutes`` stopped before its planned epochs: the preset
+    trains the epochs that run finished."""
+    return (f"the shipped run was time-bounded (--max-minutes {max_minutes} --finish-early {where}): it stopped after "
+            f"{done} of {planned} planned epochs; the preset trains those {done} (the step schedule does not depend "
+            "on the total)")
+
+
 METHODS: dict[str, Method] = {}
 PRESETS: dict[str, Preset] = {}
 

@@ -18,7 +18,7 @@ from ..utils import per_image_noise
 from .base import DDPWrappable, sample_rows
 from .directions import Directions, global_spread, posterior_directions, restart_directions
 from .nam import build_mapping_t, freeze
-from .registry import Method, Preset, register, register_presets
+from .registry import GPU_NOTE, Method, Preset, register, register_presets, stopped_early_note
 
 # AE-NAM checkpoints without style directions spread their K solutions along the global axes, by this many of
 # their standard deviations (times the translator's temperature)
@@ -239,7 +239,6 @@ def _mapping(name: str, generator: str, note: str = "", **args: Any) -> Preset:
 
 
 _DIGITS = {"nf": 32, "loss": "ncc", "t_arch": "local"}  # the weak local T: the codes must carry the digit's shape
-_GPU = "shipped model trained on a GPU (cuda)"
 register_presets(
     _mapping("street2mnist_vae-nam_glann", "gen_mnist_glann", **_DIGITS, t_affine="global", epochs=24, limit=5000,
              beta=1e-3),
@@ -248,14 +247,13 @@ register_presets(
     _mapping("street2mnist_ae-nam_dcgan", "gen_mnist_dcgan", **_DIGITS, epochs=24, limit=5000),
     _mapping("mnist2street_vae-nam_glann", "gen_street_glann", **_DIGITS, t_affine="global", t_zoom=0.92,
              epochs=24, beta=1e-3),
-    _mapping("mnist2street_vae-nam_dcgan", "gen_street_dcgan", _GPU, **_DIGITS, epochs=40, beta=1e-3),
+    _mapping("mnist2street_vae-nam_dcgan", "gen_street_dcgan", GPU_NOTE, **_DIGITS, epochs=40, beta=1e-3),
     _mapping("mnist2street_ae-nam_glann", "gen_street_glann", **_DIGITS, epochs=12),
     _mapping("mnist2street_ae-nam_dcgan", "gen_street_dcgan", **_DIGITS, epochs=12),
     _mapping("edges2shoes_vae-nam_glann", "gen_shoes_glann", nf=32, loss="laplacian-flat", epochs=30),
-    _mapping("edges2shoes_ae-nam_glann", "gen_shoes_glann", _GPU, nf=32, nef=32, loss="laplacian-flat", epochs=60),
+    _mapping("edges2shoes_ae-nam_glann", "gen_shoes_glann", GPU_NOTE, nf=32, nef=32, loss="laplacian-flat", epochs=60),
     _mapping("edges2handbags_vae-nam_glann", "gen_handbags_glann",
-             "the shipped run was time-bounded (--max-minutes 22 --finish-early on one CPU thread): it stopped after "
-             "13 of 30 planned epochs; the preset trains those 13 (the step schedule does not depend on the total)",
+             stopped_early_note("22", "on one CPU thread", 13, 30),
              nf=32, loss="laplacian-flat", sketch_aug=0.5, silhouette_weight=1.0, epochs=13),
     _mapping("edges2handbags_ae-nam_glann", "gen_handbags_glann", nf=32, loss="laplacian-flat", epochs=30),
 )
