@@ -637,6 +637,18 @@ def _read_raw(path: str | Path) -> dict[str, Any]:
     return validate_config(cfg, cfg_path)
 
 
+def _read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """A checkpoint's side file (training info, resume state) parsed; CheckpointError when corrupt or not an
+    object."""
+    try:
+        obj = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError) as exc:
+        raise CheckpointError(f"corrupt {what} {path}: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: {what} must be a JSON object")
+    return obj
+
+
 def _is_v1(cfg: dict[str, Any]) -> bool:
     return int(cfg.get("format_version") or 1) < FORMAT_VERSION
 
@@ -659,15 +671,7 @@ def read_training_info(path: str | Path) -> dict[str, Any]:
     if _is_v1(cfg):
         return split_config(cfg)[1]
     info_path = current_dir(path) / INFO
-    if not info_path.exists():
-        return {}
-    try:
-        info = json.loads(info_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError) as exc:
-        raise CheckpointError(f"corrupt training info {info_path}: {exc}") from exc
-    if not isinstance(info, dict):
-        raise CheckpointError(f"{info_path}: training info must be a JSON object")
-    return info
+    return _read_json_object(info_path, "training info") if info_path.exists() else {}
 
 
 def read_resume_state(path: str | Path) -> dict[str, Any] | None:
@@ -677,15 +681,7 @@ def read_resume_state(path: str | Path) -> dict[str, Any] | None:
     if _is_v1(cfg):
         return {"train_state": cfg["train_state"]} if cfg.get("train_state") is not None else None
     res_path = current_dir(path) / RESUME
-    if not res_path.exists():
-        return None
-    try:
-        res = json.loads(res_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError) as exc:
-        raise CheckpointError(f"corrupt resume state {res_path}: {exc}") from exc
-    if not isinstance(res, dict):
-        raise CheckpointError(f"{res_path}: resume state must be a JSON object")
-    return res
+    return _read_json_object(res_path, "resume state") if res_path.exists() else None
 
 
 def update_training_info(path: str | Path, update: dict[str, Any]) -> Path:
