@@ -26,6 +26,16 @@ def setup_run(script: str, threads: int | None, argv: Sequence[str] | None) -> s
     return f"python training/{script} " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
 
 
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags every training CLI shares: seed, device, a time budget (resumable, or exported early), threads."""
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cuda | mps | cpu (default: auto)")
+    p.add_argument("--max-minutes", type=float, help="stop cleanly (checkpointed) after this long; rerun to resume")
+    p.add_argument("--finish-early", action="store_true",
+                   help="with --max-minutes: export the final model from the epochs done instead of stopping to resume")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+
+
 def add_preset_argument(p: argparse.ArgumentParser, script: str) -> None:
     names = [x.name for x in presets(script)]
     p.add_argument("--preset", metavar="NAME", choices=names,

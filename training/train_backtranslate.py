@@ -13,14 +13,10 @@ resume.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from nam_core.methods.backtranslate import finetune_backtranslate  # noqa: E402
-from nam_core.utils import get_device  # noqa: E402
-from training.common import setup_run  # noqa: E402
+from nam_core.methods.backtranslate import finetune_backtranslate
+from nam_core.training_cli import add_run_arguments, setup_run
+from nam_core.utils import get_device
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,12 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, help="real A training inputs (default all)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device")
-    p.add_argument("--max-minutes", type=float)
-    p.add_argument("--finish-early", action="store_true",
-                   help="with --max-minutes: export the epochs done instead of stopping to resume")
-    p.add_argument("--threads", type=int)
+    add_run_arguments(p)
     a = p.parse_args(argv)
     recipe = setup_run("train_backtranslate.py", a.threads, argv)
     final = finetune_backtranslate(a.checkpoint, a.partner, a.out, epochs=a.epochs, n_pairs=a.pairs, keep=a.keep,

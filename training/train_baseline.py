@@ -23,7 +23,7 @@ from typing import Any
 
 from nam_core.methods.baselines import BASELINES, train_baseline
 from nam_core.methods.mappings import TASKS
-from nam_core.training_cli import add_preset_argument, parse_with_preset, setup_run
+from nam_core.training_cli import add_preset_argument, add_run_arguments, parse_with_preset, setup_run
 
 SCRIPT = "train_baseline"
 
@@ -54,12 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="method hyper-parameter")
     p.add_argument("--f-checkpoint", help="DTN: classifier checkpoint of the source domain used as f")
     p.add_argument("--f-epochs", type=int, help="DTN: epochs of f pretraining on the source labels (default 3)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device")
-    p.add_argument("--max-minutes", type=float)
-    p.add_argument("--finish-early", action="store_true",
-                   help="with --max-minutes: export the final model from the epochs done instead of stopping to resume")
-    p.add_argument("--threads", type=int)
+    add_run_arguments(p)
     return p
 
 

@@ -19,7 +19,7 @@ from nam_core.data import list_domains
 from nam_core.data.folder import FolderDataError, is_folder_name, parse_folder_name
 from nam_core.methods.generators import train_generator
 from nam_core.methods.registry import method_names
-from nam_core.training_cli import add_preset_argument, parse_with_preset, setup_run
+from nam_core.training_cli import add_preset_argument, add_run_arguments, parse_with_preset, setup_run
 
 SCRIPT = "train_generator"
 
@@ -55,12 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", help="laplacian | laplacian-flat | l1 | vgg-hed | vgg-imagenet | vgg-auto")
     p.add_argument("--init", choices=["pca", "random"], help="GLO's initial codes (default: pca, as in GLO)")
     p.add_argument("--limit", type=int, help="train on the first N images only")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", help="cuda | mps | cpu (default: auto)")
-    p.add_argument("--max-minutes", type=float, help="stop cleanly after this long; rerun to resume")
-    p.add_argument("--finish-early", action="store_true",
-                   help="with --max-minutes: export the final model from the epochs done instead of stopping to resume")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    add_run_arguments(p)
     return p
 
 

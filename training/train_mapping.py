@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from nam_core.methods.mappings import METHODS, TASKS, train_mapping
-from nam_core.training_cli import add_preset_argument, parse_with_preset, setup_run
+from nam_core.training_cli import add_preset_argument, add_run_arguments, parse_with_preset, setup_run
 
 SCRIPT = "train_mapping"
 
@@ -59,12 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--silhouette-weight", type=float, default=0.0,
                    help="AE/VAE-NAM on edges: weight of the term that puts G(z)'s object inside the input's outline")
     p.add_argument("--limit", type=int)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device")
-    p.add_argument("--max-minutes", type=float)
-    p.add_argument("--finish-early", action="store_true",
-                   help="with --max-minutes: export the final model from the epochs done instead of stopping to resume")
-    p.add_argument("--threads", type=int)
+    add_run_arguments(p)
     return p
 
 
