@@ -11,9 +11,9 @@ Serves the real app on 127.0.0.1 and measures, for the one-pass methods at 32 px
 and for NAM (``/map_nam``, K = 8, 100 steps): the time to the first streamed gallery and to the final result.
 Prints one Markdown table (median and p90 per row) and the machine; no assertions.
 
-    python benchmarks/bench_live.py                     # both paths, 8 strokes per task
-    python benchmarks/bench_live.py --no-browser        # gradio_client only
-    python benchmarks/bench_live.py --shots /tmp/shots  # also screenshots of the live gallery and NAM mid-stream
+    python -m benchmarks.bench_live                     # both paths, 8 strokes per task
+    python -m benchmarks.bench_live --no-browser        # gradio_client only
+    python -m benchmarks.bench_live --shots /tmp/shots  # also screenshots of the live gallery and NAM mid-stream
 """
 
 from __future__ import annotations
@@ -24,15 +24,12 @@ import platform
 import re
 import socket
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 LIVE_TASKS = [("mnist2street", "digit"), ("street2mnist", "digit"), ("edges2shoes", "shoe")]
 NAM_TASKS = [("mnist2street", "digit"), ("edges2shoes", "shoe")]

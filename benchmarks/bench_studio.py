@@ -1,6 +1,6 @@
 """The Studio tab under load: the training worker's peak memory, and another user's Map latency while it trains.
 
-    python benchmarks/bench_studio.py [--preset fast] [--minutes 8] [--maps 15] [--a mnist --b street]
+    python -m benchmarks.bench_studio [--preset fast] [--minutes 8] [--maps 15] [--a mnist --b street]
 
 Serves the app over the shipped checkpoints (Hub off), measures ``--maps`` one-pass Maps (VAE-NAM on mnist→street,
 K=8) through gradio_client with no job, then submits a Studio job (built-in domains ``--a`` → ``--b``, through the
@@ -16,14 +16,10 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 
 def _maps(c, png: str, n: int) -> list[float]:
