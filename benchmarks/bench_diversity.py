@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nam_core.eval.harness import eval_subset, find_classifier, setup_machine
 from nam_core.eval.metrics import class_consistency, predict_labels, solution_diversity
 from nam_core.methods.mappings import SERVED_METHODS
 from nam_core.methods.registry import get_method
 from nam_core.paths import CHECKPOINTS_DIR
 from nam_core.serving import Translator, available_models
-from training.evaluate import eval_subset, find_classifier, setup_machine
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -37,6 +37,7 @@ from scipy import ndimage
 
 from nam_core.data import load_domain
 from nam_core.data.edges import SKETCH_MARGIN, crop_frame, foreground_mask, sketch_frame
+from nam_core.eval.harness import setup_machine
 from nam_core.eval.metrics import edge_agreement
 from nam_core.methods.mappings import TASKS
 from nam_core.methods.registry import get_method
@@ -44,7 +45,6 @@ from nam_core.paths import CHECKPOINTS_DIR
 from nam_core.serving import Translator, available_models
 from nam_core.serving.app_logic import sketch_to_input
 from nam_core.utils import image_grid, save_png
-from training.evaluate import setup_machine
 
 REPO = Path(__file__).resolve().parent.parent
 

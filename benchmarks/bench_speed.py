@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 
 from nam_core.data import load_domain
+from nam_core.eval.harness import setup_machine
 from nam_core.methods.mappings import SERVED_METHODS, get_task
 from nam_core.paths import CHECKPOINTS_DIR
 from nam_core.serving import Translator, available_models
-from training.evaluate import setup_machine
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
     python -m benchmarks.run_all                      # writes runs/benchmark/results.{json,md,png}
     python -m benchmarks.run_all --budget-minutes 30 --out runs/bench30
 
-Same library functions as ``training/evaluate.py``, scheduled so the run ends in time:
+Same library functions as ``training/evaluate.py`` (:mod:`nam_core.eval.harness`), scheduled so the run ends in time:
 
 1. AE-NAM and VAE-NAM (one encoder pass per input): up to ``--n-test`` inputs each, within ~40 % of the budget
    (on a slow CPU fewer; the table's n column says how many).
@@ -20,10 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from nam_core.eval.report import markdown_report, write_results
-from nam_core.methods.registry import get_method
-from nam_core.paths import CHECKPOINTS_DIR
-from training.evaluate import (
+from nam_core.eval.harness import (
     assemble_results,
     evaluate_generators,
     evaluate_mappings,
@@ -32,6 +29,9 @@ from training.evaluate import (
     select_models,
     setup_machine,
 )
+from nam_core.eval.report import markdown_report, write_results
+from nam_core.methods.registry import get_method
+from nam_core.paths import CHECKPOINTS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,13 +4,15 @@
                           [--preset smoke|fast|quality] [--methods vae-nam,ae-nam,nam] [--max-minutes M]
     nam-studio export-domain --domain mnist --out DIR [--limit N] [--splits train test]
     nam-studio migrate [PATHS ...]
+    nam-studio evaluate [--tasks T ...] [--methods M ...] [--n-test N] [--out DIR] ...
 
 ``train-task`` trains a GLANN generator of B and the A→B mappings on it (:func:`nam_core.studio.train_task`);
 rerun the same command to resume. Exit status: 0 done, 3 stopped by ``--max-minutes`` (rerun to resume), 2 bad
 input. ``export-domain`` writes a built-in domain as PNG folders (:mod:`nam_core.data.export`). ``migrate``
 converts format-1 checkpoint folders (PATHS: checkpoint folders, or folders of them; default the shipped
 ``checkpoints/``) to format 2, each in one atomic step, weights untouched
-(:func:`nam_core.checkpoints.migrate_checkpoint`).
+(:func:`nam_core.checkpoints.migrate_checkpoint`). ``evaluate`` scores checkpoints and writes the results tables
+(:mod:`nam_core.eval.harness`; the flags of ``python training/evaluate.py``).
 """
 
 from __future__ import annotations
@@ -109,12 +111,18 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--quiet", action="store_true", help="no progress output")
     e = sub.add_parser("export-domain", help="write a built-in domain as PNG folders (+ labels.csv)")
     e.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of python -m nam_core.data.export")
+    sub.add_parser("evaluate", help="score checkpoints: accuracy, speed, FID/PRD (the flags of training/evaluate.py)",
+                   add_help=False)
     m = sub.add_parser("migrate", help="convert format-1 checkpoint folders to format 2 (atomically)")
     m.add_argument("paths", nargs="*", help="checkpoint folders or folders of them (default: checkpoints/)")
     if argv[:1] == ["export-domain"]:  # its own parser (one definition of its flags)
         from .data.export import main as export_main
 
         return export_main(argv[1:])
+    if argv[:1] == ["evaluate"]:
+        from .eval.harness import main as evaluate_main
+
+        return evaluate_main(argv[1:], command="nam-studio evaluate", prog="nam-studio evaluate")
     a = p.parse_args(argv)
     if a.command == "train-task":
         return _train_task(a, argv)

@@ -4,47 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
 from nam_core.eval import report as R
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def translation_row(task: str, method: str, generator: str = "glann", **kw) -> dict:
-    row = {"task": task, "method": method, "generator": generator, "n": 1000, "k": 8, "mean": 0.423,
-           "best_of_k": 0.5, "any_of_k": 0.871, "per_class": {"0": 0.5}, "ms_per_analogy_batched": 3.25,
-           "ms_per_analogy_batch1": 12.0, "train_seconds": 1500.0}
-    row.update(kw)
-    return row
+from tests.helpers import sample_results
 
 
 @pytest.fixture
 def results() -> dict:
-    return {
-        "machine": R.machine_info("cpu"),
-        "settings": {"n_test": 1000, "num_solutions": 8},
-        "translations": [
-            translation_row("mnist2svhn", "vae-nam", same_class=0.9375, diversity=0.01234, first=0.61,
-                            rank_by="loss", oversample=32),
-            translation_row("street2mnist", "nam", n=40, ms_per_analogy_batched=4000.0, ms_per_analogy_batch1=3500.0,
-                            best_of_k=float("nan"), k=1, deterministic=True),
-            translation_row("edges2shoes", "ae-nam", "dcgan", mean=None, best_of_k=None, any_of_k=None,
-                            edge_f1=0.61234, photo_fid=12.345),
-        ],
-        "generators": [
-            {"domain": "mnist", "method": "glann", "features": "clf_mnist", "fid": 12.345, "f8": 0.95, "f1_8": 0.9,
-             "min_class_share": 0.0812, "confident": 0.7, "n": 2000, "train_seconds": 600},
-            {"domain": "mnist", "method": "glo-gaussian", "features": "clf_mnist", "fid": 40.0, "f8": 0.7,
-             "f1_8": 0.6, "n": 2000},
-        ],
-        "edge_reference": {"edges2shoes": 0.9},
-        "speed": [{"task": "street2mnist", "generator": "glann", "mode": "batch-1", "nam_ms": 3500.0,
-                   "vae_nam_ms": 10.0, "ratio": 350.0}],
-    }
+    return sample_results()
 
 
 def table_rows(md: str, first_cell: str) -> list[list[str]]:
@@ -117,38 +86,3 @@ def test_formatting_helpers():
     assert R._jsonable({"a": float("inf"), "b": [math.nan, 1]}) == {"a": None, "b": [None, 1]}
 
 
-def test_evaluate_cli_speed_ratio_and_empty_folder(tmp_path, capsys):
-    sys.path.insert(0, str(ROOT))
-    try:
-        from training import evaluate as E
-    finally:
-        sys.path.remove(str(ROOT))
-    rows = [translation_row("street2mnist", "nam", ms_per_analogy_batch1=2000.0, ms_per_analogy_batched=1500.0),
-            translation_row("street2mnist", "vae-nam", ms_per_analogy_batch1=10.0, ms_per_analogy_batched=3.0),
-            translation_row("street2mnist", "nam", "dcgan")]
-    sp = E.speed_ratios(rows)
-    assert [(s["mode"], s["ratio"]) for s in sp] == [("batch-1", 200.0), ("batched", 500.0)]
-    assert E.main(["--checkpoints", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
-    assert "machine:" in capsys.readouterr().out and not (tmp_path / "out").exists()
-
-
-def test_merge_keeps_unevaluated_rows_and_same_run_speed_only(results):
-    sys.path.insert(0, str(ROOT))
-    try:
-        from training import evaluate as E
-    finally:
-        sys.path.remove(str(ROOT))
-    new = {"machine": R.machine_info("cpu"), "settings": {"n_test": 1000},
-           "translations": [translation_row("street2mnist", "vae-nam", first=0.7, rank_by="loss")],
-           "generators": [], "edge_reference": {}}
-    previous = dict(results, translations=results["translations"] + [translation_row("street2mnist", "vae-nam")])
-    merged = E.merge_previous(new, previous)
-    keys = [(r["task"], r["method"]) for r in merged["translations"]]
-    assert sorted(keys) == sorted([("mnist2svhn", "vae-nam"), ("street2mnist", "nam"), ("edges2shoes", "ae-nam"),
-                                   ("street2mnist", "vae-nam")])
-    assert next(r for r in merged["translations"] if r["method"] == "vae-nam" and r["task"] == "street2mnist")[
-        "first"] == 0.7  # this run's row replaces the previous one
-    assert merged["settings"]["kept_from_previous"] == ["mnist2svhn/vae-nam/glann", "street2mnist/nam/glann",
-                                                        "edges2shoes/ae-nam/dcgan"]
-    assert merged["speed"] == []  # NAM (previous run) vs VAE-NAM (this run): not one run, no ratio
-    assert len(merged["generators"]) == 2 and merged["edge_reference"] == {"edges2shoes": 0.9}

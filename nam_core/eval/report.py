@@ -1,6 +1,6 @@
 """Write evaluation results: ``results.json``, a Markdown table ``results.md`` and a figure ``results.png``.
 
-The results dict (what ``training/evaluate.py`` and ``benchmarks/run_all.py`` build)::
+The results dict (what :mod:`nam_core.eval.harness` and ``benchmarks/run_all.py`` build)::
 
     {"machine": machine_info(),                       # platform, CPUs, torch version/threads, device
      "settings": {"n_test": 1000, "num_solutions": 8, ...},

@@ -46,7 +46,9 @@ class Method:
     ``partner_priority``: preference (lower first) as the opposite task's one-pass model in the round-trip
     ranking; None when the method cannot map back in one pass. ``solve(translator, x, k, seed, callback)`` →
     (z, σ) is its test-time algorithm; ``input_directions(translator, z, sigma, k, reference)`` its per-input
-    latent directions; ``recon_loss(config)`` the loss its T was trained with (what ranking by loss must use)."""
+    latent directions; ``recon_loss(config)`` the loss its T was trained with (what ranking by loss must use).
+    ``speed_baseline``: the one-pass method the speed tables compare the iterative one against (one method sets
+    it)."""
 
     name: str
     label: str
@@ -60,6 +62,7 @@ class Method:
     feed_forward: bool = False
     loss_keys: tuple[str, ...] = ("recon",)  # training-history keys the loss-curve panels show
     partner_priority: int | None = None
+    speed_baseline: bool = False
     order: int = 100  # position in tables and menus
     solve: Solver | None = None
     input_directions: Callable[..., Any] | None = None
@@ -174,6 +177,11 @@ def label(name: str) -> str:
     """The display name of a method ("VAE-NAM"), or ``name`` itself when it is not registered."""
     m = METHODS.get(name)
     return m.label if m is not None else name
+
+
+def speed_baseline() -> str | None:
+    """The name of the method whose speed the iterative method's is reported against (None if none registers)."""
+    return next((m.name for m in methods(None) if m.speed_baseline), None)
 
 
 def partner_methods() -> list[Method]:
