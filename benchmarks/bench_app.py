@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
+    from nam_core.methods.registry import is_iterative
     from nam_core.serving import app_logic as L
 
     root = a.checkpoints
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         reg.get(a.task, method, "glann")
         load_ms = (time.perf_counter() - t0) * 1000
         L.run_map(reg, a.task, method, "glann", image, k, 0)  # warm-up
-        reps = a.repeats if method != "nam" else max(1, a.repeats // 3)
+        reps = max(1, a.repeats // 3) if is_iterative(method) else a.repeats  # NAM: seconds per call
         seeds = iter(range(1, 10_000))  # a new seed each time: no cached solutions (NAM re-optimises)
         med, best = _median_ms(lambda m=method, k=k, s=seeds: L.run_map(reg, a.task, m, "glann", image, k, next(s)).ms,
                                reps)

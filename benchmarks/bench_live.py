@@ -215,10 +215,12 @@ def _nam_shot(browser, url: str, shots: Path) -> None:
 def bench_nam(url: str, reg, folder: Path, repeats: int) -> list[dict]:
     from gradio_client import Client
 
+    from nam_core.methods.registry import is_iterative
+
     rows = []
     c = Client(url, verbose=False)
     for task, kind in NAM_TASKS:
-        gens = [g for t, m, g in reg.available() if t == task and m == "nam"]
+        gens = [g for t, m, g in reg.available() if t == task and is_iterative(m)]
         if not gens:
             continue
         gen = "glann" if "glann" in gens else gens[0]

@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from gradio_client import Client, handle_file
 
+    from nam_core.methods.registry import is_iterative
+
     root = a.checkpoints or str(REPO / "checkpoints")
     if a.tiny:
         from tests.test_serving_app_logic import build_tiny_checkpoints
@@ -216,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
 
-    users = [results[r[0]] for r in reqs if r[1] != "nam"]
+    user_names = {r[0] for r in reqs if not is_iterative(r[1])}  # the one-pass users, not the NAM request
+    users = [results[r[0]] for r in reqs if r[0] in user_names]
     ok = [r for r in users if r[0] == "ok"]
     refused = [r for r in users if r[0] == "refused"]
     failed = [r for r in users if r[0] == "failed"]
@@ -230,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     if lat:
         print(f"  latency of completed requests: p50 {pct(0.5):.2f} s, p95 {pct(0.95):.2f} s, max {lat[-1]:.2f} s "
               f"(refusals answered in ≤ {max((r[2] for r in refused), default=0):.2f} s)")
-        solo = sorted(v for k, v in alone.items() if k != "nam")
+        solo = sorted(v for k, v in alone.items() if k in user_names)
         print(f"  the same requests one at a time: median {solo[len(solo) // 2]:.2f} s")
-        srv = sorted(v for k, v in server_ms.items() if k != "nam")
+        srv = sorted(v for k, v in server_ms.items() if k in user_names)
         if srv:
             print(f"  server time per request (inside the handler): median {srv[len(srv) // 2]:.0f} ms, "
                   f"max {srv[-1]:.0f} ms; first completion after {lat[0]:.2f} s")

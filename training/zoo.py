@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nam_core.checkpoints import update_training_info
-from nam_core.methods.registry import get_preset, method_names
+from nam_core.methods.registry import get_method, get_preset, method_names
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -76,7 +76,8 @@ def _smoke(args: list[str], smoke: bool) -> list[str]:
     method = args[args.index("--method") + 1] if "--method" in args else None
     if method is None and "--preset" in args:
         method = get_preset(args[args.index("--preset") + 1]).args.get("method")
-    return out + ["--epochs", "1", "--limit", "256"] + (["--imle-epochs", "1"] if method == "glann" else [])
+    has_imle = method is not None and "imle_epochs" in get_method(method).defaults  # GLANN's second stage
+    return out + ["--epochs", "1", "--limit", "256"] + (["--imle-epochs", "1"] if has_imle else [])
 
 
 def plan_digits_gpu(smoke: bool = False) -> list[Job]:
@@ -89,7 +90,7 @@ def plan_digits_gpu(smoke: bool = False) -> list[Job]:
     jobs = [_preset("gen_street_glann", smoke=S, cap_min=3.5), _preset("gen_street_dcgan", smoke=S, cap_min=3.5),
             _preset("gen_handbags_glann", smoke=S, cap_min=3.0)]
     # mnist → street on the new street generators (first: they wait for the generators)
-    for gname in ("glann", "dcgan"):
+    for gname in method_names("generator"):
         gen, dep = ("--generator", "{ship}/gen_street_" + gname), (f"gen_street_{gname}",)
         for beta in ("1e-3", "1e-2"):
             jobs.append(_preset(f"mnist2street_vae-nam_{gname}", f"mnist2street_vae-nam_{gname}@b{beta}", dep,
@@ -102,7 +103,7 @@ def plan_digits_gpu(smoke: bool = False) -> list[Job]:
         for method in ("vae-nam", "nam", "ae-nam"):
             jobs.append(_preset(f"{task}_{method}_glann", after=dep, extra=gen, smoke=S))
     # street → mnist on the shipped MNIST generators
-    for gname in ("glann", "dcgan"):
+    for gname in method_names("generator"):
         for beta in ("1e-3", "1e-2"):
             jobs.append(_preset(f"street2mnist_vae-nam_{gname}", f"street2mnist_vae-nam_{gname}@b{beta}",
                                 group=f"street2mnist_vae-nam_{gname}", extra=("--beta", beta), smoke=S))

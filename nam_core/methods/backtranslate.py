@@ -35,6 +35,7 @@ from ..utils import image_grid, save_png, to_tensor, to_uint8
 from .base import sample_rows
 from .generators import load_generator
 from .mappings import get_task, global_directions, resolve_generator_ref
+from .registry import get_method
 from .trainer import TrainConfig, Trainer
 from .vae_nam import VAENAM, encode_sample, kl_standard_normal
 
@@ -186,7 +187,7 @@ def finetune_backtranslate(checkpoint: str | Path, partner: str | Path, out_dir:
     np.save(out / "pairs_kept.npy", kept.cpu().numpy())  # which target images were used (for inspection)
     spec = DOMAINS[task.source]
     ds = load_domain(task.source, "train").subset(limit)
-    variational = cfg["method"] == "vae-nam"
+    variational = get_method(cfg["method"]).variational
     m = BackTranslateVAENAM(G, inputs[kept], targets[kept], pair_weight, in_channels=spec.channels, size=spec.size,
                             variational=variational, beta=hp.get("beta", 0.0), beta_warmup_epochs=0,
                             nf=hp.get("nf", 64), nef=hp.get("nef", 64), loss=hp.get("loss", "laplacian"), lr=lr,

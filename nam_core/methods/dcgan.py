@@ -161,6 +161,7 @@ def fit(ds: Any, spec: Any, hp: dict[str, Any], cfg: Any, seed: int, device: tor
 register(Method(
     name="dcgan", label="DCGAN", module="nam_core/methods/dcgan.py", kind="generator", script="train_generator",
     cites=("dcgan",), deterministic=False, loss_keys=("loss_g", "loss_d"), order=11, trainer=fit,
+    summary="a DCGAN generator, trained adversarially, for comparison",
     defaults={"latent_dim": 32, "ngf": 64, "epochs": 25, "batch_size": 64}))
 register_presets(
     Preset("gen_mnist_dcgan", "dcgan", "train_generator", {"domain": "mnist", "method": "dcgan", "epochs": 25}),

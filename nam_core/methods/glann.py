@@ -173,6 +173,8 @@ def fit(ds: Any, spec: Any, hp: dict[str, Any], cfg: Any, seed: int, device: tor
 register(Method(
     name="glann", label="GLANN", module="nam_core/methods/glann.py", kind="generator", script="train_generator",
     cites=("glann",), deterministic=False, loss_keys=("recon",), order=10, trainer=fit,
+    summary="GLANN: a GLO generator G with one learned code per training image, and an IMLE network T that maps "
+            "Gaussian noise onto those codes, so that G(T(e)) samples new images without a discriminator",
     defaults={"latent_dim": 32, "ngf": 64, "epochs": 40, "batch_size": 64, "loss": "laplacian", "imle_epochs": 40,
               "init": "pca"}))
 

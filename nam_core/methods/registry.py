@@ -48,7 +48,8 @@ class Method:
     (z, σ) is its test-time algorithm; ``input_directions(translator, z, sigma, k, reference)`` its per-input
     latent directions; ``recon_loss(config)`` the loss its T was trained with (what ranking by loss must use).
     ``speed_baseline``: the one-pass method the speed tables compare the iterative one against (one method sets
-    it)."""
+    it). ``variational``: its encoder gives a posterior (μ, σ) rather than one code. ``summary``: what the model
+    is, in one sentence (model cards)."""
 
     name: str
     label: str
@@ -63,6 +64,8 @@ class Method:
     loss_keys: tuple[str, ...] = ("recon",)  # training-history keys the loss-curve panels show
     partner_priority: int | None = None
     speed_baseline: bool = False
+    variational: bool = False
+    summary: str = ""
     order: int = 100  # position in tables and menus
     solve: Solver | None = None
     input_directions: Callable[..., Any] | None = None

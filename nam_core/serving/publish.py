@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..methods.mappings import TASKS
-from ..methods.registry import method_names, methods
+from ..methods.registry import find_method, method_names, methods
 from .app_logic import ALL_METHOD_LABEL, checkpoints_dir, domain_label, load_results, task_label
 
 REPO_PREFIX = "nam-studio-"
@@ -119,9 +119,8 @@ def _what_it_does(m: ModelEntry, namespace: str) -> str:
     label = ALL_METHOD_LABEL.get(m.method, m.method)
     if m.kind == "generator":
         dom = domain_label(str(m.info.get("domain")))
-        how = ("GLANN: a GLO generator G with one learned code per training image, and an IMLE network T that maps "
-               "Gaussian noise onto those codes, so that G(T(e)) samples new images without a discriminator"
-               if m.method == "glann" else "a DCGAN generator, trained adversarially, for comparison")
+        spec = find_method(m.method)
+        how = spec.summary if spec is not None and spec.summary else f"a {label} generator"
         return f"An image generator of **{dom}** ({how}). NAM, AE-NAM and VAE-NAM mappings use it, frozen, as G."
     if m.kind == "classifier":
         dom = domain_label(str(m.info.get("domain")))
