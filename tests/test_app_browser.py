@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # app.py lives at the repo root
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared fixture builder
-
-from test_app_client import serve_app  # noqa: E402
-from test_serving_app_logic import build_tiny_checkpoints  # noqa: E402
+from tests.helpers import build_tiny_checkpoints, serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import sys
 import time
 import urllib.request
 import zipfile
@@ -15,42 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # app.py lives at the repo root
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared fixture builder
-
-from test_serving_app_logic import FIXTURE_MODELS, build_tiny_checkpoints  # noqa: E402
+from tests.helpers import FIXTURE_MODELS, build_tiny_checkpoints, drawing, serve_demo
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve_demo(root: str | Path, **build: object) -> Iterator[tuple[str, object]]:
-    """The real app on 127.0.0.1 (free port, Hub lookups off) over the checkpoints in ``root``: (URL, Blocks)."""
-    import app
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    demo = app.build_demo(root, device="cpu", **build)
-    demo.registry.nam_steps = 20  # type: ignore[attr-defined]
-    port = free_port()
-    app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/", demo
-    finally:
-        demo.close()
-        mp.undo()
-
-
-@contextlib.contextmanager
-def serve_app(root: str | Path) -> Iterator[str]:
-    with serve_demo(root) as (url, _):
-        yield url
 
 
 def map_api(method: str) -> str:
@@ -208,7 +172,6 @@ def test_errors_are_clear_and_server_keeps_serving(server: str, tmp_path: Path) 
 
 def test_sketch_through_the_api_and_glann_tab(server: str, tmp_path: Path) -> None:
     from gradio_client import handle_file
-    from test_serving_app_logic import drawing
 
     layer = tmp_path / "layer.png"
     Image.fromarray(drawing("edges", (255, 255, 255, 255))).save(layer)  # white strokes: dark-theme drawing

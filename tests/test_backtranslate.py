@@ -15,7 +15,7 @@ from nam_core.methods.backtranslate import (
     synthesize_inputs,
 )
 from nam_core.nets import build_net
-from tests.test_methods_mapping import LATENT, smooth_images, tiny_generator
+from tests.helpers import LATENT, smooth_images, tiny_generator
 
 
 class LookupEncoder(nn.Module):

@@ -25,29 +25,7 @@ from nam_core.methods.nam import NAM, freeze, nam_infer
 from nam_core.methods.vae_nam import VAENAM, encode_sample, kl_standard_normal
 from nam_core.nets import build_net
 from nam_core.utils import per_image_noise, to_tensor
-
-LATENT = 8
-
-
-def tiny_generator(out_channels: int = 1, size: int = 32, latent_dim: int = LATENT, seed: int = 0) -> torch.nn.Module:
-    """A DCGAN generator (8 filters) whose BatchNorm running statistics are set from 256 random codes, so that in
-    eval mode G(z) really depends on z (with the initial statistics the output is almost constant)."""
-    torch.manual_seed(seed)
-    G = build_net("dcgan_generator", latent_dim=latent_dim, out_channels=out_channels, size=size, ngf=8)
-    for m in G.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # cumulative average
-    G.train()
-    with torch.no_grad():
-        G(torch.randn(256, latent_dim, generator=torch.Generator().manual_seed(seed + 1)))
-    return freeze(G)
-
-
-def smooth_images(n: int, channels: int, size: int = 32, seed: int = 0) -> torch.Tensor:
-    """Blurry random images in [-1, 1] (N×C×H×W): learnable structure, not white noise."""
-    g = torch.Generator().manual_seed(seed)
-    low = torch.randn(n, channels, size // 8, size // 8, generator=g)
-    return torch.tanh(1.5 * F.interpolate(low, size=size, mode="bilinear", align_corners=False))
+from tests.helpers import LATENT, smooth_images, tiny_generator
 
 
 def make_method(method: str, G: torch.nn.Module, n_targets: int, t_arch: str = "crn", loss: str = "laplacian"):

@@ -10,31 +10,9 @@ import pytest
 
 from nam_core.paths import CHECKPOINTS_DIR
 from nam_core.serving import publish as P
+from tests.helpers import FakeHub
 
 NAMES = ["gen_shoes_glann", "mnist2street_vae-nam_dcgan", "street2mnist_cyclegan"]
-
-
-class FakeHub:
-    """Records what HfApi would be asked (create_repo / upload_folder) and keeps copies of the uploaded files."""
-
-    def __init__(self, tmp: Path, fail_on: str | None = None) -> None:
-        self.tmp, self.fail_on = tmp, fail_on
-        self.created: list[tuple[str, dict]] = []
-        self.uploaded: dict[str, dict[str, str]] = {}
-
-    def whoami(self, token: str | None = None) -> dict:
-        return {"name": "tester"}
-
-    def create_repo(self, repo_id: str, **kw: object) -> str:
-        self.created.append((repo_id, kw))
-        return f"https://hub.invalid/{repo_id}"
-
-    def upload_folder(self, *, repo_id: str, folder_path: str, **kw: object) -> None:
-        if self.fail_on and self.fail_on in repo_id:
-            raise OSError("upload refused")
-        assert kw.get("repo_type") == "model"
-        self.uploaded[repo_id] = {p.name: p.read_text() if p.suffix in (".md", ".json") else str(p.stat().st_size)
-                                  for p in Path(folder_path).iterdir()}
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The app's logic (nam_core.serving.app_logic) on tiny real checkpoints trained in a session fixture.
 
-``build_tiny_checkpoints`` is shared with tests/test_app_client.py and tests/test_app_browser.py (imported from
-here, built once per process and kept in pytest's cache folder, keyed by a hash of the library sources): GLANN
+The checkpoints come from ``tests.helpers.build_tiny_checkpoints`` (shared with the app's client and browser
+tests; built once per process and kept in pytest's cache folder, keyed by a hash of the library sources): GLANN
 generators of mnist, street and shoes (+ a DCGAN of mnist), and the mappings listed in ``FIXTURE_MODELS``, trained
 for a few steps with 8 filters. edges2handbags and the SVHN tasks are left out on purpose: the app must explain that
 they are unavailable.
@@ -9,12 +9,7 @@ they are unavailable.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
-import shutil
-import tempfile
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -23,93 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-FIXTURE_MODELS = [
-    ("street2mnist", "nam", "glann"), ("street2mnist", "ae-nam", "glann"), ("street2mnist", "vae-nam", "glann"),
-    ("street2mnist", "vae-nam", "dcgan"),
-    ("edges2shoes", "nam", "glann"), ("edges2shoes", "ae-nam", "glann"), ("edges2shoes", "vae-nam", "glann"),
-    ("mnist2street", "vae-nam", "glann"),
-]
-# enough steps for G's BatchNorm running statistics to settle (else G(z) barely depends on z in eval mode)
-GEN_ARGS = {"glann": {"epochs": 16, "batch_size": 8, "limit": 64, "ngf": 8, "imle_epochs": 1},
-            "dcgan": {"epochs": 5, "batch_size": 8, "limit": 64, "ngf": 8}}
-MAP_ARGS = {"epochs": 2, "batch_size": 16, "limit": 64, "nf": 8, "n_targets": 64}
-# one GAN baseline (street2mnist only: the "compare with GANs" panel must name the missing ones)
-BASELINE_ARGS = {"epochs": 1, "batch_size": 16, "limit": 32, "hparams": {"ngf": 8, "n_blocks": 1, "ndf": 8}}
-_BUILT: dict[str, Path] = {}
-_BUILD_LOCK = threading.Lock()
-
-
-def fixture_key() -> str:
-    """Hash of the library sources that shape a checkpoint + the fixture's recipe (the on-disk cache key)."""
-    import nam_core
-
-    h = hashlib.sha256(repr((FIXTURE_MODELS, GEN_ARGS, MAP_ARGS, BASELINE_ARGS)).encode())
-    pkg = Path(nam_core.__file__).parent
-    for f in sorted(pkg.rglob("*.py")):
-        if not {"serving", "eval"} & set(f.parts):
-            h.update(f.relative_to(pkg).as_posix().encode() + f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def build_tiny_checkpoints(cache: Path) -> Path:
-    """Train the fixture's generators and mappings into ``cache/<key>`` unless a previous run left them there
-    (pytest's cache folder; the key changes with the library sources); once per process."""
-    with _BUILD_LOCK:
-        if "root" in _BUILT:
-            return _BUILT["root"]
-        root = cache / fixture_key()
-        if not (root / "DONE").exists():
-            tmp = Path(tempfile.mkdtemp(prefix="build_", dir=cache))
-            _train_fixture(tmp)
-            (tmp / "DONE").write_text("ok")
-            shutil.rmtree(root, ignore_errors=True)
-            try:
-                tmp.rename(root)  # mappings find their generator as a sibling folder, so the move is safe
-            except OSError:  # another process won the race
-                shutil.rmtree(tmp, ignore_errors=True)
-        _BUILT["root"] = root
-        return root
-
-
-def _train_fixture(root: Path) -> None:
-    from nam_core import data as data_mod
-    from nam_core.methods.baselines import train_baseline
-    from nam_core.methods.generators import train_generator
-    from nam_core.methods.mappings import TASKS, train_mapping, train_refiner
-
-    mp = pytest.MonkeyPatch()
-    # fewer synthetic street digits to render, and MNIST parsed once (the loaders are called per training)
-    mp.setitem(data_mod.STREET_SIZES, "train", 256)
-    mp.setitem(data_mod.STREET_SIZES, "test", 64)
-    spec = data_mod.DOMAINS["mnist"]
-    loaded: dict[str, object] = {}
-
-    def cached_mnist(split: str = "train", **kw: object) -> object:
-        if split not in loaded:
-            loaded[split] = spec.loader(split=split, **kw)
-        return loaded[split]
-
-    mp.setitem(data_mod.DOMAINS, "mnist", dataclasses.replace(spec, loader=cached_mnist))
-    try:
-        runs = root / "_runs"
-        gens: dict[tuple[str, str], Path] = {}
-        for dom, kind in sorted({(TASKS[t].target, g) for t, _, g in FIXTURE_MODELS}):
-            final = train_generator(dom, kind, runs / f"gen_{dom}_{kind}", progress=False, **GEN_ARGS[kind])
-            gens[(dom, kind)] = Path(shutil.copytree(final, root / f"gen_{dom}_{kind}"))
-        for task, method, gen in FIXTURE_MODELS:
-            final = train_mapping(task, method, gens[(TASKS[task].target, gen)], runs / f"{task}_{method}_{gen}",
-                                  progress=False, **MAP_ARGS)
-            shutil.move(str(final), root / f"{task}_{method}_{gen}")
-        # NAM distilled into one pass, on the NAM just trained (its pairs re-solved with a few steps)
-        final = train_refiner(root / "street2mnist_nam_glann", runs / "street2mnist_nam-ff_glann", epochs=2,
-                              batch_size=16, nef=8, resolve_steps=3, progress=False)
-        shutil.move(str(final), root / "street2mnist_nam-ff_glann")
-        final = train_baseline("street2mnist", "distancegan", runs / "street2mnist_distancegan", progress=False,
-                               **BASELINE_ARGS)
-        shutil.move(str(final), root / "street2mnist_distancegan")
-        shutil.rmtree(runs, ignore_errors=True)
-    finally:
-        mp.undo()
+from tests.helpers import FIXTURE_MODELS, build_tiny_checkpoints, drawing
 
 
 @pytest.fixture(scope="session")
@@ -130,22 +39,6 @@ def registry(ckpt_root: Path):
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-
-def drawing(kind: str, color: tuple[int, int, int, int] = (0, 0, 0, 255), width: int = 12,
-            size: int = 400) -> np.ndarray:
-    """An RGBA layer like the Sketchpad's: transparent, with strokes of ``color`` (a 7, or a shoe outline)."""
-    im = Image.new("RGBA", (size, size), (0, 0, 0, 0))
-    d = ImageDraw.Draw(im)
-    s = size / 400
-    if kind == "digit":
-        d.line([(120 * s, 90 * s), (290 * s, 90 * s), (180 * s, 330 * s)], fill=color, width=width)
-        d.line([(170 * s, 210 * s), (260 * s, 210 * s)], fill=color, width=width)
-    else:
-        pts = [(60, 250), (70, 140), (130, 120), (180, 170), (300, 220), (350, 260), (340, 290), (70, 290), (60, 250)]
-        d.line([(x * s, y * s) for x, y in pts], fill=color, width=width)
-        d.line([(150 * s, 290 * s), (150 * s, 200 * s)], fill=color, width=width)
-    return np.asarray(im)
 
 
 def editor_value(layer: np.ndarray, theme: str = "light") -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -543,8 +542,7 @@ def test_vae_nam_posterior_directions_are_cached_per_solution_set(translators: d
 
 
 def test_bench_speed_times_translate_without_the_cache(translators: dict[str, Translator], inputs: np.ndarray) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    import bench_speed
+    from benchmarks import bench_speed
 
     t = translators["vae-nam"]
     res = bench_speed.time_translator(t, inputs, k=3, batch=3, n_images=2, repeats=2, device=torch.device("cpu"))
@@ -555,8 +553,7 @@ def test_bench_speed_times_translate_without_the_cache(translators: dict[str, Tr
 
 def test_bench_diversity_scores_accuracy_sameness_and_spread(translators: dict[str, Translator],
                                                              inputs: np.ndarray) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    import bench_diversity
+    from benchmarks import bench_diversity
 
     class Brightness(torch.nn.Module):  # reads "digit 1" on bright images, "digit 0" on dark ones
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -580,8 +577,7 @@ def test_bench_diversity_scores_accuracy_sameness_and_spread(translators: dict[s
 
 def test_bench_speed_main_times_shipped_and_reference_nam(ckpts: dict[str, Path], tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    import bench_speed
+    from benchmarks import bench_speed
 
     class _Test:
         images = _street_images(4, seed=9)
@@ -605,11 +601,9 @@ def test_style_directions_cli_adds_them_to_older_checkpoints(ckpts: dict[str, Pa
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """training/style_directions.py on copies of checkpoints saved without style directions (NAM: its codes; VAE-NAM:
     E's codes of the training inputs)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
-    import style_directions as cli
-
     import nam_core.serving.translator as trmod
     from nam_core.checkpoints import add_tensors
+    from training import style_directions as cli
 
     class _Train:
         images = _street_images(20, seed=3)

@@ -15,36 +15,17 @@ import pytest
 from PIL import Image, ImageDraw
 
 from nam_core.checkpoints import read_training_info
+from tests.helpers import N_DIGIT_IMAGES, digit_images
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # app.py lives at the repo root
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-N_IMAGES = 120  # per collection: just over the folder loader's 100-image minimum
-
-
-def _digit_images(folder: Path, colour: bool, seed: int) -> None:
-    """Digits drawn with PIL: gray white-on-black (MNIST-like A) or coloured on a coloured plate (street-like B)."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    for i in range(N_IMAGES):
-        if colour:
-            bg, fg = tuple(int(v) for v in rng.integers(150, 256, 3)), tuple(int(v) for v in rng.integers(0, 90, 3))
-            im = Image.new("RGB", (32, 32), bg)
-        else:
-            bg, fg = 0, 255
-            im = Image.new("L", (32, 32), bg)
-        d = ImageDraw.Draw(im)
-        x, y = (int(v) for v in rng.integers(8, 14, 2))
-        d.text((x, y), str(i % 10), fill=fg, font_size=int(rng.integers(14, 20)))
-        im.save(folder / f"{i:04d}.png")
 
 
 @pytest.fixture(scope="module")
 def collections(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("studio_data")
-    _digit_images(root / "digits", colour=False, seed=0)
-    _digit_images(root / "plates", colour=True, seed=1)
+    digit_images(root / "digits", colour=False, seed=0)
+    digit_images(root / "plates", colour=True, seed=1)
     return root / "digits", root / "plates"
 
 
@@ -100,7 +81,7 @@ def test_servable_layout_and_model_card(trained: dict[str, object], collections:
     assert str(a) in card and str(b) in card and "preset `smoke`" in card
     assert "your data, your licence" in card.lower()
     n_train, n_test = (int(v) for v in card.split(f"`{a}` — ")[1].split(" test")[0].split(" train / "))
-    assert n_train + n_test == N_IMAGES and n_test > 0  # the hash split of a folder without split folders
+    assert n_train + n_test == N_DIGIT_IMAGES and n_test > 0  # the hash split of a folder without split folders
     loss = float(card.split("test reconstruction loss (mean, best of 1): ")[1].split()[0])
     assert np.isfinite(loss) and loss > 0
     cfg = json.loads((out / "digits2plates_vae-nam_glann/config.json").read_text())
@@ -157,7 +138,8 @@ def test_registry_lists_and_serves_the_task(trained: dict[str, object], tmp_path
 @pytest.mark.slow
 def test_app_serves_the_task_over_http(trained: dict[str, object], tmp_path: Path) -> None:
     from gradio_client import Client, handle_file
-    from test_app_client import serve_demo
+
+    from tests.helpers import serve_demo
 
     png = tmp_path / "one.png"
     im = Image.new("L", (32, 32), 0)

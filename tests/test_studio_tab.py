@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -17,12 +16,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # app.py lives at the repo root
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from test_app_client import serve_demo  # noqa: E402
-from test_serving_app_logic import build_tiny_checkpoints  # noqa: E402
-from test_studio import _digit_images  # noqa: E402
+from tests.helpers import FakeHub, build_tiny_checkpoints, digit_images, serve_demo
 
 pytestmark = pytest.mark.slow
 UPLOAD = "(my zip)"
@@ -48,8 +42,8 @@ def zip_folder(folder: Path, out: Path) -> Path:
 @pytest.fixture(scope="module")
 def zips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("studio_zips")
-    _digit_images(root / "digits", colour=False, seed=0)
-    _digit_images(root / "plates", colour=True, seed=1)
+    digit_images(root / "digits", colour=False, seed=0)
+    digit_images(root / "plates", colour=True, seed=1)
     few = root / "few"
     few.mkdir()
     for i in range(5):
@@ -172,7 +166,6 @@ def test_train_stop_resume_map_download(studio: tuple[str, Any], zips: dict[str,
 
 
 def test_publish_to_a_fake_hub(studio: tuple[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from test_publish import FakeHub
 
     from nam_core.serving.studio_tab import publish_job
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from training.contact_sheets import generator_sheet  # noqa: E402
+from training.contact_sheets import generator_sheet
 
 
 def test_generator_sheet_rows_are_classes_in_sampling_order() -> None:

@@ -4,7 +4,6 @@ and the packer respects its size limits."""
 from __future__ import annotations
 
 import json
-import sys
 import tarfile
 from pathlib import Path
 
@@ -13,9 +12,7 @@ import pytest
 from nam_core.checkpoints import load_checkpoint, read_config, save_checkpoint
 from nam_core.methods.mappings import TASKS
 from nam_core.nets import build_net
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
-import zoo  # noqa: E402
+from training import zoo
 
 
 @pytest.mark.parametrize("plan", sorted(zoo.PLANS))

@@ -20,8 +20,6 @@ import pytest
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 TASKS3 = ("street2mnist", "mnist2street", "edges2shoes")
 
@@ -279,8 +277,7 @@ def test_peak_memory_of_a_huge_low_entropy_png(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def app_url(request: pytest.FixtureRequest):
-    from test_app_client import serve_app
-    from test_serving_app_logic import build_tiny_checkpoints
+    from tests.helpers import build_tiny_checkpoints, serve_app
 
     with serve_app(build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))) as url:
         yield url
