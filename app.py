@@ -18,6 +18,7 @@ import argparse  # noqa: E402
 import collections  # noqa: E402
 import contextlib  # noqa: E402
 import functools  # noqa: E402
+import itertools  # noqa: E402
 import logging  # noqa: E402
 import re  # noqa: E402
 import threading  # noqa: E402
@@ -58,6 +59,13 @@ CSS = """
 #results_compact td, #results_compact th, #full_results td, #full_results th { white-space: nowrap; }
 #full_results { overflow-x: auto; }
 .tour-figure img { object-fit: contain; }
+/* captions under the tiles, not over them (Gradio lays them over the image's bottom: a shoe's toe, a sole) */
+#gallery .thumbnail-item, #why .thumbnail-item { display: flex; flex-direction: column; }
+#gallery .thumbnail-item img, #why .thumbnail-item img { flex: 1 1 auto; min-height: 0; height: auto; }
+#gallery .caption-label, #why .caption-label { position: static; transform: none; max-width: 100%; border: none;
+  background: none; padding: 1px 2px 0; font-size: var(--text-sm); text-align: center; white-space: normal;
+  overflow: visible; text-overflow: clip; line-height: 1.15; }
+#gallery .caption-label { min-height: 2.3em; }  /* two lines for every tile: #1's longer caption, same image size */
 .nav-holder { display: none; }  /* the results page is reached from the Learn tab's link (gr.Navbar(visible=False)
                                    still shows a bar with "Home" in Gradio 6.31) */
 """
@@ -153,6 +161,53 @@ class Admission:
             self._pending.clear()
 
 
+class Tickets:
+    """The order in which one browser session submitted its Map and live-preview requests, so that only the latest
+    one paints the gallery: a live preview that finishes after Map was pressed (or a Map overtaken by a newer
+    stroke) is dropped instead of overwriting the newer result.
+
+    A ticket is taken when the request is submitted (in its validator, stamped on the HTTP request that the handler
+    sees again), not when it starts: a preview waiting in its queue must not overtake a Map pressed after it."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+        self._latest: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, session: str) -> int:
+        with self._lock:
+            ticket = next(self._counter)
+            self._latest[session] = ticket
+            if len(self._latest) > 10_000:  # sessions long gone: keep the newest half
+                for key in list(self._latest)[: len(self._latest) // 2]:
+                    del self._latest[key]
+            return ticket
+
+    def is_latest(self, session: str, ticket: int) -> bool:
+        with self._lock:
+            return self._latest.get(session, ticket) <= ticket
+
+    def stamp(self, request: Any) -> None:
+        """Take a ticket for this submission (called by the event's validator)."""
+        http = getattr(request, "request", None)
+        if http is not None:
+            http.state.nam_ticket = self.issue(_session(request))
+
+    def of(self, request: Any) -> int:
+        """The ticket stamped on this request at submission, else a new one (a call without the validator)."""
+        http = getattr(request, "request", None)
+        ticket = getattr(getattr(http, "state", None), "nam_ticket", None)
+        return int(ticket) if ticket is not None else self.issue(_session(request))
+
+
+def _session(request: Any) -> str:
+    return str(getattr(request, "session_hash", None) or "")
+
+
+MAPPING_NOTE = "Mapping… (the gallery updates when the solutions are ready)"
+MAP_FAILED = ("⚠ Map failed (the message is at the top right); the gallery still shows the last good result.")
+
+
 def _latency(what: str, ms: float, extra: str = "") -> str:
     return f"Server time — {what}: **{ms:.0f} ms**{(' · ' + extra) if extra else ''}"
 
@@ -169,6 +224,12 @@ def _slider_updates(info: L.DirectionInfo | None, values: list[float] | None = N
     return [gr.Slider(value=vals[i], label=labels[i], visible=i < count) for i in range(L.N_DIRECTIONS)]
 
 
+def _shown_kind(kind: str) -> str:
+    """The Directions radio's value for the directions actually shown (a posterior's or the restarts' axes are
+    "Per input"), so the radio never names a kind the checkpoint lacks."""
+    return kind if kind in ("global", "style") else "input"
+
+
 def _anchor_md(anchor: int | None) -> str:
     if anchor is None:
         return "Anchor: none — click a solution in the gallery to anchor the strip view on it."
@@ -176,13 +237,18 @@ def _anchor_md(anchor: int | None) -> str:
 
 
 def _why_panel(image: np.ndarray, recs: np.ndarray, losses: np.ndarray) -> tuple[list[Any], str]:
-    """The why-panel: the input beside T(G(z)) of each solution, and one line about their losses."""
-    why = [(L.to_display(image), "input x")] + [(L.to_display(r), f"T(G(z)) #{i + 1} · {float(v):.3f}")
-                                                for i, (r, v) in enumerate(zip(recs, losses))]
+    """The why-panel: the input beside T(G(z)) of each solution (in the input's polarity), and one line about
+    their losses. Captions are short: five tiles a row leave room for "#3 · 0.041", not for more."""
+    shown, flipped = L.in_input_polarity(image, recs)
+    why = [(L.to_display(image), "input x")] + [(L.to_display(r), f"#{i + 1} · {float(v):.3f}")
+                                                for i, (r, v) in enumerate(zip(shown, losses))]
     order = np.argsort(losses)
-    md = ("Loss = Laplacian-pyramid L1 between T(G(z)) and the input (lower explains the input better). "
-          f"Best: #{order[0] + 1} ({float(losses[order[0]]):.3f}), worst: #{order[-1] + 1} "
-          f"({float(losses[order[-1]]):.3f}), mean {float(losses.mean()):.3f}.")
+    md = ("Tiles: the input x, then T(G(z)) of each solution and its loss between T(G(z)) and the input (lower "
+          f"explains the input better). Best: #{order[0] + 1} ({float(losses[order[0]]):.3f}), worst: "
+          f"#{order[-1] + 1} ({float(losses[order[-1]]):.3f}), mean {float(losses.mean()):.3f}.")
+    if any(flipped):
+        md += (" T(G(z)) is shown in the input's polarity: this model's T draws it inverted (dark on light for a "
+               "light-on-dark input, or the reverse), which its loss does not penalise.")
     return why, md
 
 
@@ -260,7 +326,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
     def on_task(task: str, method: str, generator: str, source: str, upload: Any) -> tuple[Any, ...]:
         L.check_choices(task, method, generator)
         msg, btn, nam_btn, hint = availability(task, method, generator)
-        view = gr.skip()
+        view = None  # the drawing as the previous task's model saw it
         if source == "upload" and upload is not None:
             try:
                 view = L.to_display(L.upload_to_input(upload, task))
@@ -268,7 +334,18 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                 gr.Warning(str(exc))
         return msg, btn, nam_btn, hint, view
 
+    def cleared(task: str, method: str, generator: str) -> list[Any]:
+        """A new task, method or generator: the gallery and everything derived from it belonged to the previous
+        model, so they are emptied (and the state dropped: the sliders would move the old model's solutions)."""
+        st = reg.status(task, method, generator)
+        what = ("Press **Map** (or draw, with Live on) for this model's solutions." if st.available
+                else "No solutions: this model is unavailable (see the note on the left).")
+        # the model's view of the input is on_task's (it depends on the task only)
+        return [None, None, gr.skip(), what, None, None, "", "Press Map to get the directions of your input.",
+                _anchor_md(None), None, *_slider_updates(None), gr.skip(), None, ""]
+
     admissions: dict[str, Admission] = {}
+    tickets = Tickets()  # Map and live previews of a session: the latest submitted one paints the gallery
 
     def map_validator(queue_id: str, max_waiting: int, what: str) -> Callable[..., list[Any]]:
         """Runs when a Map request is submitted, before it joins its queue: refuses it at once (a clear message
@@ -276,7 +353,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         admission = admissions[queue_id] = Admission(max_waiting)
 
         def validate(task: Any, method: Any, generator: Any, source: Any, sketch: Any, upload: Any, k: Any,
-                     seed: Any, kind: Any) -> list[Any]:
+                     seed: Any, kind: Any, request: gr.Request) -> list[Any]:
             checks = [gr.validate(True, "") for _ in range(9)]
             try:
                 L.parse_seed(seed)
@@ -287,6 +364,8 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
             if waiting is not None:
                 checks[0] = gr.validate(False, f"The server is busy: {waiting} {what} requests are already "
                                                "waiting. Try again in a minute.")
+            else:
+                tickets.stamp(request)
             return checks
 
         return validate
@@ -312,18 +391,27 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         why, why_md = _why_panel(image, res.reconstructions, res.losses)
         lat = (_latency(f"Map ({L.METHOD_LABEL[method]}, K={k})", res.ms, res.device) + extra
                + f"  \n{res.rank_note}")
+        state["kind"] = _shown_kind(res.directions.kind)
         return [state, _gallery(res.outputs, caps), L.to_display(image), lat,
                 str(res.zip_path), why, why_md, res.directions.note,
-                _anchor_md(None), None, *_slider_updates(res.directions)]
+                _anchor_md(None), None, *_slider_updates(res.directions), gr.Radio(value=state["kind"])]
+
+    def live_validator(task: Any, method: Any, generator: Any, sketch: Any, k: Any, seed: Any, kind: Any,
+                       live_on: Any, request: gr.Request) -> list[Any]:
+        """A stroke's preview takes its ticket when submitted (see Tickets); it is never refused."""
+        if live_on and LV.is_live_method(str(method)):
+            tickets.stamp(request)
+        return [gr.validate(True, "") for _ in range(8)]
 
     def on_live(task: Any, method: Any, generator: Any, sketch: Any, k: Any, seed: Any, kind: Any,
-                live_on: Any) -> list[Any]:
+                live_on: Any, request: gr.Request) -> list[Any]:
         """One stroke of a one-pass method: the gallery and the why-panel of the drawing so far (no zip; per-input
         directions wait for Map). Nothing changes while the canvas is empty or the input is not servable: no
         message per stroke (Map says what is wrong)."""
-        skip = [gr.skip()] * (10 + L.N_DIRECTIONS)
+        skip = [gr.skip()] * (11 + L.N_DIRECTIONS)
         if not live_on or not LV.is_live_method(str(method)):
             return skip
+        ticket = tickets.of(request)
         try:
             L.check_choices(task, method, generator, kind)
             k = L.parse_int(k, "Solutions K", 1, L.MAX_K, default=8)
@@ -334,6 +422,8 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         except Exception:  # noqa: BLE001 - a preview must never break drawing
             log.exception("live preview failed")
             return skip
+        if not tickets.is_latest(_session(request), ticket):  # a Map (or a newer stroke) came after this one
+            return skip
         info = res.directions
         state = {"task": task, "method": method, "generator": generator, "input": image, "k": k,
                  "seed": L.parse_seed(seed), "kind": kind, "anchor": None, "count": info.count if info else 0,
@@ -343,24 +433,50 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         lat = _latency(f"Live ({L.METHOD_LABEL[method]}, K={k})", res.ms, res.device) + f"  \n{res.rank_note}"
         note = (info.note if info is not None else "Live preview: press **Map** for this drawing's per-input "
                 "directions (and the zip).")
+        shown, fallback = L.resolve_kind(reg.get(task, method, generator), str(kind))
+        if fallback:  # said here, not in a toast per stroke
+            note = f"{fallback[0]} {note}"
+        state["kind"] = _shown_kind(shown)
         return [state, _gallery(res.outputs, caps), L.to_display(image), lat, None, why, why_md, note,
-                _anchor_md(None), None, *_slider_updates(info)]
+                _anchor_md(None), None, *_slider_updates(info), gr.Radio(value=state["kind"])]
 
-    @L.gpu(duration=60)
+    @L.gpu()
     @guarded
     def on_map(task: Any, method: Any, generator: Any, source: str, sketch: Any, upload: Any, k: Any, seed: Any,
-               kind: Any, progress: gr.Progress = gr.Progress()) -> list[Any]:
-        """Map with a one-pass method (its own queue: see MAP_CONCURRENCY)."""
+               kind: Any, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
+        """Map with a one-pass method (its own queue: see MAP_CONCURRENCY). Its result is dropped when a stroke
+        drawn meanwhile has a newer live preview (latest request wins, see Tickets)."""
         if "map" in admissions:
             admissions["map"].started()
         if is_iterative(method):
             raise L.AppError("NAM optimises every input and runs in its own queue: use the NAM Map button "
                              "(API: /map_nam).")
-        return _map(task, method, generator, source, sketch, upload, k, seed, kind, progress)
+        ticket = tickets.of(request)
+        out = _map(task, method, generator, source, sketch, upload, k, seed, kind, progress)
+        if not tickets.is_latest(_session(request), ticket):
+            return [gr.skip()] * len(out)
+        return out
 
     streams: dict[str, LV.NamStream] = {}  # the NAM run of each browser session, for its Stop button
 
-    @L.gpu(duration=120)
+    def nam_gpu_seconds(task: Any, method: Any, generator: Any, *_: Any, **__: Any) -> int:
+        """ZeroGPU's duration for a NAM Map (the call's own arguments): its optimisation's step budget."""
+        steps = reg.nam_steps
+        if steps is None:
+            try:
+                steps = int(getattr(reg.get(str(task), str(method), str(generator)), "nam_steps", 0)) or None
+            except Exception:  # noqa: BLE001 - the call itself says what is wrong; ask for the default budget
+                steps = None
+        return L.gpu_seconds(steps)
+
+    def invert_gpu_seconds(domain: Any, image: Any, steps: Any, *_: Any, **__: Any) -> int:
+        try:
+            n = L.parse_int(steps, "Optimisation steps", 10, 1000, default=150)
+        except L.AppError:
+            n = 1000
+        return L.gpu_seconds(n)  # its 4 restarts run side by side in each step
+
+    @L.gpu(duration=nam_gpu_seconds)
     @guarded_stream
     def on_map_nam(task: Any, method: Any, generator: Any, source: str, sketch: Any, upload: Any, k: Any,
                    seed: Any, kind: Any, request: gr.Request) -> Iterator[list[Any]]:
@@ -378,7 +494,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         sid = getattr(request, "session_hash", None) or ""
         streams[sid] = stream
         view: Any = L.to_display(image)
-        keep = [gr.skip()] * (3 + L.N_DIRECTIONS)  # dir_note, anchor, strip, sliders: set by the final result
+        keep = [gr.skip()] * (4 + L.N_DIRECTIONS)  # dir_note, anchor, strip, sliders, kind: by the final result
         try:
             for item in stream:
                 if isinstance(item, LV.NamSnapshot):
@@ -423,14 +539,14 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         return (_gallery(res.outputs, caps), _latency("Directions update", res.ms, "one batched forward pass"),
                 str(res.zip_path))
 
-    @L.gpu(duration=60)
+    @L.gpu()
     @guarded
     def on_explore(state: dict[str, Any] | None, kind: str, *coefs: float) -> tuple[Any, ...]:
         state = _need_state(state)
         gal, lat, dl = _render(state, kind, [float(c) for c in coefs])
         return gal, lat, dl, state
 
-    @L.gpu(duration=60)
+    @L.gpu()
     @guarded
     def on_reset(state: dict[str, Any] | None, kind: str) -> tuple[Any, ...]:
         state = _need_state(state)
@@ -439,7 +555,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         gal, lat, dl = _render(state, kind, zeros)
         return (*zeros, gal, lat, dl, state, _anchor_md(None), None)
 
-    @L.gpu(duration=60)
+    @L.gpu()
     @guarded
     def on_random(state: dict[str, Any] | None, kind: str) -> tuple[Any, ...]:
         state = _need_state(state)
@@ -448,30 +564,37 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         gal, lat, dl = _render(state, kind, coefs)
         return (*coefs, gal, lat, dl, state)
 
-    @L.gpu(duration=60)
+    @L.gpu()
     @guarded
     def on_kind(state: dict[str, Any] | None, kind: str) -> tuple[Any, ...]:
+        """A new kind of directions: its sliders, the gallery at 0, and the strip redrawn along it (when a solution
+        is anchored; else emptied). A kind the checkpoint lacks is said once and the radio moves to what is shown."""
         if not state or state.get("input") is None:
-            return (gr.skip(),) * (L.N_DIRECTIONS + 5)
+            return (gr.skip(),) * (L.N_DIRECTIONS + 7)
         key = (state["task"], state["method"], state["generator"])
         tr = reg.get(*key)
         with reg.lock(*key):
             info, warns = L.direction_info(tr, state["input"], state["k"], state["seed"], kind)
         for w in warns:
             gr.Warning(w)
-        state["count"] = info.count
-        gal, lat, dl = _render(state, kind, [0.0] * L.N_DIRECTIONS)
-        return (info.note, *_slider_updates(info), gal, lat, dl, state)
+        shown = _shown_kind(info.kind)
+        state["count"], state["kind"] = info.count, shown
+        gal, lat, dl = _render(state, shown, [0.0] * L.N_DIRECTIONS)  # resolved: no second warning
+        strip = None
+        if state.get("anchor") is not None and info.count:
+            strip, lat = _strip(state, shown, state.get("strip_dir") or "Direction 1")
+        return (info.note, *_slider_updates(info), gal, lat, dl, state, gr.Radio(value=shown), strip)
 
     def _strip(state: dict[str, Any], kind: str, direction: str) -> tuple[np.ndarray, str]:
+        state["strip_dir"] = direction  # a new kind of directions redraws this strip
         d = int(str(direction).split()[-1]) - 1 if direction else 0
         anchor = state.get("anchor") or 0
         imgs, caps, ms = L.run_strip(reg, state["task"], state["method"], state["generator"], state["input"],
                                      state["k"], state["seed"], d, kind, anchor)
         what = f"Strip of direction {d + 1} around solution #{anchor + 1} ({caps[0]} … {caps[-1]})"
-        return L.strip_image(imgs), _latency(what, ms)
+        return L.strip_image(imgs, captions=caps), _latency(what, ms)
 
-    @L.gpu(duration=60)
+    @L.gpu()
     @guarded
     def on_strip(state: dict[str, Any] | None, kind: str, direction: str) -> tuple[Any, ...]:
         state = _need_state(state)
@@ -479,7 +602,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
             raise L.AppError("No latent direction is available for this input (see the note above the sliders).")
         return _strip(state, kind, direction)
 
-    @L.gpu(duration=60)
+    @L.gpu()
     @guarded
     def on_select(state: dict[str, Any] | None, kind: str, direction: str, evt: gr.SelectData) -> tuple[Any, ...]:
         state = _need_state(state)
@@ -491,20 +614,20 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
             strip, lat = None, gr.skip()
         return state, _anchor_md(idx), strip, lat
 
-    @L.gpu(duration=60)
+    @L.gpu()
     @guarded
     def on_sample(domain: str, kind: str, n: float, seed: float) -> tuple[Any, str]:
         imgs, ms = L.glann_sample(reg, domain, kind, n, seed)
         return _gallery(imgs), _latency(f"{int(n)} samples", ms)
 
-    @L.gpu(duration=60)
+    @L.gpu()
     @guarded
     def on_interp(domain: str, kind: str, a: float, b: float, steps: float) -> tuple[Any, str]:
         imgs, ms = L.glann_interpolate(reg, domain, a, b, L.parse_int(steps, "Steps", 2, 16, default=8), kind)
         caps = [f"t = {t:.2f}" for t in np.linspace(0, 1, len(imgs))]
         return _gallery(imgs, caps), _latency("Interpolation", ms)
 
-    @L.gpu(duration=120)
+    @L.gpu(duration=invert_gpu_seconds)
     @guarded
     def on_invert(domain: str, image: Any, steps: Any, progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:
         steps = L.parse_int(steps, "Optimisation steps", 10, 1000, default=150)
@@ -523,7 +646,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         return gr.Radio(choices=[(L.GENERATOR_LABEL[g], g) for g in kinds],
                         value=current if current in kinds else (kinds[0] if kinds else None))
 
-    @L.gpu(duration=60)
+    @L.gpu()
     @guarded
     def on_glann_domain(domain: str | None, kind: str | None, n: float, seed: float) -> tuple[Any, ...]:
         """New domain or kind: fresh samples of it, and the other galleries cleared (they showed the old one)."""
@@ -633,12 +756,16 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                                 strip_dir = gr.Dropdown([f"Direction {i + 1}" for i in range(L.N_DIRECTIONS)],
                                                         value="Direction 1", label="Strip: one direction, −3σ…+3σ")
                                 strip_btn = gr.Button("Show strip", size="sm")
-                            strip = gr.Image(label="Strip view: one direction from −3σ to +3σ", interactive=False,
-                                             format="png", elem_classes=["pixelated"], elem_id="strip")
+                            # no label over the image: it hid the first frames (each frame says its σ below it)
+                            strip = gr.Image(label="Strip view: one direction from −3σ to +3σ", show_label=False,
+                                             interactive=False, format="png", elem_classes=["pixelated"],
+                                             elem_id="strip")
                         with gr.Accordion("Why these solutions? (T(G(z)) vs the input)", open=False):
-                            why = gr.Gallery(label="Input and T(G(z)) of each solution", columns=5, height=300,
+                            # no label over the tiles (it hid the input's corner): the accordion says what they are
+                            why = gr.Gallery(label="Input and T(G(z)) of each solution", show_label=False,
+                                             columns=5, height=300,
                                              format="png", allow_preview=False, elem_classes=["pixelated"],
-                                             interactive=False)
+                                             object_fit="contain", interactive=False, elem_id="why")
                             why_md = gr.Markdown("")
                         with gr.Accordion("Compare with GANs (CycleGAN, DistanceGAN, DTN)", open=False,
                                           visible=L.has_baselines(reg, task0), elem_id="compare_box") as compare_box:
@@ -737,13 +864,17 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         tab_draw.select(lambda: "draw", None, source, api_name=False, queue=False)
         tab_upload.select(lambda: "upload", None, source, api_name=False, queue=False)
         map_outputs = [state, gallery, model_view, latency, download, why, why_md, dir_note, anchor_md, strip,
-                       *sliders]
+                       *sliders, kind]
         map_inputs = [*sel, source, sketch, upload, k, seed, kind]
         # preprocess=False: the sketch and the upload arrive as FileData (already checked and moved into Gradio's
         # cache) and are decoded by L.load_image; seeds and K are parsed by L.parse_seed / L.parse_int
+        # a failed one-pass Map says so once (the toast, then the status line) and keeps the last good gallery:
+        # no progress overlay on its outputs, since Gradio paints an "Error" badge over every overlaid component
+        map_btn.click(None, None, latency, js=f"() => {MAPPING_NOTE!r}", api_name=False, queue=False)
         map_btn.click(on_map, map_inputs, map_outputs, api_name="map", concurrency_id="map",
-                      concurrency_limit=MAP_CONCURRENCY, preprocess=False, show_progress="full",
-                      validator=map_validator("map", MAP_MAX_WAITING, "Map"))
+                      concurrency_limit=MAP_CONCURRENCY, preprocess=False, show_progress="hidden",
+                      validator=map_validator("map", MAP_MAX_WAITING, "Map")).failure(
+            lambda: MAP_FAILED, None, latency, api_name=False, queue=False)
         # NAM streams into the gallery: its place in the queue and any error show on the step bar only
         map_nam_btn.click(on_map_nam, map_inputs, [*map_outputs, loss_plot, nam_bar], api_name="map_nam",
                           concurrency_id="nam", concurrency_limit=NAM_CONCURRENCY, preprocess=False,
@@ -754,23 +885,32 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         live_inputs = [*sel, sketch, k, seed, kind, live]
         sketch.change(on_live, live_inputs, map_outputs, api_name="live", concurrency_id="live",
                       concurrency_limit=LIVE_CONCURRENCY, preprocess=False, show_progress="hidden",
-                      trigger_mode="always_last")
+                      trigger_mode="always_last", validator=live_validator)
         method.change(lambda m: (gr.Checkbox(visible=LV.is_live_method(m)),
                                  gr.Button(visible=not LV.is_live_method(m)),
                                  gr.Group(visible=not LV.is_live_method(m))),
                       method, [live, stop_btn, nam_box], api_name=False, queue=False)
         for i, s in enumerate(sliders):
             s.release(on_explore, [state, kind, *sliders], [gallery, latency, download, state],
-                      api_name="explore" if i == 0 else f"explore_{i}",
+                      api_name="explore" if i == 0 else f"explore_{i}", show_progress="hidden",
                       api_visibility="public" if i == 0 else "undocumented", trigger_mode="always_last")
+        # the direction controls are quick: their errors ("press Map first") are a toast, not badges on the gallery
         reset_btn.click(on_reset, [state, kind], [*sliders, gallery, latency, download, state, anchor_md, strip],
-                        api_name="reset")
-        random_btn.click(on_random, [state, kind], [*sliders, gallery, latency, download, state], api_name="random")
-        kind.change(on_kind, [state, kind], [dir_note, *sliders, gallery, latency, download, state],
-                    api_name="directions_kind")
-        strip_btn.click(on_strip, [state, kind, strip_dir], [strip, latency], api_name="strip")
+                        api_name="reset", show_progress="hidden").success(
+            # the anchored tile loses its highlight with the anchor (a separate update: /reset's output stays
+            # the gallery's images for API clients)
+            lambda: gr.Gallery(selected_index=None), None, gallery, api_name=False, queue=False,
+            show_progress="hidden")
+        random_btn.click(on_random, [state, kind], [*sliders, gallery, latency, download, state], api_name="random",
+                         show_progress="hidden")
+        # .input: the radio set by Map to the kind it shows does not start another round of directions
+        kind.input(on_kind, [state, kind], [dir_note, *sliders, gallery, latency, download, state, kind, strip],
+                   api_name="directions_kind", show_progress="hidden")
+        strip_btn.click(on_strip, [state, kind, strip_dir], [strip, latency], api_name="strip",
+                        show_progress_on=[strip])
         compare_btn.click(on_compare, [state], [compare, compare_md, latency], api_name="compare")
-        gallery.select(on_select, [state, kind, strip_dir], [state, anchor_md, strip, latency], api_name=False)
+        gallery.select(on_select, [state, kind, strip_dir], [state, anchor_md, strip, latency], api_name=False,
+                       show_progress_on=[strip])
         g_btn.click(on_sample, [g_domain, g_kind, g_n, g_seed], [g_gallery, g_latency], api_name="glann_sample")
         i_btn.click(on_interp, [g_domain, g_kind, i_a, i_b, i_steps], [i_gallery, g_latency],
                     api_name="glann_interpolate")
@@ -786,6 +926,10 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
                     [compare_box, compare, compare_md], api_name=False, queue=False)
         for b in buttons:  # the GAN results belong to the previous input
             b.click(lambda: (None, ""), None, [compare, compare_md], api_name=False, queue=False)
+        # after Map's outputs exist: the previous model's results are cleared on every change of model
+        for comp in sel:
+            comp.change(cleared, sel, [*map_outputs, loss_plot, nam_bar], api_name=False, queue=False,
+                        show_progress="hidden")
         download.click(on_download_click, state, None, api_name=False)  # queued: toasts need the queue
         for key, btns in try_btns.items():
             for b in btns:

@@ -111,7 +111,9 @@ def test_seed_strip_reset_random_kind(server: str, combo: tuple[str, str, str]) 
     assert all(np.array_equal(a, b) for a, b in zip(tiles, again))  # same seed, same gallery
     strip, _ = c.predict("input", "Direction 1", api_name="/strip")
     strip = np.asarray(Image.open(strip))
-    assert strip.shape[1] > 6 * strip.shape[0]  # seven tiles in a row
+    from nam_core.serving.app_logic import STRIP_LABEL_H
+
+    assert strip.shape[1] > 6 * (strip.shape[0] - STRIP_LABEL_H)  # seven tiles in a row, their σ below them
     rnd = c.predict("input", api_name="/random")
     assert all(-3.0 <= v <= 3.0 for v in rnd[:4]) and len(rnd[4]) == 4
     reset = c.predict("input", api_name="/reset")

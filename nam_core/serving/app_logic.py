@@ -22,6 +22,7 @@ import binascii
 import collections
 import contextlib
 import csv
+import functools
 import io
 import json
 import logging
@@ -223,8 +224,25 @@ def draw_hint(task: str) -> str:
 # ------------------------------------------------------------------------------------------------ ZeroGPU / device
 
 
-def gpu(duration: int = 60) -> Callable[[F], F]:
-    """``spaces.GPU(duration=...)`` on Hugging Face ZeroGPU Spaces; a no-op decorator when ``spaces`` is absent."""
+# ZeroGPU durations (seconds asked for per call; a shorter ask queues ahead of longer ones, and a call that runs
+# past its ask is killed). These are budgets with headroom, not timings: a one-pass call is a few forward passes
+# (plus a first model load), an optimisation adds a per-step allowance for each of its steps.
+GPU_BASE_S = 20
+GPU_PER_STEP_S = 0.1
+GPU_MAX_S = 300
+NAM_DEFAULT_STEPS = 100  # the Translator's when neither the registry nor the checkpoint says otherwise
+
+
+def gpu_seconds(steps: int | None = 0, restarts: int = 1) -> int:
+    """The ZeroGPU duration for one call that runs ``steps`` optimisation steps ``restarts`` times in a row (0: a
+    one-pass call; None: unknown, taken as NAM's default budget), between GPU_BASE_S and GPU_MAX_S."""
+    n = NAM_DEFAULT_STEPS if steps is None else max(0, int(steps))
+    return int(min(GPU_MAX_S, GPU_BASE_S + np.ceil(GPU_PER_STEP_S * n * max(1, int(restarts)))))
+
+
+def gpu(duration: int | Callable[..., int] = GPU_BASE_S) -> Callable[[F], F]:
+    """``spaces.GPU(duration=...)`` on Hugging Face ZeroGPU Spaces; a no-op decorator when ``spaces`` is absent.
+    ``duration`` may be a function of the call's arguments (ZeroGPU's dynamic duration), e.g. NAM's step budget."""
     try:
         import spaces  # type: ignore[import-not-found]
     except ImportError:
@@ -749,14 +767,60 @@ def to_display(image: np.ndarray, min_side: int = DISPLAY_MIN_SIDE) -> np.ndarra
     return np.ascontiguousarray(img)
 
 
-def strip_image(images: np.ndarray, min_side: int = 96) -> np.ndarray:
-    """A row of tiles (the strip view) as one display image, tiles nearest-upscaled and separated by white."""
+def in_input_polarity(image: np.ndarray, recs: np.ndarray) -> tuple[np.ndarray, list[bool]]:
+    """The reconstructions T(G(z)) (uint8 K×H×W×C) for display beside the input ``image``: each one whose luminance
+    is anti-correlated with the input's is inverted, and which were. A polarity-invariant loss (NCC) lets T draw a
+    white-on-black MNIST digit dark on white; shown as drawn it looks like a failure next to the input."""
+    x = _gray(_hwc(np.asarray(image))).astype(np.float64).ravel()
+    shown, flipped = [], []
+    for rec in np.asarray(recs):
+        r = _gray(_hwc(rec)).astype(np.float64).ravel()
+        corr = np.corrcoef(x, r)[0, 1] if x.std() > 1e-6 and r.std() > 1e-6 else 0.0
+        flip = bool(corr < 0)
+        shown.append(255 - rec if flip else rec)
+        flipped.append(flip)
+    return (np.stack(shown) if shown else np.asarray(recs)), flipped
+
+
+@functools.lru_cache(maxsize=4)
+def _label_font(size: int) -> Any:
+    """A TrueType font with σ and − in it (matplotlib's DejaVu Sans; Pillow's built-in font has neither)."""
+    from PIL import ImageFont
+
+    try:
+        import matplotlib
+
+        return ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf"), size)
+    except (ImportError, OSError):
+        return ImageFont.load_default(size=size)
+
+
+STRIP_PAD, STRIP_LABEL_H = 3, 18  # px between tiles; height of the band under them that carries each tile's σ
+
+
+def strip_image(images: np.ndarray, min_side: int = 96, captions: list[str] | None = None) -> np.ndarray:
+    """A row of tiles (the strip view) as one display image, tiles nearest-upscaled and separated by white; with
+    ``captions``, each tile's caption (its σ) is written in a white band under it, where it hides nothing."""
     from ..utils import image_grid
 
     tiles = np.stack([to_display(im, min_side) for im in images])
     if tiles.ndim == 3:
         tiles = tiles[..., None]
-    return to_display(image_grid(tiles, cols=len(tiles), pad=3), 1)
+    grid = image_grid(tiles, cols=len(tiles), pad=STRIP_PAD)
+    if not captions:
+        return to_display(grid, 1)
+    from PIL import Image, ImageDraw
+
+    rgb = grid if grid.shape[-1] == 3 else np.repeat(grid, 3, axis=-1)
+    band = np.full((STRIP_LABEL_H, rgb.shape[1], 3), 255, np.uint8)
+    canvas = Image.fromarray(np.concatenate([rgb, band], axis=0))
+    draw, font = ImageDraw.Draw(canvas), _label_font(13)
+    w, top = tiles.shape[2], grid.shape[0] - 2  # the glyphs start a few px below their anchor
+    for i, cap in enumerate(captions[: len(tiles)]):
+        left, _, right, _ = draw.textbbox((0, 0), cap, font=font)
+        cx = STRIP_PAD + i * (w + STRIP_PAD) + w // 2
+        draw.text((cx - (right - left) // 2, top), cap, fill=(40, 40, 40), font=font)
+    return np.asarray(canvas)
 
 
 # ------------------------------------------------------------------------------------------------ models

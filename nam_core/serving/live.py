@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,11 @@ from .app_logic import (
 DATASET_KINDS = ("style", "global")  # directions that do not depend on the input: the live preview can keep them
 SNAPSHOT_EVERY_S = 0.25  # NAM stream: at most this often a rendered snapshot (a browser cannot show more anyway)
 SNAPSHOT_EVERY_STEPS = 5  # … and at least every this many steps
+# The solutions of an optimisation stopped early stay in the Translator's cache, so that the sliders, the strip and
+# the directions move exactly what is shown; the next Map of that input (same K and seed) must optimise afresh
+# instead of returning them, so each translator's stopped inputs are remembered here.
+_STOPPED: weakref.WeakKeyDictionary[Any, set[tuple[bytes, tuple[int, ...], int, int]]] = weakref.WeakKeyDictionary()
+_STOPPED_LOCK = threading.Lock()
 
 
 def is_live_method(method: str) -> bool:
@@ -91,7 +97,8 @@ class NamStream:
     the :class:`MapResult` (ranked, cached by the Translator, with zip and directions, like a plain Map).
 
     :meth:`stop` ends the optimisation after the current step: the result then holds the solutions reached so far
-    (and the Translator caches those, so the sliders and the strip explore exactly what is shown)."""
+    (and the Translator caches those, so the sliders and the strip explore exactly what is shown); the next
+    NamStream of that input optimises afresh rather than returning them."""
 
     def __init__(self, registry: ModelRegistry, task: str, method: str, generator: str, image: np.ndarray,
                  k: int = 8, seed: int = 0, kind: str = "input", every_s: float = SNAPSHOT_EVERY_S,
@@ -146,9 +153,20 @@ class NamStream:
 
     def _run(self) -> None:
         try:
-            registry, task, method, generator = self.args[:4]
+            registry, task, method, generator, image, k, seed = self.args[:7]
             self.tr = registry.get(task, method, generator)
+            key = (np.ascontiguousarray(image).tobytes(), tuple(np.shape(image)), k, seed)
+            with _STOPPED_LOCK:
+                stopped = _STOPPED.setdefault(self.tr, set())
+                fresh = key in stopped
+                stopped.discard(key)
+            if fresh:  # the cached solutions are a stopped run's: optimise again
+                with registry.lock(task, method, generator):
+                    self.tr.forget(image, k, seed)
             self.result = run_map(*self.args, on_step=self._on_step)
+            if self.stopped_at is not None:
+                with _STOPPED_LOCK:
+                    stopped.add(key)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             self.error = exc
         finally:

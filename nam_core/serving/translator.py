@@ -410,9 +410,7 @@ class Translator:
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, str | None]:
         """:meth:`solve` plus the solutions' scores (K,) and the ranking used."""
         x = self._inputs(image)[:1]
-        partner = id(self.partner) if self.rank not in (None, "loss") else None  # loads it on first use
-        key = (x.cpu().numpy().tobytes(), k, seed, self.nam_steps, self.nam_init, self.temperature,
-               self.style_temperature, self.rank, self.oversample, partner, id(self.style_dirs))
+        key = self._cache_key(x, k, seed)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
@@ -423,6 +421,16 @@ class Translator:
             self._cache.popitem(last=False)
         return entry
 
+
+    def _cache_key(self, x: torch.Tensor, k: int, seed: int) -> tuple:
+        partner = id(self.partner) if self.rank not in (None, "loss") else None  # loads it on first use
+        return (x.cpu().numpy().tobytes(), k, seed, self.nam_steps, self.nam_init, self.temperature,
+                self.style_temperature, self.rank, self.oversample, partner, id(self.style_dirs))
+
+    def forget(self, image: np.ndarray, k: int = 8, seed: int = 0) -> bool:
+        """Drop the cached solutions of one input (whether there were any): the next request solves it afresh.
+        The app calls it for solutions of an optimisation stopped early, once a new Map asks for that input."""
+        return self._cache.pop(self._cache_key(self._inputs(image)[:1], k, seed), None) is not None
 
     def directions(self, image: np.ndarray, k: int = 4, kind: str = "input", num_solutions: int = 8,
                    seed: int = 0) -> Directions:
