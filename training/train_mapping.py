@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sketch-variants", type=int, default=4, help="with --sketch-aug: outline versions per edge map")
     p.add_argument("--silhouette-weight", type=float, default=0.0,
                    help="AE/VAE-NAM on edges: weight of the term that puts G(z)'s object inside the input's outline")
+    p.add_argument("--style-probes", type=int, default=128,
+                   help="codes at which the style directions' Jacobians are measured (fewer: faster, noisier)")
     p.add_argument("--limit", type=int)
     add_run_arguments(p)
     return p
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                           n_targets=a.n_targets, beta=a.beta, prior_weight=a.prior_weight, loss=a.loss, nf=a.nf,
                           nef=a.nef, t_arch=a.t_arch, t_affine=a.t_affine, t_zoom=a.t_zoom,
                           sketch_aug=a.sketch_aug, sketch_variants=a.sketch_variants,
-                          silhouette_weight=a.silhouette_weight,
+                          silhouette_weight=a.silhouette_weight, style_probes=a.style_probes,
                           lr_z=a.lr_z, limit=a.limit, seed=a.seed, device=a.device, max_minutes=a.max_minutes,
                           finish_early=a.finish_early, recipe=recipe)
     print(final)

@@ -66,11 +66,12 @@ def encode_codes(E: torch.nn.Module, images: np.ndarray, device: torch.device, b
 
 @torch.no_grad()
 def global_directions(m: Any, images: np.ndarray, device: torch.device, k: int = 8,
-                      style_k: int = STYLE_DIRECTIONS) -> dict[str, torch.Tensor]:
+                      style_k: int = STYLE_DIRECTIONS, style_probes: int = 128) -> dict[str, torch.Tensor]:
     """PCA of the codes of the training set (E's μ for AE/VAE-NAM, the trained per-target codes for NAM), stored
     with the checkpoint as ``global_mean`` / ``global_vectors`` / ``global_std`` (input-independent sliders), and the
     ``style_k`` style directions of those codes (``style_vectors`` / ``style_std`` / ``style_gain``, see
-    :func:`~nam_core.methods.directions.style_directions`; 0 leaves them out)."""
+    :func:`~nam_core.methods.directions.style_directions`; ``style_k=0`` leaves them out), with the Jacobians they
+    need measured at ``style_probes`` of the codes."""
     if isinstance(m, NAM):
         codes = m.codes.weight.detach()
     else:  # AE/VAE-NAM and NAM one-pass: E's codes of the training images
@@ -81,7 +82,7 @@ def global_directions(m: Any, images: np.ndarray, device: torch.device, k: int =
     if style_k:
         was_training = m.T.training
         m.T.eval()
-        sv, ss, sg = style_directions(m.G, m.T, codes.float(), style_k)
+        sv, ss, sg = style_directions(m.G, m.T, codes.float(), style_k, probes=style_probes)
         m.T.train(was_training)
         out.update({"style_vectors": sv, "style_std": ss, "style_gain": sg})
     return out
@@ -117,7 +118,7 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                   prior_weight: float | None = None,
                   loss: str = "laplacian", nf: int = 64, nef: int = 64, t_arch: str = "crn", lr_z: float = 1e-2,
                   t_affine: str = "none", t_zoom: float = 1.0, sketch_aug: float = 0.0, sketch_variants: int = 4,
-                  silhouette_weight: float = 0.0,
+                  silhouette_weight: float = 0.0, style_probes: int = 128,
                   limit: int | None = None, seed: int = 0, device: str | None = None,
                   max_minutes: float | None = None, finish_early: bool = False, progress: bool = True,
                   recipe: str = "") -> Path:
@@ -186,7 +187,7 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                    "recipe": {"command": recipe, "hparams": hp, "seed": seed, "loss": loss},
                    "history": trainer.history})
     tensors = m.tensors() if meth.iterative else {}
-    tensors.update(global_directions(m, ds.images, dev))
+    tensors.update(global_directions(m, ds.images, dev, style_probes=style_probes))
     final = save_checkpoint(out / "final", m.networks, config, tensors=tensors)
     save_png(image_grid(to_uint8(m.samples()), cols=10 if meth.iterative else 5), final / "samples.png", scale=2)
     if progress:
