@@ -1,5 +1,5 @@
 """Shared test fixtures: one thread, an isolated dataset cache, no user dataset roots leaking in; a Chromium
-page on the app (``browser_page``)."""
+page on the app (``browser_page``); the tiny frozen G and T of the NAM inference tests (``frozen_pair``)."""
 
 from __future__ import annotations
 
@@ -104,3 +104,21 @@ def browser_page() -> Callable[..., contextlib.AbstractContextManager]:
                 browser.close()
 
     return open_page
+
+
+@pytest.fixture(scope="module")
+def frozen_pair() -> tuple[torch.nn.Module, torch.nn.Module, torch.Tensor]:
+    """(G, T, targets) where the targets are T(G(z*)) for hidden codes z*: a problem nam_infer can solve."""
+    from nam_core.methods.nam import freeze
+    from nam_core.nets import build_net
+    from tests.helpers import LATENT, tiny_generator
+
+    G = tiny_generator()
+    torch.manual_seed(1)
+    T = freeze(build_net("mapping", in_channels=1, out_channels=3, size=32, nf=8))
+    with torch.no_grad():
+        T.train()
+        T(G(torch.randn(64, LATENT)))  # BN statistics of T's real inputs
+        T.eval()
+        targets = T(G(torch.randn(2, LATENT, generator=torch.Generator().manual_seed(7))))
+    return G, T, targets

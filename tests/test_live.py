@@ -3,20 +3,16 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared fixtures
-
-from test_methods_mapping import LATENT, frozen_pair  # noqa: E402,F401  (frozen_pair is a fixture)
-
-from nam_core.methods.nam import nam_infer  # noqa: E402
+from nam_core.methods.nam import nam_infer
+from tests.helpers import LATENT
 
 
-def test_nam_infer_on_step_sees_codes_and_losses_and_stops_early(frozen_pair) -> None:  # noqa: F811
+def test_nam_infer_on_step_sees_codes_and_losses_and_stops_early(frozen_pair) -> None:
     G, T, targets = frozen_pair
     seen: list[tuple[int, tuple[int, ...], tuple[int, ...]]] = []
 
@@ -31,7 +27,7 @@ def test_nam_infer_on_step_sees_codes_and_losses_and_stops_early(frozen_pair) ->
     assert torch.equal(z, z3) and torch.equal(losses, losses3)
 
 
-def test_nam_infer_takes_on_step_from_a_progress_callback(frozen_pair) -> None:  # noqa: F811
+def test_nam_infer_takes_on_step_from_a_progress_callback(frozen_pair) -> None:
     """A progress callback handed down through the Translator can carry on_step (the app's NAM stream)."""
     G, T, targets = frozen_pair
     calls: list[tuple[int, int]] = []
@@ -59,7 +55,7 @@ from nam_core.serving.live import LivePreview, NamSnapshot, NamStream, is_live_m
 
 @pytest.fixture(scope="module")
 def registry(request: pytest.FixtureRequest) -> L.ModelRegistry:
-    from test_serving_app_logic import build_tiny_checkpoints
+    from tests.helpers import build_tiny_checkpoints
 
     root = build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))
     return L.ModelRegistry(root, device="cpu", nam_steps=20)
@@ -114,8 +110,7 @@ def test_nam_stream_stop_keeps_the_current_solutions_for_explore(registry: L.Mod
 # ---------------------------------------------------------------- over HTTP (the real app, gradio_client)
 @pytest.fixture(scope="module")
 def served(request: pytest.FixtureRequest):
-    from test_app_client import serve_demo
-    from test_serving_app_logic import build_tiny_checkpoints
+    from tests.helpers import build_tiny_checkpoints, serve_demo
 
     with serve_demo(build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))) as s:
         yield s
@@ -124,7 +119,8 @@ def served(request: pytest.FixtureRequest):
 def _sketch(tmp_path: Path, kind: str = "digit") -> dict:
     from gradio_client import handle_file
     from PIL import Image
-    from test_serving_app_logic import drawing
+
+    from tests.helpers import drawing
 
     layer, bg = tmp_path / "layer.png", tmp_path / "bg.png"
     Image.fromarray(drawing(kind)).save(layer)

@@ -197,21 +197,7 @@ def test_encode_sample_shapes_mean_first_and_seeding() -> None:
     assert one.shape == (3, 1, LATENT) and torch.equal(one[:, 0], mu)
 
 
-# ---------------------------------------------------------------- nam_infer
-@pytest.fixture(scope="module")
-def frozen_pair() -> tuple[torch.nn.Module, torch.nn.Module, torch.Tensor]:
-    """(G, T, targets) where the targets are T(G(z*)) for hidden codes z*: a problem nam_infer can solve."""
-    G = tiny_generator()
-    torch.manual_seed(1)
-    T = freeze(build_net("mapping", in_channels=1, out_channels=3, size=32, nf=8))
-    with torch.no_grad():
-        T.train()
-        T(G(torch.randn(64, LATENT)))  # BN statistics of T's real inputs
-        T.eval()
-        targets = T(G(torch.randn(2, LATENT, generator=torch.Generator().manual_seed(7))))
-    return G, T, targets
-
-
+# ---------------------------------------------------------------- nam_infer (frozen_pair: conftest.py)
 def test_nam_infer_shapes_determinism_and_progress(frozen_pair) -> None:
     G, T, targets = frozen_pair
     calls: list[tuple[int, int]] = []
