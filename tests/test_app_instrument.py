@@ -177,3 +177,23 @@ def test_translators_use_cuda_when_present(request: pytest.FixtureRequest) -> No
     tr = reg.get("street2mnist", "vae-nam", "glann")
     assert tr.device.type == get_device().type
     assert next(tr.G.parameters()).device.type == get_device().type
+
+
+def test_a_deterministic_encoders_per_input_note_says_what_the_axes_are() -> None:
+    """AE-NAM with "Per input": its one code has no axes of its own, so the note must not read as if these were
+    the input's axes (nor as a plain global choice): it says they are the training set's, and why."""
+    from types import SimpleNamespace
+
+    class Encoder:
+        method, global_dirs, style_dirs = "ae-nam", object(), None
+        spec = SimpleNamespace(iterative=False, deterministic=True, feed_forward=False)
+
+        def directions(self, image, n, kind, k, seed):
+            return SimpleNamespace(kind="global", scales=[1.0, 0.5], vectors=[None, None])
+
+    image = np.zeros((28, 28, 1), np.uint8)
+    per_input, warns = L.direction_info(Encoder(), image, 4, 0, "input")
+    assert not warns and per_input.kind == "global"
+    assert "AE-NAM" in per_input.note and "no per-input axes" in per_input.note and "training set" in per_input.note
+    chosen, _ = L.direction_info(Encoder(), image, 4, 0, "global")
+    assert "no per-input axes" not in chosen.note and "training set" in chosen.note

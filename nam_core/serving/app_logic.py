@@ -1209,6 +1209,7 @@ def resolve_kind(tr: Any, kind: str) -> tuple[str, list[str]]:
 def direction_info(tr: Any, image: np.ndarray, k: int, seed: int, kind: str,
                    n: int = N_DIRECTIONS) -> tuple[DirectionInfo, list[str]]:
     """The directions behind the sliders (falls back to per-input when the checkpoint lacks the kind asked for)."""
+    asked = kind
     kind, warns = resolve_kind(tr, kind)
     d = tr.directions(image, n, kind, k, seed)
     scales = [float(s) for s in d.scales[:n]]
@@ -1228,6 +1229,11 @@ def direction_info(tr: Any, image: np.ndarray, k: int, seed: int, kind: str,
                 "style": "dataset-wide directions that change the output but hardly its reconstruction of the input "
                          "(appearance, not identity)"}.get(d.kind, d.kind)
         note = f"{len(scales)} direction(s): {what}. Sliders are in units of each direction's σ."
+        if asked == "input" and d.kind == "global":  # a deterministic encoder: one code, no spread of its own
+            note = (f"{METHOD_LABEL.get(tr.method, tr.method)} encodes an input to a single code, so it has no "
+                    f"per-input axes: these {len(scales)} are the principal axes of the whole training set's "
+                    "codes (Global), moved around this input's solution. Sliders are in units of each "
+                    "direction's σ.")
     return DirectionInfo(d.kind, scales, note), warns
 
 
