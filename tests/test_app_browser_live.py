@@ -1,0 +1,90 @@
+"""Issue 16 in Chromium: live drawing fills the gallery without Map; a failed Map keeps the last good gallery with
+one message and no "Error" badges; Reset drops the anchored tile's highlight; the strip says each frame's σ; a
+new task clears the old results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.helpers import build_tiny_checkpoints, serve_demo
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+STROKE = [(0.5, 0.2), (0.52, 0.5), (0.5, 0.8)]  # a "1"
+
+
+@pytest.fixture(scope="module")
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, object]]:
+    with serve_demo(build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))) as s:
+        yield s
+
+
+def draw(page, points: list[tuple[float, float]]) -> None:
+    page.locator("#sketch button[aria-label='Brush']").click()
+    box = page.locator("#sketch canvas").first.bounding_box()
+    assert box is not None
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x0 + w * points[0][0], y0 + h * points[0][1])
+    page.mouse.down()
+    for px, py in points[1:]:
+        page.mouse.move(x0 + w * px, y0 + h * py, steps=3)
+    page.mouse.up()
+
+
+def latency_has(page, text: str, timeout: int = 60_000) -> None:
+    page.wait_for_function(f"(document.querySelector('#latency')?.innerText || '').includes({text!r})",
+                           timeout=timeout)
+
+
+def visible_error_badges(page) -> int:
+    """Status trackers showing "Error" (Gradio keeps hidden ones in the page, transparent)."""
+    return page.evaluate("[...document.querySelectorAll('[data-testid=status-tracker]')].filter(t => "
+                         "t.querySelector('.error') && !t.classList.contains('hide') && "
+                         "getComputedStyle(t).opacity !== '0').length")
+
+
+def pick(page, elem_id: str, label: str) -> None:
+    page.locator(f"#{elem_id} label", has_text=label).first.click()
+
+
+def test_live_drawing_errors_reset_strip_and_task_switch(served, browser_page: Callable) -> None:
+    url, _ = served
+    with browser_page(url) as page:
+        draw(page, STROKE)
+        latency_has(page, "Live")  # the stroke alone translated: no Map pressed
+        page.wait_for_function("document.querySelectorAll('#gallery img').length >= 8", timeout=30_000)
+        page.locator("#map").click()
+        latency_has(page, "Server time — Map")
+        tiles = page.locator("#gallery img").count()
+        # a failed Map: one message, the last good gallery kept, no badge over the outputs
+        page.locator("#sketch button[aria-label='Clear canvas']").click()
+        page.get_by_role("tab", name="Upload").click()
+        page.wait_for_timeout(1000)  # the tab's source switch reaches the server
+        page.locator("#map").click()
+        latency_has(page, "Map failed")
+        page.get_by_text("No uploaded image").first.wait_for(timeout=10_000)
+        assert visible_error_badges(page) == 0
+        assert page.locator("#gallery img").count() == tiles
+        # anchor, strip labelled with σ below its frames, Reset drops the highlight
+        page.get_by_role("tab", name="Draw").click()
+        page.locator("#gallery img").nth(2).click()
+        page.get_by_text("Anchor: solution #3").wait_for(timeout=30_000)
+        page.wait_for_function("document.querySelectorAll('#strip img').length >= 1", timeout=30_000)
+        assert page.locator("#strip label[data-testid=block-label]").filter(visible=True).count() == 0
+        assert page.locator("#gallery .thumbnail-item.selected").count() == 1
+        page.get_by_role("button", name="Reset", exact=True).click()
+        page.get_by_text("Anchor: none").wait_for(timeout=30_000)
+        page.wait_for_function("document.querySelectorAll('#gallery .thumbnail-item.selected').length === 0",
+                               timeout=10_000)
+        # captions sit under the tiles: the caption's top is at or below its image's bottom
+        img, cap = page.locator("#gallery img").first, page.locator("#gallery .caption-label").first
+        assert cap.bounding_box()["y"] >= img.bounding_box()["y"] + img.bounding_box()["height"] - 1
+        # a new task: the previous model's results are gone
+        page.locator("#task input").click()
+        page.get_by_role("option", name="street digits → MNIST  (street2mnist)").click()
+        latency_has(page, "for this model's solutions")
+        assert page.locator("#gallery img").count() == 0
+        assert page.locator("#strip img").count() == 0
+
