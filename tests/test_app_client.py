@@ -245,17 +245,18 @@ def test_busy_queue_is_refused_with_a_clear_message(served: tuple[str, object], 
               "nam": types.SimpleNamespace(queue=[None] * app.NAM_MAX_WAITING)}
     monkeypatch.setattr(demo._queue, "event_queue_per_concurrency_id", queues)  # type: ignore[attr-defined]
     args = ("street2mnist", "vae-nam", "glann", "upload", None, None, 2)
+    request = types.SimpleNamespace(request=None, session_hash="t")  # what the validator stamps its ticket on
     try:
         for api, f in fns.items():
             for _ in range(limits[api]):
-                assert all(c["is_valid"] for c in f.validator(*args, 0, "input"))
-            checks = f.validator(*args, 0, "input")
+                assert all(c["is_valid"] for c in f.validator(*args, 0, "input", request))
+            checks = f.validator(*args, 0, "input", request)
             assert checks[0]["is_valid"] is False and "busy" in checks[0]["message"], checks[0]
-            bad_seed = f.validator(*args, 2**70, "input")
+            bad_seed = f.validator(*args, 2**70, "input", request)
             assert bad_seed[7]["is_valid"] is False and "Seed must be" in bad_seed[7]["message"]
         queues["map"].queue.clear()  # the admitted ones were cancelled: Gradio no longer holds them
         monkeypatch.setattr(app, "ADMIT_WINDOW_S", 0.0)  # ... and they are no longer recent
-        assert all(c["is_valid"] for c in fns["map"].validator(*args, 0, "input"))
+        assert all(c["is_valid"] for c in fns["map"].validator(*args, 0, "input", request))
     finally:
         for admission in demo.admissions.values():  # type: ignore[attr-defined]
             admission.reset()  # the admitted-but-never-run requests above would count for the next tests

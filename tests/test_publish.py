@@ -45,7 +45,7 @@ def test_each_model_gets_its_repo_and_card(root: Path, tmp_path: Path, monkeypat
     results = json.loads((root / "results.json").read_text())
     row = next(r for r in results["translations"] if r["checkpoint"].endswith("mnist2street_vae-nam_dcgan"))
     assert f"| accuracy, mean over the K analogies | {row['mean']:.4g} |" in card  # figures from results.json
-    assert "train_mapping.py --task mnist2street --method vae-nam" in card  # the recipe
+    assert "train_mapping.py --preset mnist2street_vae-nam_dcgan" in card  # the recipe
     assert "org/nam-studio-gen-street-dcgan" in card and "CC BY-SA 3.0" in card and "NAM: Non-Adversarial" in card
     assert card.startswith("---\nlicense: mit\n")
     shoes = hub.uploaded["org/nam-studio-gen-shoes-glann"]["README.md"]
