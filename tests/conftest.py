@@ -1,5 +1,6 @@
 """Shared test fixtures: one thread, an isolated dataset cache, no user dataset roots leaking in; a Chromium
-page on the app (``browser_page``); the tiny frozen G and T of the NAM inference tests (``frozen_pair``)."""
+page on the app (``browser_page``); the tiny frozen G and T of the NAM inference tests (``frozen_pair``); the app
+served on the tiny test checkpoints, once per test module (``served``)."""
 
 from __future__ import annotations
 
@@ -122,3 +123,12 @@ def frozen_pair() -> tuple[torch.nn.Module, torch.nn.Module, torch.Tensor]:
         T.eval()
         targets = T(G(torch.randn(2, LATENT, generator=torch.Generator().manual_seed(7))))
     return G, T, targets
+
+
+@pytest.fixture(scope="module")
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, object]]:
+    """(url, demo): the app on the tiny test checkpoints (trained once into pytest's cache), one server per module."""
+    from tests.helpers import build_tiny_checkpoints, serve_demo
+
+    with serve_demo(build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))) as s:
+        yield s

@@ -202,6 +202,23 @@ def drawing(kind: str, color: tuple[int, int, int, int] = (0, 0, 0, 255), width:
     return np.asarray(im)
 
 
+def sketch_payload(tmp_path: Path, kind: str = "digit", color: tuple[int, int, int, int] = (0, 0, 0, 255),
+                   background: tuple[int, int, int] = (255, 255, 255)) -> dict:
+    """A Sketchpad value (``drawing(kind, color)`` as its one layer on a plain ``background``) for gradio_client."""
+    from gradio_client import handle_file
+
+    layer, bg = tmp_path / "layer.png", tmp_path / "bg.png"
+    Image.fromarray(drawing(kind, color)).save(layer)
+    Image.new("RGB", (400, 400), background).save(bg)
+    return {"background": handle_file(str(bg)), "layers": [handle_file(str(layer))],
+            "composite": handle_file(str(bg)), "id": None}
+
+
+def gallery_tiles(gallery: list[dict]) -> list[np.ndarray]:
+    """The images of a Gallery value returned through gradio_client."""
+    return [np.asarray(Image.open(item["image"])) for item in gallery]
+
+
 N_DIGIT_IMAGES = 120  # per collection: just over the folder loader's 100-image minimum
 
 

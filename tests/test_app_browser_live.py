@@ -4,21 +4,13 @@ new task clears the old results."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-
-from tests.helpers import build_tiny_checkpoints, serve_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 STROKE = [(0.5, 0.2), (0.52, 0.5), (0.5, 0.8)]  # a "1"
-
-
-@pytest.fixture(scope="module")
-def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, object]]:
-    with serve_demo(build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))) as s:
-        yield s
 
 
 def draw(page, points: list[tuple[float, float]]) -> None:

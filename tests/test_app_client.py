@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.helpers import FIXTURE_MODELS, build_tiny_checkpoints, drawing, serve_demo
+from tests.helpers import FIXTURE_MODELS, build_tiny_checkpoints, gallery_tiles, serve_demo, sketch_payload
 
 pytestmark = pytest.mark.slow
 
@@ -20,12 +19,6 @@ pytestmark = pytest.mark.slow
 def map_api(method: str) -> str:
     """NAM's per-input optimisation has its own endpoint and queue."""
     return "/map_nam" if method == "nam" else "/map"
-
-
-@pytest.fixture(scope="module")
-def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, object]]:
-    with serve_demo(build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))) as served:
-        yield served
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +36,6 @@ def client(url: str):
 def shared_client(server: str):
     """One client for the per-model tests (each Map replaces the session's state, so they do not interfere)."""
     return client(server)
-
-
-def images(gallery: list[dict]) -> list[np.ndarray]:
-    return [np.asarray(Image.open(item["image"])) for item in gallery]
 
 
 def test_page_serves(server: str) -> None:
@@ -69,7 +58,7 @@ def test_map_and_explore_every_model(shared_client, combo: tuple[str, str, str])
     out = c.predict(task, method, gen, None, handle_file(str(EXAMPLES_DIR / f"{task}_1.png")), 3, 1, "input",
                     api_name=map_api(method))
     gallery, view, latency, zip_path, why = out[0], out[1], out[2], out[3], out[4]
-    tiles = images(gallery)
+    tiles = gallery_tiles(gallery)
     n = len(tiles)
     assert n == 3 or (n == 1 and "deterministic" in latency)  # a deterministic model shows its one solution
     assert all(t.shape[0] >= 128 for t in tiles)
@@ -80,7 +69,7 @@ def test_map_and_explore_every_model(shared_client, combo: tuple[str, str, str])
     moved_gallery, lat, _ = c.predict("input", 3.0, -2.0, 0.0, 0.0, api_name="/explore")
     assert len(moved_gallery) >= 1 and "ms" in lat
     if method == "vae-nam":
-        assert any(not np.array_equal(a, b) for a, b in zip(tiles, images(moved_gallery)))
+        assert any(not np.array_equal(a, b) for a, b in zip(tiles, gallery_tiles(moved_gallery)))
 
 
 def test_style_directions_over_http(shared_client) -> None:
@@ -92,7 +81,7 @@ def test_style_directions_over_http(shared_client) -> None:
     c = shared_client
     out = c.predict("mnist2street", "vae-nam", "glann", None, handle_file(str(EXAMPLES_DIR / "mnist2street_1.png")), 3,
                     1, "style", api_name="/map")
-    assert len(images(out[0])) == 3 and "ms" in out[2]
+    assert len(gallery_tiles(out[0])) == 3 and "ms" in out[2]
     moved, lat, _ = c.predict("style", 2.0, 0.0, 0.0, 0.0, api_name="/explore")
     assert len(moved) == 3 and "ms" in lat
 
@@ -106,8 +95,8 @@ def test_seed_strip_reset_random_kind(server: str, combo: tuple[str, str, str]) 
     task, method, gen = combo
     c = client(server)
     args = (None, handle_file(str(EXAMPLES_DIR / f"{task}_2.png")), 4, 5, "input")
-    tiles = images(c.predict(task, method, gen, *args, api_name=map_api(method))[0])
-    again = images(c.predict(task, method, gen, *args, api_name=map_api(method))[0])
+    tiles = gallery_tiles(c.predict(task, method, gen, *args, api_name=map_api(method))[0])
+    again = gallery_tiles(c.predict(task, method, gen, *args, api_name=map_api(method))[0])
     assert all(np.array_equal(a, b) for a, b in zip(tiles, again))  # same seed, same gallery
     strip, _ = c.predict("input", "Direction 1", api_name="/strip")
     strip = np.asarray(Image.open(strip))
@@ -118,7 +107,7 @@ def test_seed_strip_reset_random_kind(server: str, combo: tuple[str, str, str]) 
     assert all(-3.0 <= v <= 3.0 for v in rnd[:4]) and len(rnd[4]) == 4
     reset = c.predict("input", api_name="/reset")
     assert list(reset[:4]) == [0.0, 0.0, 0.0, 0.0]
-    assert all(np.array_equal(a, b) for a, b in zip(tiles, images(reset[4])))  # sliders at 0 = the Map result
+    assert all(np.array_equal(a, b) for a, b in zip(tiles, gallery_tiles(reset[4])))  # sliders at 0 = the Map result
     note, *rest = c.predict("global", api_name="/directions_kind")
     assert "training set" in note and len(rest[4]) == 4
 
@@ -134,7 +123,7 @@ def test_compare_with_gans(server: str) -> None:
     c.predict("street2mnist", "vae-nam", "glann", None, handle_file(str(EXAMPLES_DIR / "street2mnist_1.png")), 2, 0,
               "input", api_name="/map")
     gallery, note, lat = c.predict(api_name="/compare")
-    assert [item["caption"] for item in gallery] == ["DistanceGAN"] and images(gallery)[0].shape[0] >= 128
+    assert [item["caption"] for item in gallery] == ["DistanceGAN"] and gallery_tiles(gallery)[0].shape[0] >= 128
     assert "Not shipped for this task: CycleGAN, DTN" in note and "Compare with GANs" in lat
 
 
@@ -173,14 +162,7 @@ def test_errors_are_clear_and_server_keeps_serving(server: str, tmp_path: Path) 
 
 
 def test_sketch_through_the_api_and_glann_tab(server: str, tmp_path: Path) -> None:
-    from gradio_client import handle_file
-
-    layer = tmp_path / "layer.png"
-    Image.fromarray(drawing("edges", (255, 255, 255, 255))).save(layer)  # white strokes: dark-theme drawing
-    bg = tmp_path / "bg.png"
-    Image.new("RGB", (400, 400), (20, 20, 20)).save(bg)
-    sketch = {"background": handle_file(str(bg)), "layers": [handle_file(str(layer))],
-              "composite": handle_file(str(bg)), "id": None}
+    sketch = sketch_payload(tmp_path, "edges", (255, 255, 255, 255), (20, 20, 20))  # white strokes: dark theme
     c = client(server)
     out = c.predict("edges2shoes", "vae-nam", "glann", sketch, None, 3, 0, "input", api_name="/map")
     view = np.asarray(Image.open(out[1]))

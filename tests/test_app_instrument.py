@@ -6,37 +6,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nam_core.serving import app_logic as L
-from tests.helpers import build_tiny_checkpoints, drawing, serve_demo
-
-
-@pytest.fixture(scope="module")
-def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, object]]:
-    with serve_demo(build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))) as s:
-        yield s
-
-
-def _sketch(tmp_path: Path, kind: str = "digit") -> dict:
-    from gradio_client import handle_file
-    from PIL import Image
-
-    layer, bg = tmp_path / "layer.png", tmp_path / "bg.png"
-    Image.fromarray(drawing(kind)).save(layer)
-    Image.new("RGB", (400, 400), (255, 255, 255)).save(bg)
-    return {"background": handle_file(str(bg)), "layers": [handle_file(str(layer))],
-            "composite": handle_file(str(bg)), "id": None}
-
-
-def _tiles(gallery: list[dict]) -> list[np.ndarray]:
-    from PIL import Image
-
-    return [np.asarray(Image.open(item["image"])) for item in gallery]
+from tests.helpers import build_tiny_checkpoints, gallery_tiles, sketch_payload
 
 
 @pytest.mark.slow
@@ -58,7 +34,7 @@ def test_a_live_preview_finishing_after_map_does_not_overwrite_it(served, tmp_pa
 
     monkeypatch.setattr(LV, "run_live", slow_live)
     c = Client(url, verbose=False)
-    sketch = _sketch(tmp_path)
+    sketch = sketch_payload(tmp_path)
     live_job = c.submit("street2mnist", "vae-nam", "glann", sketch, 3, 5, "input", True, api_name="/live")
     assert started.wait(30), "the live preview never started"
     mapped = c.predict("street2mnist", "vae-nam", "glann", sketch, None, 5, 5, "input", api_name="/map")
@@ -84,7 +60,7 @@ def test_the_map_after_a_nam_stop_optimises_afresh(served, tmp_path: Path) -> No
     url, demo = served
     reg = demo.registry  # type: ignore[attr-defined]
     c = Client(url, verbose=False)
-    args = ("street2mnist", "nam", "glann", _sketch(tmp_path), None, 3, 31, "input")
+    args = ("street2mnist", "nam", "glann", sketch_payload(tmp_path), None, 3, 31, "input")
     tr = reg.get("street2mnist", "nam", "glann")
     saved = reg.nam_steps
     tr.nam_steps = reg.nam_steps = 5000  # far longer than the test waits
@@ -98,7 +74,8 @@ def test_the_map_after_a_nam_stop_optimises_afresh(served, tmp_path: Path) -> No
         stopped = job.result(timeout=60)
         assert 'data-state="stopped"' in stopped[-1]
         moved, _, _ = c.predict("input", 0.0, 0.0, 0.0, 0.0, api_name="/explore")  # the stopped ones, cached
-        assert sorted(t.tobytes() for t in _tiles(moved)) == sorted(t.tobytes() for t in _tiles(stopped[0]))
+        kept = sorted(t.tobytes() for t in gallery_tiles(stopped[0]))
+        assert sorted(t.tobytes() for t in gallery_tiles(moved)) == kept
     finally:
         tr.nam_steps = reg.nam_steps = saved
     job = c.submit(*args, api_name="/map_nam")  # the same drawing, K and seed: a fresh 20-step optimisation

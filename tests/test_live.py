@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from nam_core.methods.nam import nam_infer
-from tests.helpers import LATENT
+from tests.helpers import LATENT, gallery_tiles, sketch_payload
 
 
 def test_nam_infer_on_step_sees_codes_and_losses_and_stops_early(frozen_pair) -> None:
@@ -108,45 +108,18 @@ def test_nam_stream_stop_keeps_the_current_solutions_for_explore(registry: L.Mod
 
 
 # ---------------------------------------------------------------- over HTTP (the real app, gradio_client)
-@pytest.fixture(scope="module")
-def served(request: pytest.FixtureRequest):
-    from tests.helpers import build_tiny_checkpoints, serve_demo
-
-    with serve_demo(build_tiny_checkpoints(request.config.cache.mkdir("nam_app_checkpoints"))) as s:
-        yield s
-
-
-def _sketch(tmp_path: Path, kind: str = "digit") -> dict:
-    from gradio_client import handle_file
-    from PIL import Image
-
-    from tests.helpers import drawing
-
-    layer, bg = tmp_path / "layer.png", tmp_path / "bg.png"
-    Image.fromarray(drawing(kind)).save(layer)
-    Image.new("RGB", (400, 400), (255, 255, 255)).save(bg)
-    return {"background": handle_file(str(bg)), "layers": [handle_file(str(layer))],
-            "composite": handle_file(str(bg)), "id": None}
-
-
-def _tiles(gallery: list[dict]) -> list[np.ndarray]:
-    from PIL import Image
-
-    return [np.asarray(Image.open(item["image"])) for item in gallery]
-
-
 def test_live_endpoint_previews_what_map_shows(served, tmp_path: Path) -> None:
     from gradio_client import Client
 
     url, _ = served
     c = Client(url, verbose=False)
-    sketch = _sketch(tmp_path)
+    sketch = sketch_payload(tmp_path)
     out = c.predict("street2mnist", "vae-nam", "glann", sketch, 3, 5, "input", True, api_name="/live")
     gallery, latency, download, why, dir_note = out[0], out[2], out[3], out[4], out[6]
     assert len(gallery) == 3 and "Live" in latency and "ms" in latency and download is None
     assert len(why) == 4 and "press **Map**" in dir_note  # per-input directions wait for Map
     full = c.predict("street2mnist", "vae-nam", "glann", sketch, None, 3, 5, "input", api_name="/map")
-    assert all(np.array_equal(a, b) for a, b in zip(_tiles(gallery), _tiles(full[0])))
+    assert all(np.array_equal(a, b) for a, b in zip(gallery_tiles(gallery), gallery_tiles(full[0])))
     # the sliders then move the live drawing's solutions (no Map needed)
     c.predict("street2mnist", "vae-nam", "glann", sketch, 3, 6, "input", True, api_name="/live")
     moved, lat, _ = c.predict("input", 2.0, 0.0, 0.0, 0.0, api_name="/explore")
@@ -159,7 +132,7 @@ def test_nam_streams_its_solutions_and_stops_keeping_them(served, tmp_path: Path
     url, demo = served
     reg = demo.registry  # type: ignore[attr-defined]
     c = Client(url, verbose=False)
-    sketch = _sketch(tmp_path)
+    sketch = sketch_payload(tmp_path)
     args = ("street2mnist", "nam", "glann", sketch, None, 3)
     job = c.submit(*args, 21, "input", api_name="/map_nam")
     final = job.result(timeout=120)
@@ -181,7 +154,8 @@ def test_nam_streams_its_solutions_and_stops_keeping_them(served, tmp_path: Path
         stopped = job.result(timeout=60)
         assert "stopped at step" in stopped[2] and 'data-state="stopped"' in stopped[-1]
         moved, _, _ = c.predict("input", 0.0, 0.0, 0.0, 0.0, api_name="/explore")  # no new optimisation
-        assert sorted(t.tobytes() for t in _tiles(moved)) == sorted(t.tobytes() for t in _tiles(stopped[0]))
+        kept = sorted(t.tobytes() for t in gallery_tiles(stopped[0]))
+        assert sorted(t.tobytes() for t in gallery_tiles(moved)) == kept
     finally:
         tr.nam_steps = reg.nam_steps = saved
 
