@@ -45,13 +45,12 @@ def _readme_text() -> str:
 
 def _key(command: str) -> str:
     """A command without the flags the smoke run replaces anyway (where it writes, how many threads)."""
-    argv, out = shlex.split(command), []
-    while argv:
-        a = argv.pop(0)
-        if a in ("--out", "--threads"):
-            argv.pop(0) if argv else None
-            continue
-        out.append(a)
+    words, out = iter(shlex.split(command)), []
+    for w in words:
+        if w in ("--out", "--threads"):
+            next(words, None)  # and its value
+        else:
+            out.append(w)
     return " ".join(out)
 
 
