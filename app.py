@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 
 from nam_core.methods.registry import is_iterative  # noqa: E402
 from nam_core.serving import app_logic as L  # noqa: E402
+from nam_core.serving import gradio_cache  # noqa: E402
 from nam_core.serving import live as LV  # noqa: E402
 from nam_core.serving.studio_tab import build_studio_tab  # noqa: E402
 
@@ -282,6 +283,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
     """The Blocks app; ``checkpoints_dir`` (else ``$NAM_CHECKPOINTS_DIR``, else ./checkpoints) holds the models,
     ``extra_roots`` are searched after it (the shipped models beside a user's own); ``cache_cleanup`` is Gradio's
     ``delete_cache`` (frequency, age) in seconds."""
+    gradio_cache.install()  # streamed results re-send the same images: no rewrite under a download
     reg = L.ModelRegistry(checkpoints_dir, device=device, extra_roots=extra_roots)
     task0, method0, gen0 = reg.default_choice()
     examples = L.example_paths(tasks=L.servable_tasks(reg))  # no example that leads to a disabled Map button
