@@ -6,6 +6,9 @@
 Draw or upload an input, pick a task, a method (NAM, AE-NAM, VAE-NAM) and a generator (GLANN, DCGAN), press Map:
 a gallery of K analogies, the "why" panel (T(G(z)) against the input, loss per solution), latent-direction sliders,
 a strip view, a zip download. Tabs: GLANN (sample / interpolate / invert) and Learn (methods, results, loss curves).
+
+``build_demo`` builds the page from one function per tab (``_translate_tab``, ``_glann_tab``, ``_learn_tab`` and
+the Studio tab's ``build_studio_tab``); each lays out its components and wires its own events.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ import re  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -277,30 +282,183 @@ def _need_state(state: dict[str, Any] | None) -> dict[str, Any]:
     return state
 
 
-def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = None,
-               cache_cleanup: tuple[int, int] | None = CACHE_CLEANUP,
-               extra_roots: tuple[str | Path, ...] = ()) -> gr.Blocks:
-    """The Blocks app; ``checkpoints_dir`` (else ``$NAM_CHECKPOINTS_DIR``, else ./checkpoints) holds the models,
-    ``extra_roots`` are searched after it (the shipped models beside a user's own); ``cache_cleanup`` is Gradio's
-    ``delete_cache`` (frequency, age) in seconds."""
-    gradio_cache.install()  # streamed results re-send the same images: no rewrite under a download
-    reg = L.ModelRegistry(checkpoints_dir, device=device, extra_roots=extra_roots)
-    task0, method0, gen0 = reg.default_choice()
-    examples = L.example_paths(tasks=L.servable_tasks(reg))  # no example that leads to a disabled Map button
-    # the Learn tab's pictures: drawn once from the models and cached on disk, so the tab only shows files
-    tour_figs, tour = L.tour_figures(reg), L.tour_combos(reg)
-    loss_figs = L.loss_curve_figures(reg.root)
-    try:
-        kind0 = "style" if len(reg.get(task0, method0, gen0).style_dirs.vectors) else "input"
-    except (L.AppError, AttributeError, TypeError):  # no such model, or no style directions in it
-        kind0 = "input"
+@dataclass
+class AppContext:
+    """What the tabs' handlers share: the models, the start-up choices and pictures, and the Map requests'
+    bookkeeping (queue admissions, the latest-request tickets, the NAM run of each browser session)."""
 
-    # ---------------------------------------------------------------- handlers
+    reg: L.ModelRegistry
+    demo: gr.Blocks
+    main_tabs: gr.Tabs
+    task0: str
+    method0: str
+    gen0: str
+    kind0: str
+    examples: list[tuple[Path, str]]
+    tour: dict[str, tuple[str, str, str] | None]
+    tour_figs: dict[str, str | None]
+    loss_figs: list[tuple[str, str, str]]
+    admissions: dict[str, Admission] = field(default_factory=dict)
+    # Map and live previews of a session: the latest submitted one paints the gallery
+    tickets: Tickets = field(default_factory=Tickets)
+    streams: dict[str, LV.NamStream] = field(default_factory=dict)  # each session's NAM run, for its Stop button
+
+
+@dataclass
+class TranslateTab:
+    """The Translate tab's components that other tabs and the page's events use."""
+
+    task: Any
+    method: Any
+    generator: Any
+    upload: Any
+    avail: Any
+    matrix: Any
+    hint: Any
+    buttons: list[Any]
+    availability: Callable[..., Any]
+
+    @property
+    def sel(self) -> list[Any]:
+        return [self.task, self.method, self.generator]
+
+
+@dataclass
+class GlannTab:
+    """The GLANN tab's components that the Learn tab's "try it" button sets, and its refresh handler."""
+
+    doms: list[str]
+    dom0: str | None
+    domain: Any
+    kind: Any
+    n: Any
+    seed: Any
+    refresh: list[Any]
+    on_domain: Callable[..., Any]
+
+
+def _translate_layout(ctx: AppContext, state: Any, source: Any) -> SimpleNamespace:
+    """The Translate tab's components (inside its ``gr.Tab``)."""
+    reg, task0, method0, gen0, kind0, examples = ctx.reg, ctx.task0, ctx.method0, ctx.gen0, ctx.kind0, ctx.examples
+    with gr.Row():
+        with gr.Column(scale=2, min_width=320):
+            task = gr.Dropdown(L.TASK_CHOICES, value=task0, label="Task", elem_id="task")
+            with gr.Row():
+                method = gr.Radio(L.METHOD_CHOICES, value=method0, label="Method", elem_id="method")
+                generator = gr.Radio(L.GENERATOR_CHOICES, value=gen0, label="Generator",
+                                     elem_id="generator")
+            st0 = reg.status(task0, method0, gen0)
+            avail = gr.Markdown(st0.message, elem_id="availability")
+            with gr.Accordion("Which models are available?", open=False):
+                matrix = gr.Markdown(reg.matrix_markdown())
+            with gr.Tabs(selected="draw") as input_tabs:
+                with gr.Tab("Draw", id="draw") as tab_draw:
+                    hint = gr.Markdown(L.draw_hint(task0))
+                    sketch = gr.Sketchpad(
+                        label="Canvas", type="numpy", image_mode="RGBA", format="png",
+                        canvas_size=(400, 400), fixed_canvas=True, layers=False, transforms=[],
+                        brush=gr.Brush(default_size=5, colors=["#000000", "#ffffff", "#1f6feb"],
+                                       default_color="#000000", color_mode="defaults"),
+                        elem_id="sketch")
+                with gr.Tab("Upload", id="upload") as tab_upload:
+                    # decoded by L.load_image, not by Gradio (events below use preprocess=False):
+                    # our own limits and messages for huge, broken and non-image files
+                    upload = gr.Image(label="Upload an image", type="filepath", image_mode=None,
+                                      sources=["upload", "clipboard"], format="png", height=260,
+                                      elem_id="upload")
+                    gr.Markdown(L.UPLOAD_LIMITS_MD, elem_id="upload_limits")
+                with gr.Tab("Examples", id="examples"):
+                    ex_gallery = gr.Gallery(
+                        value=[(str(p), L.example_caption(t)) for p, t in examples],
+                        label="Click an example: it sets the task and the input (then press Map)",
+                        # every row in view (no inner scrolling): about 160 px per row of 3
+                        columns=3, height=max(1, -(-len(examples) // 3)) * 160 + 40,
+                        allow_preview=False, object_fit="contain",
+                        elem_classes=["pixelated"], elem_id="examples", interactive=False)
+            with gr.Row():
+                k = gr.Slider(1, L.MAX_K, value=8, step=1, label="Solutions K", elem_id="k")
+                seed = gr.Number(0, precision=0, label="Seed", minimum=0, maximum=L.MAX_SEED,
+                                 elem_id="seed")
+            label0 = "Map" if st0.available else "Map (model unavailable)"
+            map_btn = gr.Button(label0, variant="primary", interactive=st0.available,
+                                visible=not is_iterative(method0), elem_id="map")
+            map_nam_btn = gr.Button(label0, variant="primary", interactive=st0.available,
+                                    visible=is_iterative(method0), elem_id="map_nam")
+            with gr.Row():
+                live = gr.Checkbox(True, label="Live: translate as you draw (one-pass methods)",
+                                   visible=LV.is_live_method(method0), elem_id="live")
+                stop_btn = gr.Button("Stop NAM (keep the current solutions)", size="sm",
+                                     variant="stop", visible=not LV.is_live_method(method0),
+                                     elem_id="stop_nam")
+            gr.Markdown(f"NAM optimises each input and runs in its own queue ({NAM_CONCURRENCY} at a "
+                        f"time); the one-pass methods have {MAP_CONCURRENCY} workers of their own. "
+                        "Your place in the queue is shown while you wait.", elem_id="queue_note")
+            model_view = gr.Image(label="Model's view of the input", interactive=False, height=150,
+                                  format="png", elem_classes=["pixelated"], elem_id="model_view")
+        with gr.Column(scale=3, min_width=380):
+            gallery = gr.Gallery(label="Solutions G(z) — click one to anchor", columns=4, height=420,
+                                 format="png", allow_preview=False, object_fit="contain",
+                                 elem_classes=["pixelated"], elem_id="gallery", interactive=False)
+            latency = gr.Markdown("", elem_id="latency")
+            with gr.Group(visible=not LV.is_live_method(method0), elem_id="nam_box") as nam_box:
+                nam_bar = gr.HTML("", elem_id="nam_bar")
+                loss_plot = gr.LinePlot(x="step", y="loss", color="solutions", height=180,
+                                        label="NAM: reconstruction loss per step", x_title="step",
+                                        y_title="loss", elem_id="loss_plot")
+            download = gr.DownloadButton("Download all (zip of PNGs)", size="sm", elem_id="download")
+            with gr.Accordion("Latent directions", open=True):
+                kind = gr.Radio(L.DIRECTION_KINDS, value=kind0, label="Directions")
+                dir_note = gr.Markdown("Press Map to get the directions of your input.")
+                sliders = [gr.Slider(-L.SPAN, L.SPAN, value=0.0, step=0.1, label=f"Direction {i + 1}",
+                                     visible=False, elem_id=f"dir{i}") for i in range(L.N_DIRECTIONS)]
+                with gr.Row():
+                    reset_btn = gr.Button("Reset", size="sm")
+                    random_btn = gr.Button("Random", size="sm")
+                anchor_md = gr.Markdown(_anchor_md(None))
+                with gr.Row():
+                    strip_dir = gr.Dropdown([f"Direction {i + 1}" for i in range(L.N_DIRECTIONS)],
+                                            value="Direction 1", label="Strip: one direction, −3σ…+3σ")
+                    strip_btn = gr.Button("Show strip", size="sm")
+                # no label over the image: it hid the first frames (each frame says its σ below it)
+                strip = gr.Image(label="Strip view: one direction from −3σ to +3σ", show_label=False,
+                                 interactive=False, format="png", elem_classes=["pixelated"],
+                                 elem_id="strip")
+            with gr.Accordion("Why these solutions? (T(G(z)) vs the input)", open=False):
+                # no label over the tiles (it hid the input's corner): the accordion says what they are
+                why = gr.Gallery(label="Input and T(G(z)) of each solution", show_label=False,
+                                 columns=5, height=300,
+                                 format="png", allow_preview=False, elem_classes=["pixelated"],
+                                 object_fit="contain", interactive=False, elem_id="why")
+                why_md = gr.Markdown("")
+            with gr.Accordion("Compare with GANs (CycleGAN, DistanceGAN, DTN)", open=False,
+                              visible=L.has_baselines(reg, task0), elem_id="compare_box") as compare_box:
+                compare_btn = gr.Button("Compare the last mapped input", size="sm")
+                compare = gr.Gallery(label="GAN baselines' analogies", columns=3, height="auto",
+                                     format="png", allow_preview=False, object_fit="contain",
+                                     elem_classes=["pixelated"], interactive=False)
+                compare_md = gr.Markdown("")
+    return SimpleNamespace(
+        state=state, source=source, task=task, method=method, generator=generator, avail=avail, matrix=matrix,
+        input_tabs=input_tabs, tab_draw=tab_draw, hint=hint, sketch=sketch, tab_upload=tab_upload, upload=upload,
+        ex_gallery=ex_gallery, k=k, seed=seed, map_btn=map_btn, map_nam_btn=map_nam_btn, live=live,
+        stop_btn=stop_btn, model_view=model_view, gallery=gallery, latency=latency, nam_box=nam_box,
+        nam_bar=nam_bar, loss_plot=loss_plot, download=download, kind=kind, dir_note=dir_note, sliders=sliders,
+        reset_btn=reset_btn, random_btn=random_btn, anchor_md=anchor_md, strip_dir=strip_dir, strip_btn=strip_btn,
+        strip=strip, why=why, why_md=why_md, compare_box=compare_box, compare_btn=compare_btn, compare=compare,
+        compare_md=compare_md)
+
+
+def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
+    """The model choice, the input and Map (one-pass, NAM streamed, live preview): handlers and events. Returns
+    the availability handler (the page's load event calls it too)."""
+    reg, examples = ctx.reg, ctx.examples
+    admissions, tickets, streams = ctx.admissions, ctx.tickets, ctx.streams
+
     def sketch_value(value: Any) -> Any:
         """The Sketchpad's value as our handlers read it (preprocess=False): with live drawing attached, the browser
         uploads the layers ahead as blobs and the event carries only their id (each id is read by one event)."""
         if isinstance(value, dict) and value.get("id") and not value.get("layers") and not value.get("composite"):
-            blobs = sketch.blob_storage.pop(str(value["id"]), None)
+            blobs = ui.sketch.blob_storage.pop(str(value["id"]), None)
             return L.decode_editor_blobs(blobs) if blobs is not None else None
         return value
 
@@ -346,9 +504,6 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         return [None, None, gr.skip(), what, None, None, "", "Press Map to get the directions of your input.",
                 _anchor_md(None), None, *_slider_updates(None), gr.skip(), None, ""]
 
-    admissions: dict[str, Admission] = {}
-    tickets = Tickets()  # Map and live previews of a session: the latest submitted one paints the gallery
-
     def map_validator(queue_id: str, max_waiting: int, what: str) -> Callable[..., list[Any]]:
         """Runs when a Map request is submitted, before it joins its queue: refuses it at once (a clear message
         instead of a long wait) when the queue is full (see Admission) or the seed is invalid."""
@@ -362,7 +517,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
             except L.AppError as exc:
                 checks[7] = gr.validate(False, str(exc))
                 return checks
-            waiting = admission.admit(queue_waiting(demo, queue_id))
+            waiting = admission.admit(queue_waiting(ctx.demo, queue_id))
             if waiting is not None:
                 checks[0] = gr.validate(False, f"The server is busy: {waiting} {what} requests are already "
                                                "waiting. Try again in a minute.")
@@ -459,8 +614,6 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
             return [gr.skip()] * len(out)
         return out
 
-    streams: dict[str, LV.NamStream] = {}  # the NAM run of each browser session, for its Stop button
-
     def nam_gpu_seconds(task: Any, method: Any, generator: Any, *_: Any, **__: Any) -> int:
         """ZeroGPU's duration for a NAM Map (the call's own arguments): its optimisation's step budget."""
         steps = reg.nam_steps
@@ -470,13 +623,6 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
             except Exception:  # noqa: BLE001 - the call itself says what is wrong; ask for the default budget
                 steps = None
         return L.gpu_seconds(steps)
-
-    def invert_gpu_seconds(domain: Any, image: Any, steps: Any, *_: Any, **__: Any) -> int:
-        try:
-            n = L.parse_int(steps, "Optimisation steps", 10, 1000, default=150)
-        except L.AppError:
-            n = 1000
-        return L.gpu_seconds(n)  # its 4 restarts run side by side in each step
 
     @L.gpu(duration=nam_gpu_seconds)
     @guarded_stream
@@ -522,6 +668,69 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         stream = streams.get(getattr(request, "session_hash", None) or "")
         if stream is not None:
             stream.stop()
+
+    def on_download_click(state: dict[str, Any] | None) -> None:
+        if not state or state.get("input") is None:
+            gr.Warning("Nothing to download yet: press Map first, then Download all saves the gallery as PNGs.")
+        elif state.get("live"):
+            gr.Warning("The live preview has no zip: press Map, then Download all saves the gallery as PNGs.")
+
+    sel = [ui.task, ui.method, ui.generator]
+    buttons = [ui.map_btn, ui.map_nam_btn]
+    for comp in (ui.method, ui.generator):
+        comp.change(availability, sel, [ui.avail, *buttons, ui.hint], api_name=False, queue=False)
+    ui.task.change(on_task, [*sel, ui.source, ui.upload], [ui.avail, *buttons, ui.hint, ui.model_view],
+                   api_name=False, preprocess=False)
+    ui.upload.change(on_upload, [ui.task, ui.upload], [ui.source, ui.input_tabs, ui.model_view],
+                     api_name="preview_upload", preprocess=False)
+    ui.ex_gallery.select(on_example, [ui.method, ui.generator], [ui.upload, ui.task, ui.method, ui.generator],
+                         api_name=False, queue=False)
+    ui.tab_draw.select(lambda: "draw", None, ui.source, api_name=False, queue=False)
+    ui.tab_upload.select(lambda: "upload", None, ui.source, api_name=False, queue=False)
+    map_outputs = _map_outputs_of(ui)
+    map_inputs = [*sel, ui.source, ui.sketch, ui.upload, ui.k, ui.seed, ui.kind]
+    # preprocess=False: the sketch and the upload arrive as FileData (already checked and moved into Gradio's
+    # cache) and are decoded by L.load_image; seeds and K are parsed by L.parse_seed / L.parse_int
+    # a failed one-pass Map says so once (the toast, then the status line) and keeps the last good gallery:
+    # no progress overlay on its outputs, since Gradio paints an "Error" badge over every overlaid component
+    ui.map_btn.click(None, None, ui.latency, js=f"() => {MAPPING_NOTE!r}", api_name=False, queue=False)
+    ui.map_btn.click(on_map, map_inputs, map_outputs, api_name="map", concurrency_id="map",
+                     concurrency_limit=MAP_CONCURRENCY, preprocess=False, show_progress="hidden",
+                     validator=map_validator("map", MAP_MAX_WAITING, "Map")).failure(
+        lambda: MAP_FAILED, None, ui.latency, api_name=False, queue=False)
+    # NAM streams into the gallery: its place in the queue and any error show on the step bar only
+    ui.map_nam_btn.click(on_map_nam, map_inputs, [*map_outputs, ui.loss_plot, ui.nam_bar], api_name="map_nam",
+                         concurrency_id="nam", concurrency_limit=NAM_CONCURRENCY, preprocess=False,
+                         show_progress="full", show_progress_on=[ui.nam_bar],
+                         validator=map_validator("nam", NAM_MAX_WAITING, "NAM"))
+    ui.stop_btn.click(on_stop_nam, None, None, api_name="stop_nam", queue=False)
+    # live drawing: every stroke (the latest one: a request waiting behind a running one is replaced)
+    live_inputs = [*sel, ui.sketch, ui.k, ui.seed, ui.kind, ui.live]
+    ui.sketch.change(on_live, live_inputs, map_outputs, api_name="live", concurrency_id="live",
+                     concurrency_limit=LIVE_CONCURRENCY, preprocess=False, show_progress="hidden",
+                     trigger_mode="always_last", validator=live_validator)
+    ui.method.change(lambda m: (gr.Checkbox(visible=LV.is_live_method(m)),
+                                gr.Button(visible=not LV.is_live_method(m)),
+                                gr.Group(visible=not LV.is_live_method(m))),
+                     ui.method, [ui.live, ui.stop_btn, ui.nam_box], api_name=False, queue=False)
+    # after Map's outputs exist: the previous model's results are cleared on every change of model
+    for comp in sel:
+        comp.change(cleared, sel, [*map_outputs, ui.loss_plot, ui.nam_bar], api_name=False, queue=False,
+                    show_progress="hidden")
+    ui.download.click(on_download_click, ui.state, None, api_name=False)  # queued: toasts need the queue
+    return availability
+
+
+def _map_outputs_of(ui: SimpleNamespace) -> list[Any]:
+    """What Map (and the live preview, and a change of model) writes: the state, the gallery and all derived."""
+    return [ui.state, ui.gallery, ui.model_view, ui.latency, ui.download, ui.why, ui.why_md, ui.dir_note,
+            ui.anchor_md, ui.strip, *ui.sliders, ui.kind]
+
+
+def _direction_events(ctx: AppContext, ui: SimpleNamespace) -> None:
+    """The latent directions (sliders, reset, random, kind, strip, anchor) and the GAN comparison of the last
+    mapped input: handlers and events."""
+    reg = ctx.reg
 
     @guarded
     def on_compare(state: dict[str, Any] | None) -> tuple[Any, str, str]:
@@ -616,6 +825,56 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
             strip, lat = None, gr.skip()
         return state, _anchor_md(idx), strip, lat
 
+    state, kind, sliders = ui.state, ui.kind, ui.sliders
+    gallery, latency, download = ui.gallery, ui.latency, ui.download
+    for i, s in enumerate(sliders):
+        s.release(on_explore, [state, kind, *sliders], [gallery, latency, download, state],
+                  api_name="explore" if i == 0 else f"explore_{i}", show_progress="hidden",
+                  api_visibility="public" if i == 0 else "undocumented", trigger_mode="always_last")
+    # the direction controls are quick: their errors ("press Map first") are a toast, not badges on the gallery
+    ui.reset_btn.click(on_reset, [state, kind], [*sliders, gallery, latency, download, state, ui.anchor_md, ui.strip],
+                       api_name="reset", show_progress="hidden").success(
+        # the anchored tile loses its highlight with the anchor (a separate update: /reset's output stays
+        # the gallery's images for API clients)
+        lambda: gr.Gallery(selected_index=None), None, gallery, api_name=False, queue=False,
+        show_progress="hidden")
+    ui.random_btn.click(on_random, [state, kind], [*sliders, gallery, latency, download, state], api_name="random",
+                        show_progress="hidden")
+    # .input: the radio set by Map to the kind it shows does not start another round of directions
+    kind.input(on_kind, [state, kind], [ui.dir_note, *sliders, gallery, latency, download, state, kind, ui.strip],
+               api_name="directions_kind", show_progress="hidden")
+    ui.strip_btn.click(on_strip, [state, kind, ui.strip_dir], [ui.strip, latency], api_name="strip",
+                       show_progress_on=[ui.strip])
+    ui.compare_btn.click(on_compare, [state], [ui.compare, ui.compare_md, latency], api_name="compare")
+    gallery.select(on_select, [state, kind, ui.strip_dir], [state, ui.anchor_md, ui.strip, latency],
+                   api_name=False, show_progress_on=[ui.strip])
+    # a new task: no GAN panel where no GAN baseline exists; its old results belonged to the previous task
+    ui.task.change(lambda t: (gr.Accordion(visible=L.has_baselines(reg, t)), None, ""), ui.task,
+                   [ui.compare_box, ui.compare, ui.compare_md], api_name=False, queue=False)
+    for b in (ui.map_btn, ui.map_nam_btn):  # the GAN results belong to the previous input
+        b.click(lambda: (None, ""), None, [ui.compare, ui.compare_md], api_name=False, queue=False)
+
+
+def _translate_tab(ctx: AppContext, state: Any, source: Any) -> TranslateTab:
+    """Translate: draw or upload an input, Map it with the chosen model, explore the solutions."""
+    ui = _translate_layout(ctx, state, source)
+    availability = _map_events(ctx, ui)
+    _direction_events(ctx, ui)
+    return TranslateTab(ui.task, ui.method, ui.generator, ui.upload, ui.avail, ui.matrix, ui.hint,
+                        [ui.map_btn, ui.map_nam_btn], availability)
+
+
+def _glann_tab(ctx: AppContext, tab_glann: Any) -> GlannTab:
+    """GLANN: sample, interpolate and invert the generators (inside its ``gr.Tab``, given as ``tab_glann``)."""
+    reg, task0 = ctx.reg, ctx.task0
+
+    def invert_gpu_seconds(domain: Any, image: Any, steps: Any, *_: Any, **__: Any) -> int:
+        try:
+            n = L.parse_int(steps, "Optimisation steps", 10, 1000, default=150)
+        except L.AppError:
+            n = 1000
+        return L.gpu_seconds(n)  # its 4 restarts run side by side in each step
+
     @L.gpu()
     @guarded
     def on_sample(domain: str, kind: str, n: float, seed: float) -> tuple[Any, str]:
@@ -660,301 +919,171 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         gal, lat = on_sample(domain, kind, n, seed)
         return radio, gal, lat, [], []
 
+    gr.Markdown("GLANN samples images from noise without an adversary: G(T(e)), e ~ N(0, I).")
+    doms = reg.generator_domains()
+    dom0 = L.TASKS[task0].target if L.TASKS[task0].target in doms else (doms[0] if doms else None)
+    kinds0 = L.generator_kinds(reg, dom0) if dom0 else []
+    with gr.Row():
+        g_domain = gr.Dropdown([(L.domain_label(d), d) for d in doms], value=dom0, label="Domain",
+                               elem_id="g_domain")
+        g_kind = gr.Radio([(L.GENERATOR_LABEL[g], g) for g in kinds0],
+                          value="glann" if "glann" in kinds0 else (kinds0[0] if kinds0 else None),
+                          label="Generator", elem_id="g_kind")
+    g_latency = gr.Markdown("")
+    with gr.Accordion("Sample", open=True):
+        with gr.Row():
+            g_n = gr.Slider(1, 64, value=16, step=1, label="Images")
+            g_seed = gr.Number(0, precision=0, label="Seed", minimum=0, maximum=L.MAX_SEED)
+            g_btn = gr.Button("Sample", variant="primary")
+        g_gallery = gr.Gallery(columns=8, height="auto", format="png", allow_preview=False,
+                               object_fit="contain", elem_classes=["pixelated"], label="Samples",
+                               interactive=False, elem_id="g_gallery")
+    with gr.Accordion("Interpolate between two seeds", open=False):
+        with gr.Row():
+            i_a = gr.Number(1, precision=0, label="Seed A", minimum=0, maximum=L.MAX_SEED)
+            i_b = gr.Number(2, precision=0, label="Seed B", minimum=0, maximum=L.MAX_SEED)
+            i_steps = gr.Slider(2, 16, value=8, step=1, label="Steps")
+            i_btn = gr.Button("Interpolate")
+        i_gallery = gr.Gallery(columns=8, height="auto", format="png", allow_preview=False,
+                               object_fit="contain", elem_classes=["pixelated"], label="Interpolation",
+                               interactive=False)
+    with gr.Accordion("Invert an image (find e with G(T(e)) ≈ image)", open=False):
+        with gr.Row():
+            v_img = gr.Image(label="Image", type="filepath", image_mode=None, height=200,
+                             sources=["upload", "clipboard"])  # decoded by L.load_image
+            v_steps = gr.Slider(20, 500, value=150, step=10, label="Optimisation steps")
+            v_btn = gr.Button("Invert")
+        # whole images: tiles no taller than the gallery (2 columns of the full width were taller,
+        # so only their top showed) and "contain" (Gradio's default "cover" crops to the tile)
+        v_gallery = gr.Gallery(columns=4, height=330, fit_columns=False, format="png", allow_preview=False,
+                               object_fit="contain", elem_classes=["pixelated"], label="Inversion",
+                               interactive=False, elem_id="v_gallery")
+        gr.Markdown(L.UPLOAD_LIMITS_MD)
+    g_btn.click(on_sample, [g_domain, g_kind, g_n, g_seed], [g_gallery, g_latency], api_name="glann_sample")
+    i_btn.click(on_interp, [g_domain, g_kind, i_a, i_b, i_steps], [i_gallery, g_latency],
+                api_name="glann_interpolate")
+    v_btn.click(on_invert, [g_domain, v_img, v_steps], [v_gallery, g_latency], api_name="glann_invert",
+                preprocess=False)
+    glann_refresh = [g_kind, g_gallery, g_latency, i_gallery, v_gallery]
+    tab_glann.select(glann_domains, g_domain, g_domain, api_name=False, queue=False).then(
+        on_glann_domain, [g_domain, g_kind, g_n, g_seed], glann_refresh, api_name=False)
+    g_domain.input(on_glann_domain, [g_domain, g_kind, g_n, g_seed], glann_refresh, api_name=False)
+    g_kind.input(on_glann_domain, [g_domain, g_kind, g_n, g_seed], glann_refresh, api_name=False)
+    return GlannTab(doms, dom0, g_domain, g_kind, g_n, g_seed, glann_refresh, on_glann_domain)
+
+
+def _learn_tab(ctx: AppContext, doms: list[str]) -> dict[str, list[gr.Button]]:
+    """Learn: the tour (static pictures drawn at start-up), the results, the loss curves, the models. Returns the
+    tour's "try it" buttons by idea ("glann_tab": the GLANN tab's), wired by :func:`_try_events`."""
+    reg, tour, tour_figs, loss_figs = ctx.reg, ctx.tour, ctx.tour_figs, ctx.loss_figs
+    # static content only (pictures drawn at start-up): the tab shows at once, with no request
+    gr.Markdown(L.TOUR_INTRO, elem_id="tour_intro")
+    try_btns: dict[str, list[gr.Button]] = {}
+    for key, title, text in L.TOUR_IDEAS:
+        gr.Markdown(f"#### {title}\n\n{text}", elem_classes=["tour-text"])
+        if tour_figs.get(key):
+            gr.Image(tour_figs[key], show_label=False, interactive=False, format="png",
+                     buttons=["fullscreen"], elem_id=f"tour_{key}", elem_classes=["tour-figure"])
+        with gr.Row():
+            combo = tour.get(key)
+            if combo is not None:
+                what = f"{L.METHOD_LABEL[combo[1]]} on {L.task_label(combo[0])}"
+                if key == "glann":
+                    what = f"{L.METHOD_LABEL[combo[1]]} with a GLANN generator"
+                try_btns.setdefault(key, []).append(gr.Button(f"Try it: {what}", size="sm",
+                                                              elem_id=f"try_{key}"))
+            if key == "glann" and doms:
+                try_btns.setdefault("glann_tab", []).append(gr.Button(
+                    "Try it: sample GLANN in the GLANN tab", size="sm", elem_id="try_glann_tab"))
+    gr.Markdown("### Results", elem_id="results_head")
+    gr.Markdown(L.compact_results_markdown(reg.root), elem_id="results_compact")
+    gr.Markdown(L.RESULTS_NOTE + " [The full table: every generator and metric →](results)",
+                elem_id="results_note")
+    with gr.Accordion("Loss curves, grouped", open=False, elem_id="loss_curves"):
+        for title, text, path in loss_figs:
+            gr.Markdown(f"**{title}.** {text}")
+            gr.Image(path, show_label=False, interactive=False, format="png", buttons=[])
+        if not loss_figs:
+            gr.Markdown("No training history in the checkpoints folder.")
+    with gr.Accordion("Available models", open=False):
+        gr.Markdown(reg.matrix_markdown())
+    return try_btns
+
+
+def _try_events(ctx: AppContext, try_btns: dict[str, list[gr.Button]], tr: TranslateTab, gl: GlannTab) -> None:
+    """The tour's "try it" buttons: the Translate tab set to the idea's model, or the GLANN tab sampling."""
+    tour, main_tabs = ctx.tour, ctx.main_tabs
+    task, method, generator, upload = tr.task, tr.method, tr.generator, tr.upload
+
     def on_try(idea: str) -> tuple[Any, ...]:
         """A tour idea's "try it": the Translate tab set to its model, with the task's first example loaded."""
         t, m, g = tour[idea]  # type: ignore[misc]
         ex = L.EXAMPLES_DIR / f"{t}_1.png"
         return gr.Tabs(selected="translate"), t, m, g, (str(ex) if ex.exists() else gr.skip())
 
-    def on_download_click(state: dict[str, Any] | None) -> None:
-        if not state or state.get("input") is None:
-            gr.Warning("Nothing to download yet: press Map first, then Download all saves the gallery as PNGs.")
-        elif state.get("live"):
-            gr.Warning("The live preview has no zip: press Map, then Download all saves the gallery as PNGs.")
+    for key, btns in try_btns.items():
+        for b in btns:
+            if key == "glann_tab":
+                b.click(lambda: (gr.Tabs(selected="glann"), gl.dom0), None, [main_tabs, gl.domain],
+                        api_name=False, queue=False).then(
+                    gl.on_domain, [gl.domain, gl.kind, gl.n, gl.seed], gl.refresh, api_name=False)
+            else:
+                b.click(functools.partial(on_try, key), None, [main_tabs, task, method, generator, upload],
+                        api_name=False, queue=False)
 
-    # ---------------------------------------------------------------- layout
+
+def _results_page(reg: L.ModelRegistry) -> None:
+    """The whole evaluation on a page of its own (inside its ``demo.route``)."""
+    gr.Markdown("# NAM Studio: the full evaluation\n[← back to the app](./)")
+    gr.Markdown(L.full_results_markdown(reg.root), elem_id="full_results")
+    fig0 = L.results_figure(reg.root)
+    if fig0:
+        gr.Image(fig0, label="Evaluation figure", interactive=False, buttons=["fullscreen"])
+
+
+def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = None,
+               cache_cleanup: tuple[int, int] | None = CACHE_CLEANUP,
+               extra_roots: tuple[str | Path, ...] = ()) -> gr.Blocks:
+    """The Blocks app; ``checkpoints_dir`` (else ``$NAM_CHECKPOINTS_DIR``, else ./checkpoints) holds the models,
+    ``extra_roots`` are searched after it (the shipped models beside a user's own); ``cache_cleanup`` is Gradio's
+    ``delete_cache`` (frequency, age) in seconds."""
+    gradio_cache.install()  # streamed results re-send the same images: no rewrite under a download
+    reg = L.ModelRegistry(checkpoints_dir, device=device, extra_roots=extra_roots)
+    task0, method0, gen0 = reg.default_choice()
+    examples = L.example_paths(tasks=L.servable_tasks(reg))  # no example that leads to a disabled Map button
+    # the Learn tab's pictures: drawn once from the models and cached on disk, so the tab only shows files
+    tour_figs, tour = L.tour_figures(reg), L.tour_combos(reg)
+    loss_figs = L.loss_curve_figures(reg.root)
+    try:
+        kind0 = "style" if len(reg.get(task0, method0, gen0).style_dirs.vectors) else "input"
+    except (L.AppError, AttributeError, TypeError):  # no such model, or no style directions in it
+        kind0 = "input"
+
     with gr.Blocks(title="NAM Studio", analytics_enabled=False, delete_cache=cache_cleanup) as demo:
         gr.Markdown(HEADER)
         state = gr.State(None)
         source = gr.State("draw")
         with gr.Tabs() as main_tabs:
+            ctx = AppContext(reg, demo, main_tabs, task0, method0, gen0, kind0, examples, tour, tour_figs,
+                             loss_figs)
             with gr.Tab("Translate", id="translate"):
-                with gr.Row():
-                    with gr.Column(scale=2, min_width=320):
-                        task = gr.Dropdown(L.TASK_CHOICES, value=task0, label="Task", elem_id="task")
-                        with gr.Row():
-                            method = gr.Radio(L.METHOD_CHOICES, value=method0, label="Method", elem_id="method")
-                            generator = gr.Radio(L.GENERATOR_CHOICES, value=gen0, label="Generator",
-                                                 elem_id="generator")
-                        st0 = reg.status(task0, method0, gen0)
-                        avail = gr.Markdown(st0.message, elem_id="availability")
-                        with gr.Accordion("Which models are available?", open=False):
-                            matrix = gr.Markdown(reg.matrix_markdown())
-                        with gr.Tabs(selected="draw") as input_tabs:
-                            with gr.Tab("Draw", id="draw") as tab_draw:
-                                hint = gr.Markdown(L.draw_hint(task0))
-                                sketch = gr.Sketchpad(
-                                    label="Canvas", type="numpy", image_mode="RGBA", format="png",
-                                    canvas_size=(400, 400), fixed_canvas=True, layers=False, transforms=[],
-                                    brush=gr.Brush(default_size=5, colors=["#000000", "#ffffff", "#1f6feb"],
-                                                   default_color="#000000", color_mode="defaults"),
-                                    elem_id="sketch")
-                            with gr.Tab("Upload", id="upload") as tab_upload:
-                                # decoded by L.load_image, not by Gradio (events below use preprocess=False):
-                                # our own limits and messages for huge, broken and non-image files
-                                upload = gr.Image(label="Upload an image", type="filepath", image_mode=None,
-                                                  sources=["upload", "clipboard"], format="png", height=260,
-                                                  elem_id="upload")
-                                gr.Markdown(L.UPLOAD_LIMITS_MD, elem_id="upload_limits")
-                            with gr.Tab("Examples", id="examples"):
-                                ex_gallery = gr.Gallery(
-                                    value=[(str(p), L.example_caption(t)) for p, t in examples],
-                                    label="Click an example: it sets the task and the input (then press Map)",
-                                    # every row in view (no inner scrolling): about 160 px per row of 3
-                                    columns=3, height=max(1, -(-len(examples) // 3)) * 160 + 40,
-                                    allow_preview=False, object_fit="contain",
-                                    elem_classes=["pixelated"], elem_id="examples", interactive=False)
-                        with gr.Row():
-                            k = gr.Slider(1, L.MAX_K, value=8, step=1, label="Solutions K", elem_id="k")
-                            seed = gr.Number(0, precision=0, label="Seed", minimum=0, maximum=L.MAX_SEED,
-                                             elem_id="seed")
-                        label0 = "Map" if st0.available else "Map (model unavailable)"
-                        map_btn = gr.Button(label0, variant="primary", interactive=st0.available,
-                                            visible=not is_iterative(method0), elem_id="map")
-                        map_nam_btn = gr.Button(label0, variant="primary", interactive=st0.available,
-                                                visible=is_iterative(method0), elem_id="map_nam")
-                        with gr.Row():
-                            live = gr.Checkbox(True, label="Live: translate as you draw (one-pass methods)",
-                                               visible=LV.is_live_method(method0), elem_id="live")
-                            stop_btn = gr.Button("Stop NAM (keep the current solutions)", size="sm",
-                                                 variant="stop", visible=not LV.is_live_method(method0),
-                                                 elem_id="stop_nam")
-                        gr.Markdown(f"NAM optimises each input and runs in its own queue ({NAM_CONCURRENCY} at a "
-                                    f"time); the one-pass methods have {MAP_CONCURRENCY} workers of their own. "
-                                    "Your place in the queue is shown while you wait.", elem_id="queue_note")
-                        model_view = gr.Image(label="Model's view of the input", interactive=False, height=150,
-                                              format="png", elem_classes=["pixelated"], elem_id="model_view")
-                    with gr.Column(scale=3, min_width=380):
-                        gallery = gr.Gallery(label="Solutions G(z) — click one to anchor", columns=4, height=420,
-                                             format="png", allow_preview=False, object_fit="contain",
-                                             elem_classes=["pixelated"], elem_id="gallery", interactive=False)
-                        latency = gr.Markdown("", elem_id="latency")
-                        with gr.Group(visible=not LV.is_live_method(method0), elem_id="nam_box") as nam_box:
-                            nam_bar = gr.HTML("", elem_id="nam_bar")
-                            loss_plot = gr.LinePlot(x="step", y="loss", color="solutions", height=180,
-                                                    label="NAM: reconstruction loss per step", x_title="step",
-                                                    y_title="loss", elem_id="loss_plot")
-                        download = gr.DownloadButton("Download all (zip of PNGs)", size="sm", elem_id="download")
-                        with gr.Accordion("Latent directions", open=True):
-                            kind = gr.Radio(L.DIRECTION_KINDS, value=kind0, label="Directions")
-                            dir_note = gr.Markdown("Press Map to get the directions of your input.")
-                            sliders = [gr.Slider(-L.SPAN, L.SPAN, value=0.0, step=0.1, label=f"Direction {i + 1}",
-                                                 visible=False, elem_id=f"dir{i}") for i in range(L.N_DIRECTIONS)]
-                            with gr.Row():
-                                reset_btn = gr.Button("Reset", size="sm")
-                                random_btn = gr.Button("Random", size="sm")
-                            anchor_md = gr.Markdown(_anchor_md(None))
-                            with gr.Row():
-                                strip_dir = gr.Dropdown([f"Direction {i + 1}" for i in range(L.N_DIRECTIONS)],
-                                                        value="Direction 1", label="Strip: one direction, −3σ…+3σ")
-                                strip_btn = gr.Button("Show strip", size="sm")
-                            # no label over the image: it hid the first frames (each frame says its σ below it)
-                            strip = gr.Image(label="Strip view: one direction from −3σ to +3σ", show_label=False,
-                                             interactive=False, format="png", elem_classes=["pixelated"],
-                                             elem_id="strip")
-                        with gr.Accordion("Why these solutions? (T(G(z)) vs the input)", open=False):
-                            # no label over the tiles (it hid the input's corner): the accordion says what they are
-                            why = gr.Gallery(label="Input and T(G(z)) of each solution", show_label=False,
-                                             columns=5, height=300,
-                                             format="png", allow_preview=False, elem_classes=["pixelated"],
-                                             object_fit="contain", interactive=False, elem_id="why")
-                            why_md = gr.Markdown("")
-                        with gr.Accordion("Compare with GANs (CycleGAN, DistanceGAN, DTN)", open=False,
-                                          visible=L.has_baselines(reg, task0), elem_id="compare_box") as compare_box:
-                            compare_btn = gr.Button("Compare the last mapped input", size="sm")
-                            compare = gr.Gallery(label="GAN baselines' analogies", columns=3, height="auto",
-                                                 format="png", allow_preview=False, object_fit="contain",
-                                                 elem_classes=["pixelated"], interactive=False)
-                            compare_md = gr.Markdown("")
+                tr = _translate_tab(ctx, state, source)
             with gr.Tab("GLANN", id="glann") as tab_glann:
-                gr.Markdown("GLANN samples images from noise without an adversary: G(T(e)), e ~ N(0, I).")
-                doms = reg.generator_domains()
-                dom0 = L.TASKS[task0].target if L.TASKS[task0].target in doms else (doms[0] if doms else None)
-                kinds0 = L.generator_kinds(reg, dom0) if dom0 else []
-                with gr.Row():
-                    g_domain = gr.Dropdown([(L.domain_label(d), d) for d in doms], value=dom0, label="Domain",
-                                           elem_id="g_domain")
-                    g_kind = gr.Radio([(L.GENERATOR_LABEL[g], g) for g in kinds0],
-                                      value="glann" if "glann" in kinds0 else (kinds0[0] if kinds0 else None),
-                                      label="Generator", elem_id="g_kind")
-                g_latency = gr.Markdown("")
-                with gr.Accordion("Sample", open=True):
-                    with gr.Row():
-                        g_n = gr.Slider(1, 64, value=16, step=1, label="Images")
-                        g_seed = gr.Number(0, precision=0, label="Seed", minimum=0, maximum=L.MAX_SEED)
-                        g_btn = gr.Button("Sample", variant="primary")
-                    g_gallery = gr.Gallery(columns=8, height="auto", format="png", allow_preview=False,
-                                           object_fit="contain", elem_classes=["pixelated"], label="Samples",
-                                           interactive=False, elem_id="g_gallery")
-                with gr.Accordion("Interpolate between two seeds", open=False):
-                    with gr.Row():
-                        i_a = gr.Number(1, precision=0, label="Seed A", minimum=0, maximum=L.MAX_SEED)
-                        i_b = gr.Number(2, precision=0, label="Seed B", minimum=0, maximum=L.MAX_SEED)
-                        i_steps = gr.Slider(2, 16, value=8, step=1, label="Steps")
-                        i_btn = gr.Button("Interpolate")
-                    i_gallery = gr.Gallery(columns=8, height="auto", format="png", allow_preview=False,
-                                           object_fit="contain", elem_classes=["pixelated"], label="Interpolation",
-                                           interactive=False)
-                with gr.Accordion("Invert an image (find e with G(T(e)) ≈ image)", open=False):
-                    with gr.Row():
-                        v_img = gr.Image(label="Image", type="filepath", image_mode=None, height=200,
-                                         sources=["upload", "clipboard"])  # decoded by L.load_image
-                        v_steps = gr.Slider(20, 500, value=150, step=10, label="Optimisation steps")
-                        v_btn = gr.Button("Invert")
-                    # whole images: tiles no taller than the gallery (2 columns of the full width were taller,
-                    # so only their top showed) and "contain" (Gradio's default "cover" crops to the tile)
-                    v_gallery = gr.Gallery(columns=4, height=330, fit_columns=False, format="png", allow_preview=False,
-                                           object_fit="contain", elem_classes=["pixelated"], label="Inversion",
-                                           interactive=False, elem_id="v_gallery")
-                    gr.Markdown(L.UPLOAD_LIMITS_MD)
+                gl = _glann_tab(ctx, tab_glann)
             with gr.Tab("Learn", id="learn"):
-                # static content only (pictures drawn at start-up): the tab shows at once, with no request
-                gr.Markdown(L.TOUR_INTRO, elem_id="tour_intro")
-                try_btns: dict[str, list[gr.Button]] = {}
-                for key, title, text in L.TOUR_IDEAS:
-                    gr.Markdown(f"#### {title}\n\n{text}", elem_classes=["tour-text"])
-                    if tour_figs.get(key):
-                        gr.Image(tour_figs[key], show_label=False, interactive=False, format="png",
-                                 buttons=["fullscreen"], elem_id=f"tour_{key}", elem_classes=["tour-figure"])
-                    with gr.Row():
-                        combo = tour.get(key)
-                        if combo is not None:
-                            what = f"{L.METHOD_LABEL[combo[1]]} on {L.task_label(combo[0])}"
-                            if key == "glann":
-                                what = f"{L.METHOD_LABEL[combo[1]]} with a GLANN generator"
-                            try_btns.setdefault(key, []).append(gr.Button(f"Try it: {what}", size="sm",
-                                                                          elem_id=f"try_{key}"))
-                        if key == "glann" and doms:
-                            try_btns.setdefault("glann_tab", []).append(gr.Button(
-                                "Try it: sample GLANN in the GLANN tab", size="sm", elem_id="try_glann_tab"))
-                gr.Markdown("### Results", elem_id="results_head")
-                gr.Markdown(L.compact_results_markdown(reg.root), elem_id="results_compact")
-                gr.Markdown(L.RESULTS_NOTE + " [The full table: every generator and metric →](results)",
-                            elem_id="results_note")
-                with gr.Accordion("Loss curves, grouped", open=False, elem_id="loss_curves"):
-                    for title, text, path in loss_figs:
-                        gr.Markdown(f"**{title}.** {text}")
-                        gr.Image(path, show_label=False, interactive=False, format="png", buttons=[])
-                    if not loss_figs:
-                        gr.Markdown("No training history in the checkpoints folder.")
-                with gr.Accordion("Available models", open=False):
-                    gr.Markdown(reg.matrix_markdown())
+                try_btns = _learn_tab(ctx, gl.doms)
             with gr.Tab("Studio", id="studio"):  # train on your own images (nam_core/serving/studio_tab.py)
-                build_studio_tab(reg, task=task, method=method, generator=generator, tabs=main_tabs)
-
-        # ---------------------------------------------------------------- events
-        sel = [task, method, generator]
-        buttons = [map_btn, map_nam_btn]
-        for comp in (method, generator):
-            comp.change(availability, sel, [avail, *buttons, hint], api_name=False, queue=False)
-        task.change(on_task, [*sel, source, upload], [avail, *buttons, hint, model_view], api_name=False,
-                    preprocess=False)
-        upload.change(on_upload, [task, upload], [source, input_tabs, model_view], api_name="preview_upload",
-                      preprocess=False)
-        ex_gallery.select(on_example, [method, generator], [upload, task, method, generator], api_name=False,
-                          queue=False)
-        tab_draw.select(lambda: "draw", None, source, api_name=False, queue=False)
-        tab_upload.select(lambda: "upload", None, source, api_name=False, queue=False)
-        map_outputs = [state, gallery, model_view, latency, download, why, why_md, dir_note, anchor_md, strip,
-                       *sliders, kind]
-        map_inputs = [*sel, source, sketch, upload, k, seed, kind]
-        # preprocess=False: the sketch and the upload arrive as FileData (already checked and moved into Gradio's
-        # cache) and are decoded by L.load_image; seeds and K are parsed by L.parse_seed / L.parse_int
-        # a failed one-pass Map says so once (the toast, then the status line) and keeps the last good gallery:
-        # no progress overlay on its outputs, since Gradio paints an "Error" badge over every overlaid component
-        map_btn.click(None, None, latency, js=f"() => {MAPPING_NOTE!r}", api_name=False, queue=False)
-        map_btn.click(on_map, map_inputs, map_outputs, api_name="map", concurrency_id="map",
-                      concurrency_limit=MAP_CONCURRENCY, preprocess=False, show_progress="hidden",
-                      validator=map_validator("map", MAP_MAX_WAITING, "Map")).failure(
-            lambda: MAP_FAILED, None, latency, api_name=False, queue=False)
-        # NAM streams into the gallery: its place in the queue and any error show on the step bar only
-        map_nam_btn.click(on_map_nam, map_inputs, [*map_outputs, loss_plot, nam_bar], api_name="map_nam",
-                          concurrency_id="nam", concurrency_limit=NAM_CONCURRENCY, preprocess=False,
-                          show_progress="full", show_progress_on=[nam_bar],
-                          validator=map_validator("nam", NAM_MAX_WAITING, "NAM"))
-        stop_btn.click(on_stop_nam, None, None, api_name="stop_nam", queue=False)
-        # live drawing: every stroke (the latest one: a request waiting behind a running one is replaced)
-        live_inputs = [*sel, sketch, k, seed, kind, live]
-        sketch.change(on_live, live_inputs, map_outputs, api_name="live", concurrency_id="live",
-                      concurrency_limit=LIVE_CONCURRENCY, preprocess=False, show_progress="hidden",
-                      trigger_mode="always_last", validator=live_validator)
-        method.change(lambda m: (gr.Checkbox(visible=LV.is_live_method(m)),
-                                 gr.Button(visible=not LV.is_live_method(m)),
-                                 gr.Group(visible=not LV.is_live_method(m))),
-                      method, [live, stop_btn, nam_box], api_name=False, queue=False)
-        for i, s in enumerate(sliders):
-            s.release(on_explore, [state, kind, *sliders], [gallery, latency, download, state],
-                      api_name="explore" if i == 0 else f"explore_{i}", show_progress="hidden",
-                      api_visibility="public" if i == 0 else "undocumented", trigger_mode="always_last")
-        # the direction controls are quick: their errors ("press Map first") are a toast, not badges on the gallery
-        reset_btn.click(on_reset, [state, kind], [*sliders, gallery, latency, download, state, anchor_md, strip],
-                        api_name="reset", show_progress="hidden").success(
-            # the anchored tile loses its highlight with the anchor (a separate update: /reset's output stays
-            # the gallery's images for API clients)
-            lambda: gr.Gallery(selected_index=None), None, gallery, api_name=False, queue=False,
-            show_progress="hidden")
-        random_btn.click(on_random, [state, kind], [*sliders, gallery, latency, download, state], api_name="random",
-                         show_progress="hidden")
-        # .input: the radio set by Map to the kind it shows does not start another round of directions
-        kind.input(on_kind, [state, kind], [dir_note, *sliders, gallery, latency, download, state, kind, strip],
-                   api_name="directions_kind", show_progress="hidden")
-        strip_btn.click(on_strip, [state, kind, strip_dir], [strip, latency], api_name="strip",
-                        show_progress_on=[strip])
-        compare_btn.click(on_compare, [state], [compare, compare_md, latency], api_name="compare")
-        gallery.select(on_select, [state, kind, strip_dir], [state, anchor_md, strip, latency], api_name=False,
-                       show_progress_on=[strip])
-        g_btn.click(on_sample, [g_domain, g_kind, g_n, g_seed], [g_gallery, g_latency], api_name="glann_sample")
-        i_btn.click(on_interp, [g_domain, g_kind, i_a, i_b, i_steps], [i_gallery, g_latency],
-                    api_name="glann_interpolate")
-        v_btn.click(on_invert, [g_domain, v_img, v_steps], [v_gallery, g_latency], api_name="glann_invert",
-                    preprocess=False)
-        glann_refresh = [g_kind, g_gallery, g_latency, i_gallery, v_gallery]
-        tab_glann.select(glann_domains, g_domain, g_domain, api_name=False, queue=False).then(
-            on_glann_domain, [g_domain, g_kind, g_n, g_seed], glann_refresh, api_name=False)
-        g_domain.input(on_glann_domain, [g_domain, g_kind, g_n, g_seed], glann_refresh, api_name=False)
-        g_kind.input(on_glann_domain, [g_domain, g_kind, g_n, g_seed], glann_refresh, api_name=False)
-        # a new task: no GAN panel where no GAN baseline exists; its old results belonged to the previous task
-        task.change(lambda t: (gr.Accordion(visible=L.has_baselines(reg, t)), None, ""), task,
-                    [compare_box, compare, compare_md], api_name=False, queue=False)
-        for b in buttons:  # the GAN results belong to the previous input
-            b.click(lambda: (None, ""), None, [compare, compare_md], api_name=False, queue=False)
-        # after Map's outputs exist: the previous model's results are cleared on every change of model
-        for comp in sel:
-            comp.change(cleared, sel, [*map_outputs, loss_plot, nam_bar], api_name=False, queue=False,
-                        show_progress="hidden")
-        download.click(on_download_click, state, None, api_name=False)  # queued: toasts need the queue
-        for key, btns in try_btns.items():
-            for b in btns:
-                if key == "glann_tab":
-                    b.click(lambda: (gr.Tabs(selected="glann"), dom0), None, [main_tabs, g_domain],
-                            api_name=False, queue=False).then(
-                        on_glann_domain, [g_domain, g_kind, g_n, g_seed], glann_refresh, api_name=False)
-                else:
-                    b.click(functools.partial(on_try, key), None, [main_tabs, task, method, generator, upload],
-                            api_name=False, queue=False)
-        demo.load(availability, sel, [avail, *buttons, hint], api_name=False, queue=False)
-        demo.load(lambda: reg.matrix_markdown(), None, matrix, api_name=False, queue=False)
+                build_studio_tab(reg, task=tr.task, method=tr.method, generator=tr.generator, tabs=main_tabs)
+        _try_events(ctx, try_btns, tr, gl)
+        demo.load(tr.availability, tr.sel, [tr.avail, *tr.buttons, tr.hint], api_name=False, queue=False)
+        demo.load(lambda: reg.matrix_markdown(), None, tr.matrix, api_name=False, queue=False)
 
     # the whole evaluation on a page of its own (linked from the Learn tab), where its wide table has room
     with demo.route("Full results", "results", show_in_navbar=False):
-        gr.Markdown("# NAM Studio: the full evaluation\n[← back to the app](./)")
-        gr.Markdown(L.full_results_markdown(reg.root), elem_id="full_results")
-        fig0 = L.results_figure(reg.root)
-        if fig0:
-            gr.Image(fig0, label="Evaluation figure", interactive=False, buttons=["fullscreen"])
+        _results_page(reg)
 
     demo.registry = reg  # type: ignore[attr-defined]  # for tests and benchmarks
-    demo.admissions = admissions  # type: ignore[attr-defined]
+    demo.admissions = ctx.admissions  # type: ignore[attr-defined]
     return demo
 
 
