@@ -211,6 +211,23 @@ def _session(request: Any) -> str:
 
 
 MAPPING_NOTE = "Mapping… (the gallery updates when the solutions are ready)"
+STROKE_SETTLE_MS = 700  # how long after a stroke the canvas may still be uploading its layers (see _settle_js)
+# remembers when the pointer last went up or down on the canvas (installed once per page by demo.load)
+STROKE_CLOCK_JS = """() => {
+  const mark = (e) => {
+    if (e.target.closest && e.target.closest('#sketch')) window.namLastStroke = performance.now();
+  };
+  document.addEventListener('pointerdown', mark, true);
+  document.addEventListener('pointerup', mark, true);
+}"""
+
+
+def _settle_js(note: str | None) -> str:
+    """A Map button's first (browser-only) step: wait until STROKE_SETTLE_MS have passed since the last stroke,
+    then show ``note``."""
+    ret = repr(note) if note is not None else "[]"
+    return (f"async () => {{ const wait = {STROKE_SETTLE_MS} - (performance.now() - (window.namLastStroke ?? -1e9));"
+            f" if (wait > 0) await new Promise((r) => setTimeout(r, wait)); return {ret}; }}")
 MAP_FAILED = ("⚠ Map failed (the message is at the top right); the gallery still shows the last good result.")
 
 
@@ -454,12 +471,14 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
     reg, examples = ctx.reg, ctx.examples
     admissions, tickets, streams = ctx.admissions, ctx.tickets, ctx.streams
 
+    blobs = L.EditorBlobs(ui.sketch.blob_storage)
+
     def sketch_value(value: Any) -> Any:
         """The Sketchpad's value as our handlers read it (preprocess=False): with live drawing attached, the browser
-        uploads the layers ahead as blobs and the event carries only their id (each id is read by one event)."""
+        uploads the layers ahead as blobs and the event carries only their id (read through EditorBlobs, so the
+        live preview and a Map right after the stroke both see it)."""
         if isinstance(value, dict) and value.get("id") and not value.get("layers") and not value.get("composite"):
-            blobs = ui.sketch.blob_storage.pop(str(value["id"]), None)
-            return L.decode_editor_blobs(blobs) if blobs is not None else None
+            return blobs.read(str(value["id"]))
         return value
 
     def availability(task: str, method: str, generator: str) -> tuple[str, Any, Any, str]:
@@ -693,16 +712,18 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
     # cache) and are decoded by L.load_image; seeds and K are parsed by L.parse_seed / L.parse_int
     # a failed one-pass Map says so once (the toast, then the status line) and keeps the last good gallery:
     # no progress overlay on its outputs, since Gradio paints an "Error" badge over every overlaid component
-    ui.map_btn.click(None, None, ui.latency, js=f"() => {MAPPING_NOTE!r}", api_name=False, queue=False)
-    ui.map_btn.click(on_map, map_inputs, map_outputs, api_name="map", concurrency_id="map",
-                     concurrency_limit=MAP_CONCURRENCY, preprocess=False, show_progress="hidden",
-                     validator=map_validator("map", MAP_MAX_WAITING, "Map")).failure(
+    # The canvas sends its value some time after the pointer is released (Gradio waits, exports and uploads
+    # the layers first): a Map pressed in that gap would send the canvas before the stroke. Map's first step
+    # waits for the stroke to settle; the mapping, a .then step, reads the inputs only after it.
+    ui.map_btn.click(None, None, ui.latency, js=_settle_js(MAPPING_NOTE), api_name=False, queue=False).then(
+        on_map, map_inputs, map_outputs, api_name="map", concurrency_id="map", concurrency_limit=MAP_CONCURRENCY,
+        preprocess=False, show_progress="hidden", validator=map_validator("map", MAP_MAX_WAITING, "Map")).failure(
         lambda: MAP_FAILED, None, ui.latency, api_name=False, queue=False)
     # NAM streams into the gallery: its place in the queue and any error show on the step bar only
-    ui.map_nam_btn.click(on_map_nam, map_inputs, [*map_outputs, ui.loss_plot, ui.nam_bar], api_name="map_nam",
-                         concurrency_id="nam", concurrency_limit=NAM_CONCURRENCY, preprocess=False,
-                         show_progress="full", show_progress_on=[ui.nam_bar],
-                         validator=map_validator("nam", NAM_MAX_WAITING, "NAM"))
+    ui.map_nam_btn.click(None, None, None, js=_settle_js(None), api_name=False, queue=False).then(
+        on_map_nam, map_inputs, [*map_outputs, ui.loss_plot, ui.nam_bar], api_name="map_nam",
+        concurrency_id="nam", concurrency_limit=NAM_CONCURRENCY, preprocess=False, show_progress="full",
+        show_progress_on=[ui.nam_bar], validator=map_validator("nam", NAM_MAX_WAITING, "NAM"))
     ui.stop_btn.click(on_stop_nam, None, None, api_name="stop_nam", queue=False)
     # live drawing: every stroke (the latest one: a request waiting behind a running one is replaced)
     live_inputs = [*sel, ui.sketch, ui.k, ui.seed, ui.kind, ui.live]
@@ -1077,6 +1098,7 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         _try_events(ctx, try_btns, tr, gl)
         demo.load(tr.availability, tr.sel, [tr.avail, *tr.buttons, tr.hint], api_name=False, queue=False)
         demo.load(lambda: reg.matrix_markdown(), None, tr.matrix, api_name=False, queue=False)
+        demo.load(None, None, None, js=STROKE_CLOCK_JS, api_name=False, queue=False)
 
     # the whole evaluation on a page of its own (linked from the Learn tab), where its wide table has room
     with demo.route("Full results", "results", show_in_navbar=False):

@@ -80,3 +80,17 @@ def test_live_drawing_errors_reset_strip_and_task_switch(served, browser_page: C
         assert page.locator("#gallery img").count() == 0
         assert page.locator("#strip img").count() == 0
 
+
+
+def test_map_pressed_right_after_a_stroke_reads_that_stroke(served, browser_page: Callable) -> None:
+    """The live preview and the Map click carry the same canvas blob id: the Map must still read the drawing."""
+    url, _ = served
+    with browser_page(url) as page:
+        for i, stroke in enumerate([STROKE, [(0.3, 0.3), (0.7, 0.3), (0.5, 0.8)], [(0.4, 0.5), (0.6, 0.5)]]):
+            draw(page, stroke)
+            page.locator("#map").click()  # no wait: the stroke's upload and live preview are still in flight
+            page.wait_for_function("(document.querySelector('#latency')?.innerText || '').includes('Map')",
+                                   timeout=60_000)
+            page.wait_for_timeout(1500)  # let a live preview that lost the race land too
+            assert not page.get_by_text("The canvas is empty").count(), f"stroke {i + 1}"
+            assert page.locator("#gallery img").count() >= 1

@@ -515,3 +515,33 @@ def test_run_map_refuses_bad_seeds(registry) -> None:
         L.glann_interpolate(registry, "mnist", 2**70, 1)
     res = L.run_map(registry, "street2mnist", "vae-nam", "glann", img, 2, L.MAX_SEED)
     assert res.outputs.shape[0] == 2
+
+
+def test_editor_blobs_are_read_again_and_waited_for() -> None:
+    """Issue 16: a live preview and a Map pressed right after the stroke carry the same blob id; Gradio's store
+    hands each id out once, so the Map read "The canvas is empty". An upload still in flight is waited for."""
+    import io
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    ink = np.zeros((40, 40, 4), np.uint8)
+    ink[10:30, 18:22] = (0, 0, 0, 255)
+    buf = io.BytesIO()
+    Image.fromarray(ink).save(buf, format="PNG")
+    blob = SimpleNamespace(background=None, layers=[buf.getvalue()], composite=buf.getvalue())
+    store: dict = {"a": blob}
+    from nam_core.serving.images import EditorBlobs
+
+    reader = EditorBlobs(store, keep=2, wait_s=1.0)
+    first, again = reader.read("a"), reader.read("a")
+    assert "a" not in store and first is again and np.array_equal(first["composite"], ink)
+    threading.Timer(0.2, lambda: store.__setitem__("b", blob)).start()  # its upload lands after the event
+    t0 = time.monotonic()
+    assert np.array_equal(reader.read("b")["layers"][0], ink) and time.monotonic() - t0 < 1.0
+    reader.read("a")
+    store["c"] = blob
+    reader.read("c")  # keep=2: "b" is the oldest, forgotten
+    assert reader.read("missing") is None and "b" not in reader._decoded

@@ -26,7 +26,7 @@ from .inputs import (
 )
 from .images import (
     WORK_SIDE, MAX_UPLOAD_BYTES, DECODE_BUDGET_BYTES, DecodeBudget, UPLOAD_LIMITS_MD, load_image,
-    decode_editor_blobs, ink_to_input, sketch_to_input, upload_to_input, choose_input, to_display,
+    decode_editor_blobs, EditorBlobs, ink_to_input, sketch_to_input, upload_to_input, choose_input, to_display,
     in_input_polarity, STRIP_PAD, STRIP_LABEL_H, strip_image,
 )
 from .downloads import (
@@ -49,7 +49,7 @@ from .content import (
 __all__ = [
     "ALL_METHOD_LABEL", "AppError", "baseline_note", "best_result", "check_choices", "check_input",
     "CHECKPOINTS_DIR", "checkpoints_dir", "choice_for_task", "choose_input", "compact_results_markdown",
-    "DECODE_BUDGET_BYTES", "decode_editor_blobs", "DecodeBudget", "direction_info", "DIRECTION_KINDS",
+    "DECODE_BUDGET_BYTES", "decode_editor_blobs", "DecodeBudget", "EditorBlobs", "direction_info", "DIRECTION_KINDS",
     "DirectionInfo", "domain_label", "DOMAINS", "draw_hint", "example_caption", "example_paths", "EXAMPLES_DIR",
     "full_results_markdown", "GENERATOR_CHOICES", "generator_kinds", "GENERATOR_LABEL", "glann_interpolate",
     "glann_invert", "glann_sample", "gpu", "GPU_BASE_S", "GPU_MAX_S", "gpu_seconds", "has_baselines",

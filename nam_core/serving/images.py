@@ -328,6 +328,41 @@ def decode_editor_blobs(blobs: Any) -> dict[str, Any]:
             "composite": decode(getattr(blobs, "composite", None))}
 
 
+class EditorBlobs:
+    """Reads the Sketchpad's blobs by the id an event carries. Gradio's store gives each id to one reader, but a
+    live-preview event and a Map pressed right after the stroke carry the same id: the second would find nothing
+    ("The canvas is empty"). The decoded value of the last few ids is kept for such rereads, and an id whose
+    upload is still in flight is waited for (briefly)."""
+
+    def __init__(self, storage: dict[str, Any], keep: int = 32, wait_s: float = 1.5, poll_s: float = 0.02) -> None:
+        import collections
+
+        self.storage, self.keep, self.wait_s, self.poll_s = storage, keep, wait_s, poll_s
+        self._decoded: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, blob_id: str) -> dict[str, Any] | None:
+        import time
+
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            with self._lock:
+                if blob_id in self._decoded:
+                    self._decoded.move_to_end(blob_id)
+                    return self._decoded[blob_id]
+                blobs = self.storage.get(blob_id)
+                if blobs is not None and (getattr(blobs, "composite", None) or getattr(blobs, "layers", None)):
+                    self.storage.pop(blob_id, None)
+                    value = decode_editor_blobs(blobs)
+                    self._decoded[blob_id] = value
+                    while len(self._decoded) > self.keep:
+                        self._decoded.popitem(last=False)
+                    return value
+            if time.monotonic() >= deadline:
+                return decode_editor_blobs(blobs) if blobs is not None else None
+            time.sleep(self.poll_s)
+
+
 def _as_array(x: Any) -> np.ndarray | None:
     if x is None:
         return None
