@@ -49,6 +49,9 @@ log = logging.getLogger("nam_studio.app")
 MAP_CONCURRENCY, MAP_MAX_WAITING = 2, 24
 LIVE_CONCURRENCY = 2  # live-drawing previews (one pending per browser tab: each new stroke replaces the waiting one)
 NAM_CONCURRENCY, NAM_MAX_WAITING = 1, 4
+# the two queues' concurrency ids (Gradio's, seen by tests and by anything reading the queue): names of queues, not
+# of methods; which requests go to NAM_QUEUE is decided by is_iterative(method)
+MAP_QUEUE, NAM_QUEUE = "map", "nam"
 QUEUE_MAX_SIZE = 64
 ADMIT_WINDOW_S = 2.0
 CACHE_CLEANUP = (600, 1800)  # Gradio's delete_cache: every 10 min, delete cached files older than 30 min
@@ -622,8 +625,8 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
                kind: Any, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
         """Map with a one-pass method (its own queue: see MAP_CONCURRENCY). Its result is dropped when a stroke
         drawn meanwhile has a newer live preview (latest request wins, see Tickets)."""
-        if "map" in admissions:
-            admissions["map"].started()
+        if MAP_QUEUE in admissions:
+            admissions[MAP_QUEUE].started()
         if is_iterative(method):
             raise L.AppError("NAM optimises every input and runs in its own queue: use the NAM Map button "
                              "(API: /map_nam).")
@@ -649,8 +652,8 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
                    seed: Any, kind: Any, request: gr.Request) -> Iterator[list[Any]]:
         """Map with NAM's per-input optimisation (its own queue: see NAM_CONCURRENCY), streamed: the K current
         solutions, T(G(z)), the loss curve and a step bar every few steps, then the ranked result as a Map."""
-        if "nam" in admissions:
-            admissions["nam"].started()
+        if NAM_QUEUE in admissions:
+            admissions[NAM_QUEUE].started()
         if not is_iterative(method):
             raise L.AppError("This queue is for NAM only: map one-pass methods with the Map button (API: /map).")
         L.check_choices(task, method, generator, kind)
@@ -716,14 +719,14 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
     # the layers first): a Map pressed in that gap would send the canvas before the stroke. Map's first step
     # waits for the stroke to settle; the mapping, a .then step, reads the inputs only after it.
     ui.map_btn.click(None, None, ui.latency, js=_settle_js(MAPPING_NOTE), api_name=False, queue=False).then(
-        on_map, map_inputs, map_outputs, api_name="map", concurrency_id="map", concurrency_limit=MAP_CONCURRENCY,
-        preprocess=False, show_progress="hidden", validator=map_validator("map", MAP_MAX_WAITING, "Map")).failure(
+        on_map, map_inputs, map_outputs, api_name="map", concurrency_id=MAP_QUEUE, concurrency_limit=MAP_CONCURRENCY,
+        preprocess=False, show_progress="hidden", validator=map_validator(MAP_QUEUE, MAP_MAX_WAITING, "Map")).failure(
         lambda: MAP_FAILED, None, ui.latency, api_name=False, queue=False)
     # NAM streams into the gallery: its place in the queue and any error show on the step bar only
     ui.map_nam_btn.click(None, None, None, js=_settle_js(None), api_name=False, queue=False).then(
         on_map_nam, map_inputs, [*map_outputs, ui.loss_plot, ui.nam_bar], api_name="map_nam",
-        concurrency_id="nam", concurrency_limit=NAM_CONCURRENCY, preprocess=False, show_progress="full",
-        show_progress_on=[ui.nam_bar], validator=map_validator("nam", NAM_MAX_WAITING, "NAM"))
+        concurrency_id=NAM_QUEUE, concurrency_limit=NAM_CONCURRENCY, preprocess=False, show_progress="full",
+        show_progress_on=[ui.nam_bar], validator=map_validator(NAM_QUEUE, NAM_MAX_WAITING, "NAM"))
     ui.stop_btn.click(on_stop_nam, None, None, api_name="stop_nam", queue=False)
     # live drawing: every stroke (the latest one: a request waiting behind a running one is replaced)
     live_inputs = [*sel, ui.sketch, ui.k, ui.seed, ui.kind, ui.live]
@@ -948,7 +951,7 @@ def _glann_tab(ctx: AppContext, tab_glann: Any) -> GlannTab:
         g_domain = gr.Dropdown([(L.domain_label(d), d) for d in doms], value=dom0, label="Domain",
                                elem_id="g_domain")
         g_kind = gr.Radio([(L.GENERATOR_LABEL[g], g) for g in kinds0],
-                          value="glann" if "glann" in kinds0 else (kinds0[0] if kinds0 else None),
+                          value=kinds0[0] if kinds0 else None,  # in menu order: the first generator when present
                           label="Generator", elem_id="g_kind")
     g_latency = gr.Markdown("")
     with gr.Accordion("Sample", open=True):
@@ -993,15 +996,19 @@ def _glann_tab(ctx: AppContext, tab_glann: Any) -> GlannTab:
     return GlannTab(doms, dom0, g_domain, g_kind, g_n, g_seed, glann_refresh, on_glann_domain)
 
 
+SAMPLE_TAB = "glann_tab"  # the key (and ``try_<key>`` element id) of the tour's button that opens the GLANN tab
+
+
 def _learn_tab(ctx: AppContext, doms: list[str]) -> dict[str, list[gr.Button]]:
     """Learn: the tour (static pictures drawn at start-up), the results, the loss curves, the models. Returns the
-    tour's "try it" buttons by idea ("glann_tab": the GLANN tab's), wired by :func:`_try_events`."""
+    tour's "try it" buttons by idea key (SAMPLE_TAB: the GLANN tab's), wired by :func:`_try_events`."""
     reg, tour, tour_figs, loss_figs = ctx.reg, ctx.tour, ctx.tour_figs, ctx.loss_figs
     # static content only (pictures drawn at start-up): the tab shows at once, with no request
     gr.Markdown(L.TOUR_INTRO, elem_id="tour_intro")
     try_btns: dict[str, list[gr.Button]] = {}
-    for key, title, text in L.TOUR_IDEAS:
-        gr.Markdown(f"#### {title}\n\n{text}", elem_classes=["tour-text"])
+    for idea in L.TOUR_IDEAS:
+        key = idea.key
+        gr.Markdown(f"#### {idea.title}\n\n{idea.text}", elem_classes=["tour-text"])
         if tour_figs.get(key):
             gr.Image(tour_figs[key], show_label=False, interactive=False, format="png",
                      buttons=["fullscreen"], elem_id=f"tour_{key}", elem_classes=["tour-figure"])
@@ -1009,13 +1016,14 @@ def _learn_tab(ctx: AppContext, doms: list[str]) -> dict[str, list[gr.Button]]:
             combo = tour.get(key)
             if combo is not None:
                 what = f"{L.METHOD_LABEL[combo[1]]} on {L.task_label(combo[0])}"
-                if key == "glann":
-                    what = f"{L.METHOD_LABEL[combo[1]]} with a GLANN generator"
+                if idea.generator is not None:
+                    what = f"{L.METHOD_LABEL[combo[1]]} with a {L.GENERATOR_LABEL[idea.generator]} generator"
                 try_btns.setdefault(key, []).append(gr.Button(f"Try it: {what}", size="sm",
                                                               elem_id=f"try_{key}"))
-            if key == "glann" and doms:
-                try_btns.setdefault("glann_tab", []).append(gr.Button(
-                    "Try it: sample GLANN in the GLANN tab", size="sm", elem_id="try_glann_tab"))
+            if idea.sample_tab and doms:
+                try_btns.setdefault(SAMPLE_TAB, []).append(gr.Button(
+                    f"Try it: sample {L.GENERATOR_LABEL[idea.generator]} in the GLANN tab", size="sm",
+                    elem_id=f"try_{SAMPLE_TAB}"))
     gr.Markdown("### Results", elem_id="results_head")
     gr.Markdown(L.compact_results_markdown(reg.root), elem_id="results_compact")
     gr.Markdown(L.RESULTS_NOTE + " [The full table: every generator and metric →](results)",
@@ -1044,7 +1052,7 @@ def _try_events(ctx: AppContext, try_btns: dict[str, list[gr.Button]], tr: Trans
 
     for key, btns in try_btns.items():
         for b in btns:
-            if key == "glann_tab":
+            if key == SAMPLE_TAB:
                 b.click(lambda: (gr.Tabs(selected="glann"), gl.dom0), None, [main_tabs, gl.domain],
                         api_name=False, queue=False).then(
                     gl.on_domain, [gl.domain, gl.kind, gl.n, gl.seed], gl.refresh, api_name=False)

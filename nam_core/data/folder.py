@@ -371,6 +371,9 @@ def _open_source(path: Path) -> Iterator[_Source]:
 
 
 # ---------------------------------------------------------------------------------------------------------- layout
+# the trainA/ trainB/ testA/ testB/ folder layout that CycleGAN's datasets are downloaded in (a dataset layout, named
+# after the download, not the CycleGAN method): its side is chosen by folder, so its images are never halved
+CYCLEGAN_LAYOUT = "cyclegan"
 
 
 def _hash_test(name: str, fraction: float) -> bool:
@@ -395,7 +398,7 @@ def _select(src: _Source, side: str | None, fraction: float) -> tuple[str, dict[
             in_test = [_hash_test(e.name.split("/", 1)[1], fraction) for e in train]
             test = [e for e, t in zip(train, in_test) if t]
             train = [e for e, t in zip(train, in_test) if not t]
-        return "cyclegan", {"train": train, "test": test}
+        return CYCLEGAN_LAYOUT, {"train": train, "test": test}
     layout = "pix2pix" if side else "images"
     if "train" in by_top and ("test" in by_top or "val" in by_top):
         return f"{layout}-split", {"train": by_top["train"], "test": by_top.get("test") or by_top["val"]}
@@ -603,7 +606,7 @@ def load_folder(name: str, split: str = "train", **kwargs) -> DomainDataset:
         if not (folder / "meta.json").exists():
             tmp = Path(tempfile.mkdtemp(prefix=f".folder-{digest}.", suffix=".tmp", dir=cache_dir()))
             try:
-                _build(src, selection, opts, None if layout == "cyclegan" else side, tmp, label)
+                _build(src, selection, opts, None if layout == CYCLEGAN_LAYOUT else side, tmp, label)
                 (tmp / "key.json").write_text(json.dumps(key, sort_keys=True))
                 try:
                     os.replace(tmp, folder)

@@ -18,7 +18,7 @@ This module imports nothing from the method modules (they import it), so it is a
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,8 +48,9 @@ class Method:
     (z, σ) is its test-time algorithm; ``input_directions(translator, z, sigma, k, reference)`` its per-input
     latent directions; ``recon_loss(config)`` the loss its T was trained with (what ranking by loss must use).
     ``speed_baseline``: the one-pass method the speed tables compare the iterative one against (one method sets
-    it). ``variational``: its encoder gives a posterior (μ, σ) rather than one code. ``summary``: what the model
-    is, in one sentence (model cards)."""
+    it). ``variational``: its encoder gives a posterior (μ, σ) rather than one code. ``app_default``: the one-pass
+    method the app selects first and the benchmarks measure first (one method sets it). ``summary``: what the
+    model is, in one sentence (model cards)."""
 
     name: str
     label: str
@@ -65,6 +66,7 @@ class Method:
     partner_priority: int | None = None
     speed_baseline: bool = False
     variational: bool = False
+    app_default: bool = False
     summary: str = ""
     order: int = 100  # position in tables and menus
     solve: Solver | None = None
@@ -185,6 +187,21 @@ def label(name: str) -> str:
 def speed_baseline() -> str | None:
     """The name of the method whose speed the iterative method's is reported against (None if none registers)."""
     return next((m.name for m in methods(None) if m.speed_baseline), None)
+
+
+def default_method() -> str:
+    """The name of the app's default one-pass method (the one registered with ``app_default``)."""
+    found = [m.name for m in methods(None) if m.app_default]
+    if len(found) != 1:
+        raise LookupError(f"exactly one method must set app_default (found {found or 'none'})")
+    return found[0]
+
+
+def default_first(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` in their order, with the app's default method moved to the front (runs and plans start with the
+    model most people use)."""
+    names, first = tuple(names), default_method()
+    return (*(n for n in names if n == first), *(n for n in names if n != first))
 
 
 def partner_methods() -> list[Method]:

@@ -228,7 +228,7 @@ register(Method(
     name="vae-nam", label="VAE-NAM", module="nam_core/methods/vae_nam.py", script="train_mapping",
     cites=("vae-nam", "nam"), published={"mnist2svhn": 51.7, "svhn2mnist": 37.4}, deterministic=False,
     loss_keys=("recon", "kl"), partner_priority=0, speed_baseline=True, variational=True, order=3,
-    solve=solve_posterior,
+    app_default=True, solve=solve_posterior,
     defaults={"epochs": 30, "batch_size": 64, "beta": 1e-3},
     input_directions=posterior_input_directions))
 

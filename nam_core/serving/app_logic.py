@@ -20,9 +20,9 @@ from ..data import DOMAINS
 from ..methods.mappings import TASKS
 from ..paths import CHECKPOINTS_DIR
 from .inputs import (
-    METHOD_CHOICES, GENERATOR_CHOICES, DIRECTION_KINDS, METHOD_LABEL, GENERATOR_LABEL, TASK_ORDER, N_DIRECTIONS,
-    MAX_K, SPAN, MAX_SEED, AppError, parse_int, parse_seed, check_choices, domain_label, task_label, TASK_CHOICES,
-    draw_hint, GPU_BASE_S, GPU_MAX_S, NAM_DEFAULT_STEPS, gpu_seconds, gpu, checkpoints_dir,
+    METHOD_CHOICES, GENERATOR_CHOICES, GENERATOR_KINDS, DIRECTION_KINDS, METHOD_LABEL, GENERATOR_LABEL, TASK_ORDER,
+    N_DIRECTIONS, MAX_K, SPAN, MAX_SEED, AppError, parse_int, parse_seed, check_choices, domain_label, task_label,
+    TASK_CHOICES, draw_hint, GPU_BASE_S, GPU_MAX_S, NAM_DEFAULT_STEPS, gpu_seconds, gpu, checkpoints_dir,
 )
 from .images import (
     WORK_SIDE, MAX_UPLOAD_BYTES, DECODE_BUDGET_BYTES, DecodeBudget, UPLOAD_LIMITS_MD, load_image,
@@ -41,23 +41,23 @@ from .actions import (
     glann_interpolate, glann_invert,
 )
 from .content import (
-    EXAMPLES_DIR, TOUR_INTRO, TOUR_IDEAS, compact_results_markdown, RESULTS_NOTE, full_results_markdown,
+    EXAMPLES_DIR, TOUR_INTRO, TourIdea, TOUR_IDEAS, compact_results_markdown, RESULTS_NOTE, full_results_markdown,
     tour_combos, tour_figures, loss_curve_panels, loss_curve_figures, results_markdown, results_figure,
     example_paths, servable_tasks, choice_for_task, example_caption,
 )
 
 __all__ = [
-    "ALL_METHOD_LABEL", "AppError", "baseline_note", "best_result", "check_choices", "check_input",
-    "CHECKPOINTS_DIR", "checkpoints_dir", "choice_for_task", "choose_input", "compact_results_markdown",
-    "DECODE_BUDGET_BYTES", "decode_editor_blobs", "DecodeBudget", "EditorBlobs", "direction_info", "DIRECTION_KINDS",
-    "DirectionInfo", "domain_label", "DOMAINS", "draw_hint", "example_caption", "example_paths", "EXAMPLES_DIR",
-    "full_results_markdown", "GENERATOR_CHOICES", "generator_kinds", "GENERATOR_LABEL", "glann_interpolate",
-    "glann_invert", "glann_sample", "gpu", "GPU_BASE_S", "GPU_MAX_S", "gpu_seconds", "has_baselines",
-    "in_input_polarity", "ink_to_input", "load_image", "load_results", "loss_curve_figures", "loss_curve_panels",
-    "MapResult", "MAX_K", "MAX_SEED", "MAX_UPLOAD_BYTES", "METHOD_CHOICES", "METHOD_LABEL", "ModelRegistry",
-    "N_DIRECTIONS", "NAM_DEFAULT_STEPS", "parse_int", "parse_seed", "random_coefficients", "rank_captions",
-    "resolve_kind", "results_figure", "results_markdown", "RESULTS_NOTE", "run_compare", "run_explore", "run_map",
-    "run_strip", "servable_tasks", "sketch_to_input", "SPAN", "strip_image", "STRIP_LABEL_H", "STRIP_PAD",
-    "TASK_CHOICES", "task_label", "TASK_ORDER", "TASKS", "to_display", "tour_combos", "tour_figures", "TOUR_IDEAS",
+    "ALL_METHOD_LABEL", "AppError", "baseline_note", "best_result", "check_choices", "check_input", "CHECKPOINTS_DIR",
+    "checkpoints_dir", "choice_for_task", "choose_input", "compact_results_markdown", "DECODE_BUDGET_BYTES",
+    "decode_editor_blobs", "DecodeBudget", "EditorBlobs", "direction_info", "DIRECTION_KINDS", "DirectionInfo",
+    "domain_label", "DOMAINS", "draw_hint", "example_caption", "example_paths", "EXAMPLES_DIR", "full_results_markdown",
+    "GENERATOR_CHOICES", "GENERATOR_KINDS", "generator_kinds", "GENERATOR_LABEL", "glann_interpolate", "glann_invert",
+    "glann_sample", "gpu", "GPU_BASE_S", "GPU_MAX_S", "gpu_seconds", "has_baselines", "in_input_polarity",
+    "ink_to_input", "load_image", "load_results", "loss_curve_figures", "loss_curve_panels", "MapResult", "MAX_K",
+    "MAX_SEED", "MAX_UPLOAD_BYTES", "METHOD_CHOICES", "METHOD_LABEL", "ModelRegistry", "N_DIRECTIONS",
+    "NAM_DEFAULT_STEPS", "parse_int", "parse_seed", "random_coefficients", "rank_captions", "resolve_kind",
+    "results_figure", "results_markdown", "RESULTS_NOTE", "run_compare", "run_explore", "run_map", "run_strip",
+    "servable_tasks", "sketch_to_input", "SPAN", "strip_image", "STRIP_LABEL_H", "STRIP_PAD", "TASK_CHOICES",
+    "task_label", "TASK_ORDER", "TASKS", "to_display", "tour_combos", "tour_figures", "TourIdea", "TOUR_IDEAS",
     "TOUR_INTRO", "UPLOAD_LIMITS_MD", "upload_to_input", "WORK_SIDE", "write_zip", "ZIPS", "ZipStore",
 ]

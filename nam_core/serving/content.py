@@ -8,6 +8,8 @@ import tempfile
 import time
 import uuid
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +17,19 @@ import numpy as np
 from PIL import Image
 
 from ..methods.mappings import SERVED_METHODS, TASKS
-from ..methods.registry import methods
+from ..methods.registry import default_method, find_method, methods
+from ..methods.registry import label as label_of
 from .images import upload_to_input
-from .inputs import BASELINE_CHOICES, GENERATOR_LABEL, TASK_ORDER, AppError, checkpoints_dir, domain_label, task_label
+from .inputs import (
+    BASELINE_CHOICES,
+    GENERATOR_KINDS,
+    GENERATOR_LABEL,
+    TASK_ORDER,
+    AppError,
+    checkpoints_dir,
+    domain_label,
+    task_label,
+)
 from .models import (
     ALL_METHOD_LABEL,
     RESULT_METHODS,
@@ -48,22 +60,60 @@ digits) **without paired examples and without an adversary**. A generator **G** 
 alone, then frozen. A small network **T** learns to map B images back to A, so that **T(G(z)) ≈ x**: an analogy of
 x is **G(z)** for a code **z** that explains x. The three ideas differ in how they find z, and in how G is trained.
 """
-TOUR_IDEAS: list[tuple[str, str, str]] = [
-    ("nam", "1 · NAM: optimise a code for each input",
+
+
+@dataclass(frozen=True)
+class TourIdea:
+    """One idea of the tour: ``key`` names its picture (cache file, ``tour_<key>`` / ``try_<key>`` element ids);
+    ``method`` is the mapping it shows (its picture and "try it" use that method's tour model), ``generator`` the
+    generator it shows instead (its picture is that generator alone; "try it" maps with the default method on it,
+    and ``sample_tab`` adds a button to the tab that samples it). ``draw(registry, combo, inputs, picked)`` returns
+    the figure: ``inputs`` are the shipped examples of the combination's task (only when ``uses_examples``), and
+    ``picked`` maps a task to the example an earlier picture chose, so that pictures of one task show one input."""
+
+    key: str
+    title: str
+    text: str
+    draw: Callable[..., Any]
+    method: str | None = None
+    generator: str | None = None
+    uses_examples: bool = True
+    sample_tab: bool = False
+
+
+def _draw_optimisation(registry: ModelRegistry, combo: tuple[str, str, str], xs: list[np.ndarray],
+                       picked: dict[str, int]) -> Any:
+    fig, picked[combo[0]] = _nam_picture(registry, combo, xs)
+    return fig
+
+
+def _draw_one_pass(registry: ModelRegistry, combo: tuple[str, str, str], xs: list[np.ndarray],
+                   picked: dict[str, int]) -> Any:
+    return _vae_picture(registry, combo, xs[min(picked.get(combo[0], 0), len(xs) - 1)])
+
+
+def _draw_generator(registry: ModelRegistry, combo: tuple[str, str, str], xs: list[np.ndarray],
+                    picked: dict[str, int]) -> Any:
+    return _glann_picture(registry, TASKS[combo[0]].target, combo[2])
+
+
+TOUR_IDEAS: list[TourIdea] = [
+    TourIdea("nam", "1 · NAM: optimise a code for each input",
      "NAM (Hoshen & Wolf, 2018) starts from K codes and moves each by gradient descent on the loss between "
      "T(G(z)) and x. The picture follows one solution: the top row is T(G(z)), what is compared with the input; "
      "the bottom row is G(z), the analogy. The loss falls step by step: slow (one optimisation per input), but "
-     "each of the K restarts can land on a different analogy."),
-    ("vae-nam", "2 · VAE-NAM: one forward pass",
+     "each of the K restarts can land on a different analogy.", _draw_optimisation, method="nam"),
+    TourIdea("vae-nam", "2 · VAE-NAM: one forward pass",
      "VAE-NAM trains an encoder E with T, so that E(x) gives a Gaussian q(z|x) = N(μ, σ²) at once. The K "
      "solutions are samples z = μ + σ·ε (the first is μ) rendered in one batched pass: milliseconds instead of "
      "seconds, and the spread of the samples shows how ambiguous the mapping is. The bottom row checks each "
-     "sample: T(G(z)) should look like the input."),
-    ("glann", "3 · GLANN: a generator in two stages, no discriminator",
+     "sample: T(G(z)) should look like the input.", _draw_one_pass, method="vae-nam"),
+    TourIdea("glann", "3 · GLANN: a generator in two stages, no discriminator",
      "GLANN (Hoshen, Li & Malik, 2019) trains G in two stages. Stage 1 (GLO) learns one code z_i per training "
      "image together with G, so that G(z_i) redraws image i (top row). Codes drawn from a Gaussian fitted to "
      "the z_i fall between them, where G was never trained (middle row). Stage 2 (IMLE) learns a map T from "
-     "noise e ~ N(0, I) onto the codes, so that G(T(e)) samples new images (bottom row)."),
+     "noise e ~ N(0, I) onto the codes, so that G(T(e)) samples new images (bottom row).", _draw_generator,
+     generator="glann", uses_examples=False, sample_tab=True),
 ]
 LOSS_GROUPS: list[tuple[str, str, str]] = [
     ("generator", "Generators (trained first, on the target domain alone)",
@@ -112,8 +162,9 @@ def compact_results_markdown(root: str | Path | None = None) -> str:
             ms = r.get("ms_per_analogy_batch1")
             if isinstance(ms, (int, float)):
                 cell += f" · {_fmt_ms(float(ms))}"
-            if r.get("generator") == "dcgan":
-                cell += " (D)"
+            gen = r.get("generator")
+            if gen in GENERATOR_LABEL and gen != GENERATOR_KINDS[0]:  # marked by its initial: "(D)" for DCGAN
+                cell += f" ({GENERATOR_LABEL[gen][0]})"
             cells.append(cell)
         lines.append(f"| {ALL_METHOD_LABEL.get(m, m)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -171,7 +222,7 @@ def _tour_combo(registry: ModelRegistry, method: str) -> tuple[str, str, str] | 
     avail = set(registry.available())
     for t in (TOUR_TASK, *TASK_ORDER):
         best = best_result(registry.root, t, method)
-        for g in dict.fromkeys(([best["generator"]] if best else []) + ["glann", "dcgan"]):
+        for g in dict.fromkeys(([best["generator"]] if best else []) + list(GENERATOR_KINDS)):
             if (t, method, g) in avail:
                 return t, method, g
     return None
@@ -248,16 +299,17 @@ def _vae_picture(registry: ModelRegistry, combo: tuple[str, str, str], x: np.nda
     return fig
 
 
-def _glann_picture(registry: ModelRegistry, domain: str, n: int = 6) -> Any:
+def _glann_picture(registry: ModelRegistry, domain: str, kind: str, n: int = 6) -> Any:
+    """``kind``'s generator of ``domain`` in its two stages (GLANN: GLO codes, then IMLE's map from noise)."""
     import torch
     from matplotlib.figure import Figure
 
     from ..utils import to_uint8
 
-    sampler, _ = registry.generator(domain, "glann")
+    sampler, _ = registry.generator(domain, kind)
     codes = getattr(sampler, "codes", None)
     if not hasattr(sampler, "noise_dim") or codes is None or len(codes) < n:
-        raise AppError(f"No GLANN generator with its GLO codes for {domain}.")
+        raise AppError(f"No {GENERATOR_LABEL.get(kind, kind)} generator with its GLO codes for {domain}.")
     dev = next(sampler.parameters()).device
     g = torch.Generator().manual_seed(0)
     idx = torch.randperm(len(codes), generator=g)[:n]
@@ -273,17 +325,22 @@ def _glann_picture(registry: ModelRegistry, domain: str, n: int = 6) -> Any:
         for j in range(n):
             _show(axes[i, j], row[j])
         axes[i, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
-    fig.suptitle(f"GLANN generator of {domain_label(domain)}", fontsize=9)
+    fig.suptitle(f"{GENERATOR_LABEL.get(kind, kind)} generator of {domain_label(domain)}", fontsize=9)
     fig.tight_layout()
     return fig
 
 
+def _idea_combo(registry: ModelRegistry, idea: TourIdea) -> tuple[str, str, str] | None:
+    if idea.method is not None:
+        return _tour_combo(registry, idea.method)
+    on_gen = [c for c in registry.available() if c[2] == idea.generator]
+    return next((c for c in on_gen if c[0] == TOUR_TASK and c[1] == default_method()), on_gen[0] if on_gen else None)
+
+
 def tour_combos(registry: ModelRegistry) -> dict[str, tuple[str, str, str] | None]:
-    """The Translate-tab set-up behind each idea's "try it" button (None where no such model is available)."""
-    out = {"nam": _tour_combo(registry, "nam"), "vae-nam": _tour_combo(registry, "vae-nam")}
-    glann = [(t, m, g) for t, m, g in registry.available() if g == "glann"]
-    out["glann"] = next((c for c in glann if c[0] == TOUR_TASK and c[1] == "vae-nam"), glann[0] if glann else None)
-    return out
+    """The Translate-tab set-up behind each idea's "try it" button (None where no such model is available): an
+    idea's method on its tour model, or a generator's model on the tour's task with the default method first."""
+    return {idea.key: _idea_combo(registry, idea) for idea in TOUR_IDEAS}
 
 
 def tour_figures(registry: ModelRegistry, cache: Path | None = None) -> dict[str, str | None]:
@@ -294,32 +351,25 @@ def tour_figures(registry: ModelRegistry, cache: Path | None = None) -> dict[str
     combos = tour_combos(registry)
     out: dict[str, str | None] = {}
     picked: dict[str, int] = {}
-    for key, _, _ in TOUR_IDEAS:
-        combo = combos.get(key)
+    for idea in TOUR_IDEAS:
+        key, combo = idea.key, combos.get(idea.key)
         if combo is None:
             out[key] = None
             continue
         task = combo[0]
         cfgs = [registry.root / checkpoint_folder(*combo) / "config.json"]
-        if key == "glann":
-            cfgs = [registry.root / f"gen_{TASKS[task].target}_glann" / "config.json"]
+        if idea.generator is not None:  # the picture shows the generator alone: its checkpoint is the one drawn
+            cfgs = [registry.root / f"gen_{TASKS[task].target}_{idea.generator}" / "config.json"]
         path = cache / f"{key}_{_fingerprint(key, combo, *cfgs, *(p for p, _ in example_paths(tasks=[task])))}.png"
         if path.exists():
             out[key] = str(path)
             continue
         try:
-            if key == "glann":
-                fig = _glann_picture(registry, TASKS[task].target)
-            else:
-                xs = _example_inputs(task)
-                if not xs:
-                    out[key] = None
-                    continue
-                if key == "nam":
-                    fig, picked[task] = _nam_picture(registry, combo, xs)
-                else:  # the example of the NAM picture when it shows the same task (drawn just before)
-                    fig = _vae_picture(registry, combo, xs[min(picked.get(task, 0), len(xs) - 1)])
-            out[key] = _save_figure(fig, path)
+            xs = _example_inputs(task) if idea.uses_examples else []
+            if idea.uses_examples and not xs:
+                out[key] = None
+                continue
+            out[key] = _save_figure(idea.draw(registry, combo, xs, picked), path)
         except Exception as exc:  # noqa: BLE001 - a picture is optional: the app must start without it
             warnings.warn(f"Learn tab: no {key} picture ({type(exc).__name__}: {exc})", stacklevel=2)
             out[key] = None
@@ -362,14 +412,16 @@ def loss_curve_panels(root: str | Path | None = None) -> dict[str, dict[str, lis
         label = _curve_label(folder.name, cfg)
         series = {k: [float(h[k]) for h in hist if isinstance(h, dict) and isinstance(h.get(k), (int, float))]
                   for k in LOSS_KEYS.get(method, ("recon",))}
-        if method == "glann" and isinstance(info.get("imle_history"), list):
+        two_stage = isinstance(info.get("imle_history"), list)  # a GLO generator with its IMLE stage (GLANN)
+        if two_stage:
             series["imle"] = [float(v) for v in info["imle_history"] if isinstance(v, (int, float))]
+        name = ALL_METHOD_LABEL.get(method) or (label_of(method) if find_method(method) else method.upper())
         for key, ys in series.items():
             if len(ys) >= 2:
-                title = f"{ALL_METHOD_LABEL.get(method, method.upper())} · {KEY_LABEL.get(key, key)}"
-                if method == "glann":
-                    title = "GLANN · " + ("stage 2 (IMLE) code distance" if key == "imle" else
-                                          "stage 1 (GLO) reconstruction")
+                title = f"{name} · {KEY_LABEL.get(key, key)}"
+                if two_stage:
+                    title = f"{name} · " + ("stage 2 (IMLE) code distance" if key == "imle" else
+                                            "stage 1 (GLO) reconstruction")
                 groups[group].setdefault(title, []).append((label, ys))
     return {g: p for g, p in groups.items() if p}
 
@@ -480,13 +532,14 @@ def servable_tasks(registry: ModelRegistry) -> list[str]:
 
 def choice_for_task(registry: ModelRegistry, task: str, method: str, generator: str) -> tuple[str, str]:
     """(method, generator) to use for ``task``: the current ones when that model is available, else the task's
-    VAE-NAM (any generator), else its first available model."""
+    model of the current method, else of the default method (VAE-NAM, any generator), else its first available
+    model."""
     if registry.status(task, method, generator).available:
         return method, generator
     avail = [(m, g) for t, m, g in registry.available() if t == task]
     same = [c for c in avail if c[0] == method]
-    vae = [c for c in avail if c[0] == "vae-nam"]
-    return (same or vae or avail or [(method, generator)])[0]
+    default = [c for c in avail if c[0] == default_method()]
+    return (same or default or avail or [(method, generator)])[0]
 
 
 def example_caption(task: str) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data import DOMAINS
 from ..methods.mappings import TASKS
+from ..methods.registry import methods
 from ..paths import CHECKPOINTS_DIR
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -20,7 +21,9 @@ log = logging.getLogger("nam_studio.app_logic")
 
 METHOD_CHOICES: list[tuple[str, str]] = [("NAM", "nam"), ("NAM one-pass", "nam-ff"), ("AE-NAM", "ae-nam"),
                                          ("VAE-NAM", "vae-nam")]
-GENERATOR_CHOICES: list[tuple[str, str]] = [("GLANN", "glann"), ("DCGAN", "dcgan")]
+# the registered generators in menu order: the first is preferred wherever any generator would do
+GENERATOR_CHOICES: list[tuple[str, str]] = [(m.label, m.name) for m in methods("generator")]
+GENERATOR_KINDS: tuple[str, ...] = tuple(g for _, g in GENERATOR_CHOICES)
 # GAN baselines shown beside the non-adversarial methods ("compare with GANs"): checkpoint <task>_<method>
 LOAD_ERRORS = (Exception,)  # whatever stops a checkpoint becoming a Translator is a failed model, not a crash
 BASELINE_CHOICES: list[tuple[str, str]] = [("CycleGAN", "cyclegan"), ("DistanceGAN", "distancegan"), ("DTN", "dtn")]

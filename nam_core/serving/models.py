@@ -15,9 +15,11 @@ import numpy as np
 
 from ..checkpoints import CheckpointError
 from ..methods.mappings import SERVED_METHODS, TASKS
+from ..methods.registry import default_method
 from .inputs import (
     BASELINE_CHOICES,
     DOMAIN_LABEL,
+    GENERATOR_KINDS,
     GENERATOR_LABEL,
     LOAD_ERRORS,
     METHOD_CHOICES,
@@ -166,7 +168,7 @@ class ModelRegistry:
         why = f"no checkpoint `{checkpoint_folder(*key)}` in `{self.root}`"
         if TASKS[task].source == "svhn" or TASKS[task].target == "svhn":
             why += " (SVHN is not bundled with the app: train it with your own SVHN .mat files, see the README)"
-        alts = [f"{METHOD_LABEL[m]}/{GENERATOR_LABEL[g]}" for m in SERVED_METHODS for g in ("glann", "dcgan")
+        alts = [f"{METHOD_LABEL[m]}/{GENERATOR_LABEL[g]}" for m in SERVED_METHODS for g in GENERATOR_KINDS
                 if (m, g) != (method, generator) and self.local_path(task, m, g) is not None]
         alt = f" Available for this task: {', '.join(alts)}." if alts else ""
         if hub_allowed():
@@ -176,20 +178,22 @@ class ModelRegistry:
 
     def available(self) -> list[tuple[str, str, str]]:
         """Locally available combinations (task, method, generator)."""
-        return [(t, m, g) for t in TASK_ORDER for m in SERVED_METHODS for g in ("glann", "dcgan")
+        return [(t, m, g) for t in TASK_ORDER for m in SERVED_METHODS for g in GENERATOR_KINDS
                 if t in TASKS and self.local_path(t, m, g) is not None]
 
     def default_choice(self) -> tuple[str, str, str]:
-        """The first selection: VAE-NAM on the tour's task (mnist→street) with the generator whose evaluation
-        figures are best (``results.json``), else VAE-NAM edges→shoes, else the first available combination."""
+        """The first selection: the registry's default method (VAE-NAM) on the tour's task (mnist→street) with the
+        generator whose evaluation figures are best (``results.json``), else on edges→shoes or street→mnist with
+        the first generator, else any of its models, else the first available combination."""
         avail = self.available()
-        best = best_result(self.root, TOUR_TASK, "vae-nam")
-        prefs = [(TOUR_TASK, "vae-nam", g) for g in ([best["generator"]] if best else []) + ["glann", "dcgan"]]
-        for pref in [*prefs, ("edges2shoes", "vae-nam", "glann"), ("street2mnist", "vae-nam", "glann")]:
+        method, gen = default_method(), GENERATOR_KINDS[0]
+        best = best_result(self.root, TOUR_TASK, method)
+        prefs = [(TOUR_TASK, method, g) for g in ([best["generator"]] if best else []) + list(GENERATOR_KINDS)]
+        for pref in [*prefs, ("edges2shoes", method, gen), ("street2mnist", method, gen)]:
             if pref in avail:
                 return pref
-        vae = [a for a in avail if a[1] == "vae-nam"]
-        return (vae or avail or [("edges2shoes", "vae-nam", "glann")])[0]
+        same = [a for a in avail if a[1] == method]
+        return (same or avail or [("edges2shoes", method, gen)])[0]
 
     def matrix_markdown(self) -> str:
         """A task × method table of what is available (GLANN / DCGAN)."""
@@ -201,7 +205,7 @@ class ModelRegistry:
                 continue
             cells = []
             for m in SERVED_METHODS:
-                gens = [GENERATOR_LABEL[g] for g in ("glann", "dcgan") if self.local_path(t, m, g) is not None]
+                gens = [GENERATOR_LABEL[g] for g in GENERATOR_KINDS if self.local_path(t, m, g) is not None]
                 cells.append(", ".join(gens) if gens else "—")
             rows.append(f"| {task_label(t)} | " + " | ".join(cells) + " |")
         note = "" if hub_allowed() else "\n\nHub downloads are off (`HF_HUB_OFFLINE`/`NAM_APP_HUB=0`)."
@@ -328,7 +332,7 @@ class ModelRegistry:
         order = ["shoes", "handbags", "mnist", "street", "svhn"]
         return [d for d in order if d in doms] + sorted(doms - set(order))
 
-    def generator(self, domain: str, kind: str = "glann") -> tuple[Any, dict[str, Any]]:
+    def generator(self, domain: str, kind: str = GENERATOR_KINDS[0]) -> tuple[Any, dict[str, Any]]:
         """(G, config) of ``domain``'s ``kind`` generator: ``gen_<domain>_<kind>``, else the one of a mapping
         (named by the mapping's config, looked up only by name in the checkpoints folder), else the Hub."""
         key = (domain, kind)
