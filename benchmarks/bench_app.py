@@ -37,6 +37,15 @@ def _median_ms(fn, repeats: int) -> tuple[float, float]:
     return statistics.median(times), min(times)
 
 
+def _bench_methods() -> tuple[str, ...]:
+    """The mappings measured, in this order: the app's default method, the other one-pass ones, then NAM's
+    per-input optimisation (the slowest)."""
+    from nam_core.methods.mappings import METHODS
+    from nam_core.methods.registry import default_first, is_iterative
+
+    return default_first(sorted(METHODS, key=is_iterative))
+
+
 def _quick_real(task: str) -> Path:
     """Full-size (nf=64) mappings for ``task``, 1 epoch on 64 images, on the shipped GLANN generator."""
     import shutil
@@ -49,7 +58,7 @@ def _quick_real(task: str) -> Path:
         raise SystemExit(f"--quick-real needs the shipped generator {gen}")
     root = Path(tempfile.mkdtemp(prefix="nam_bench_ckpt_"))
     shutil.copytree(gen, root / gen.name)
-    for method in ("vae-nam", "ae-nam", "nam"):
+    for method in _bench_methods():
         final = train_mapping(task, method, root / gen.name, root / "_runs" / method, epochs=1, limit=64,
                               n_targets=64, progress=False)
         shutil.move(str(final), root / f"{task}_{method}_glann")
@@ -72,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from nam_core.methods.registry import is_iterative
+    from nam_core.methods.registry import default_method, is_iterative
     from nam_core.serving import app_logic as L
 
     root = a.checkpoints
@@ -90,24 +99,24 @@ def main(argv: list[str] | None = None) -> int:
     example = L.EXAMPLES_DIR / f"{a.task}_1.png"
     image = L.upload_to_input(str(example), a.task)
     rows = []
+    gen, k = L.GENERATOR_KINDS[0], 8  # the tiny and the --quick-real mappings are all on the first generator (GLANN)
 
-    for method, k in (("vae-nam", 8), ("ae-nam", 8), ("nam", 8)):
-        st = reg.status(a.task, method, "glann")
+    for method in _bench_methods():
+        st = reg.status(a.task, method, gen)
         if not st.available:
             print(f"skip {method}: {st.message}")
             continue
         t0 = time.perf_counter()
-        reg.get(a.task, method, "glann")
+        reg.get(a.task, method, gen)
         load_ms = (time.perf_counter() - t0) * 1000
-        L.run_map(reg, a.task, method, "glann", image, k, 0)  # warm-up
+        L.run_map(reg, a.task, method, gen, image, k, 0)  # warm-up
         reps = max(1, a.repeats // 3) if is_iterative(method) else a.repeats  # NAM: seconds per call
         seeds = iter(range(1, 10_000))  # a new seed each time: no cached solutions (NAM re-optimises)
-        med, best = _median_ms(lambda m=method, k=k, s=seeds: L.run_map(reg, a.task, m, "glann", image, k, next(s)).ms,
-                               reps)
+        med, best = _median_ms(lambda m=method, s=seeds: L.run_map(reg, a.task, m, gen, image, k, next(s)).ms, reps)
         rows.append((f"{method} Map, gallery of {k}", med, best, f"first load {load_ms:.0f} ms"))
         coefs = [1.5, -1.0, 0.0, 0.0]
         med_s, best_s = _median_ms(
-            lambda m=method, k=k, c=coefs: L.run_explore(reg, a.task, m, "glann", image, k, 0, c).ms, a.repeats)
+            lambda m=method, c=coefs: L.run_explore(reg, a.task, m, gen, image, k, 0, c).ms, a.repeats)
         rows.append((f"{method} slider update ({k} tiles)", med_s, best_s, "one batched forward pass"))
 
     # first page load after start
@@ -132,13 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         from gradio_client import Client, handle_file
 
         c = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        if reg.status(a.task, "vae-nam", "glann").available:
+        method = default_method()
+        if reg.status(a.task, method, gen).available:
             times = []
             for _ in range(max(3, a.repeats // 2)):
                 t = time.perf_counter()
-                c.predict(a.task, "vae-nam", "glann", None, handle_file(str(example)), 8, 0, "input", api_name="/map")
+                c.predict(a.task, method, gen, None, handle_file(str(example)), 8, 0, "input", api_name="/map")
                 times.append((time.perf_counter() - t) * 1000)
-            rows.append(("vae-nam Map via HTTP (client round trip)", statistics.median(times), min(times),
+            rows.append((f"{method} Map via HTTP (client round trip)", statistics.median(times), min(times),
                          "upload + queue + 8 PNGs back"))
     finally:
         demo.close()

@@ -107,14 +107,15 @@ def bench_client(url: str, reg, strokes: int, folder: Path) -> list[dict]:
 
 
 def _combo(reg, task: str) -> tuple[str, str] | None:
-    """The VAE-NAM model of ``task`` the app would offer (its best generator), else any one-pass one."""
+    """The model of ``task`` the app offers after its start-up choice (its default method and best generator,
+    carried over to ``task`` when that model exists), else any one-pass one."""
+    from nam_core.serving import app_logic as L
     from nam_core.serving.live import is_live_method
 
     avail = [(m, g) for t, m, g in reg.available() if t == task and is_live_method(m)]
-    for pref in (("vae-nam", "dcgan"), ("vae-nam", "glann")):
-        if pref in avail:
-            return pref
-    return avail[0] if avail else None
+    _, method0, gen0 = reg.default_choice()
+    offered = L.choice_for_task(reg, task, method0, gen0)
+    return offered if offered in avail else (avail[0] if avail else None)
 
 
 def bench_browser(url: str, reg, strokes: int, shots: Path | None) -> list[dict]:
@@ -220,15 +221,15 @@ def bench_nam(url: str, reg, folder: Path, repeats: int) -> list[dict]:
     rows = []
     c = Client(url, verbose=False)
     for task, kind in NAM_TASKS:
-        gens = [g for t, m, g in reg.available() if t == task and is_iterative(m)]
-        if not gens:
+        nams = [(m, g) for t, m, g in reg.available() if t == task and is_iterative(m)]
+        if not nams:
             continue
-        gen = "glann" if "glann" in gens else gens[0]
+        method, gen = nams[0]  # in menu order: on the first generator when there is a NAM model on it
         value = _layers(kind, 4, folder)[-1]
         first, total = [], []
         for r in range(repeats + 1):  # the first run loads the model
             t0 = time.perf_counter()
-            job = c.submit(task, "nam", gen, value, None, 8, 1000 + r, "input", api_name="/map_nam")
+            job = c.submit(task, method, gen, value, None, 8, 1000 + r, "input", api_name="/map_nam")
             t_first = None
             while not job.done():
                 if t_first is None and job.outputs():
@@ -240,9 +241,9 @@ def bench_nam(url: str, reg, folder: Path, repeats: int) -> list[dict]:
                 total.append((t_end - t0) * 1000)
                 if t_first is not None:
                     first.append((t_first - t0) * 1000)
-        rows.append({"task": task, "combo": ("nam", gen), "path": "NAM first streamed gallery", "wall": first,
+        rows.append({"task": task, "combo": (method, gen), "path": "NAM first streamed gallery", "wall": first,
                      "server": []})
-        rows.append({"task": task, "combo": ("nam", gen), "path": "NAM final result", "wall": total, "server": []})
+        rows.append({"task": task, "combo": (method, gen), "path": "NAM final result", "wall": total, "server": []})
     return rows
 
 

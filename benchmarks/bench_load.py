@@ -33,6 +33,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 # a browser waits for the server's answer; httpx's default 5 s read timeout would count a slow answer as a failure
 HTTPX = {"timeout": 120.0}
+NAM_REQUEST = "nam"  # the name of the one NAM request among the users' (a key of the results), not a method name
 SERVER = r"""
 import sys
 import torch
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         # (name, method, api, input, seed); the users' clients are made before the clock starts
         reqs = [(f"user{i:02d}", a.method, "/map", inputs[i], 1000 + 7 * i) for i in range(a.clients)]
         if not a.no_nam:
-            reqs.append(("nam", "nam", "/map_nam", inputs[a.clients], 99))
+            reqs.append((NAM_REQUEST, "nam", "/map_nam", inputs[a.clients], 99))
         clients = [Client(url, verbose=False, download_files=False, httpx_kwargs=HTTPX) for _ in reqs]
         barrier = threading.Barrier(len(reqs))
         results: dict[str, tuple[str, object, float]] = {}
@@ -244,14 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     for r in failed[:3]:
         print(f"  FAILED: {str(r[1])[:300]}")
     if not a.no_nam:
-        st, val, sec = results["nam"]
-        print(f"NAM request: {st} in {sec:.2f} s" + (f" (server time {server_ms.get('nam', float('nan')):.0f} ms; "
-                                                      f"alone {alone.get('nam', float('nan')):.2f} s)"
+        st, val, sec = results[NAM_REQUEST]
+        srv_ms, alone_s = server_ms.get(NAM_REQUEST, float("nan")), alone.get(NAM_REQUEST, float("nan"))
+        print(f"NAM request: {st} in {sec:.2f} s" + (f" (server time {srv_ms:.0f} ms; alone {alone_s:.2f} s)"
                                                       if st == "ok" else f" ({str(val)[:200]})"))
     print(f"server RSS: {rss_warm:.0f} MiB warm, {rss_after:.0f} MiB after, peak {max(hwm, peak['hwm']):.0f} MiB")
     if mismatched:
         print(f"MISMATCHED: {', '.join(mismatched)}")
-    bad = bool(mismatched or failed or (not a.no_nam and results["nam"][0] != "ok"))
+    bad = bool(mismatched or failed or (not a.no_nam and results[NAM_REQUEST][0] != "ok"))
     return 1 if bad else 0
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nam_core.checkpoints import update_training_info
-from nam_core.methods.registry import get_method, get_preset, method_names
+from nam_core.methods.registry import default_first, get_method, get_preset, method_names, methods
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,7 +100,7 @@ def plan_digits_gpu(smoke: bool = False) -> list[Job]:
     # edges → handbags / shoes (64 px): the new handbag G, the shipped shoe G
     for task, gen, dep in (("edges2handbags", ("--generator", "{ship}/gen_handbags_glann"), ("gen_handbags_glann",)),
                            ("edges2shoes", (), ())):
-        for method in ("vae-nam", "nam", "ae-nam"):
+        for method in default_first(m.name for m in methods() if m.script == "train_mapping"):
             jobs.append(_preset(f"{task}_{method}_glann", after=dep, extra=gen, smoke=S))
     # street → mnist on the shipped MNIST generators
     for gname in method_names("generator"):
