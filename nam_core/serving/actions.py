@@ -19,6 +19,7 @@ from .images import _gray, _has_alpha_shape, _hwc, load_image
 from .inputs import (
     BASELINE_CHOICES,
     GENERATOR_CHOICES,
+    GENERATOR_KINDS,
     GENERATOR_LABEL,
     MAX_K,
     METHOD_LABEL,
@@ -364,7 +365,7 @@ def generator_kinds(registry: ModelRegistry, domain: str) -> list[str]:
             if g in mapped or (registry.root / f"gen_{domain}_{g}" / "config.json").exists()]
 
 
-def glann_sample(registry: ModelRegistry, domain: str, kind: str = "glann", n: int = 16,
+def glann_sample(registry: ModelRegistry, domain: str, kind: str = GENERATOR_KINDS[0], n: int = 16,
                  seed: int = 0) -> tuple[np.ndarray, float]:
     """``n`` new images G(T(e)), e ~ N(0, I) (deterministic for a seed): (uint8 n×H×W×C, ms)."""
     from ..methods.generators import sample_images
@@ -377,7 +378,7 @@ def glann_sample(registry: ModelRegistry, domain: str, kind: str = "glann", n: i
 
 
 def glann_interpolate(registry: ModelRegistry, domain: str, seed_a: int, seed_b: int, steps: int = 8,
-                      kind: str = "glann") -> tuple[np.ndarray, float]:
+                      kind: str = GENERATOR_KINDS[0]) -> tuple[np.ndarray, float]:
     """Spherical interpolation between the noise vectors of two seeds: (uint8 steps×H×W×C, ms)."""
     import torch
 

@@ -18,6 +18,7 @@ patched in, its defining module.
 # ruff: noqa: I001  (grouped by defining module, in import order, rather than alphabetically)
 from ..data import DOMAINS
 from ..methods.mappings import TASKS
+from ..methods.registry import default_method
 from ..paths import CHECKPOINTS_DIR
 from .inputs import (
     METHOD_CHOICES, GENERATOR_CHOICES, GENERATOR_KINDS, DIRECTION_KINDS, METHOD_LABEL, GENERATOR_LABEL, TASK_ORDER,
@@ -49,15 +50,15 @@ from .content import (
 __all__ = [
     "ALL_METHOD_LABEL", "AppError", "baseline_note", "best_result", "check_choices", "check_input", "CHECKPOINTS_DIR",
     "checkpoints_dir", "choice_for_task", "choose_input", "compact_results_markdown", "DECODE_BUDGET_BYTES",
-    "decode_editor_blobs", "DecodeBudget", "EditorBlobs", "direction_info", "DIRECTION_KINDS", "DirectionInfo",
-    "domain_label", "DOMAINS", "draw_hint", "example_caption", "example_paths", "EXAMPLES_DIR", "full_results_markdown",
-    "GENERATOR_CHOICES", "GENERATOR_KINDS", "generator_kinds", "GENERATOR_LABEL", "glann_interpolate", "glann_invert",
-    "glann_sample", "gpu", "GPU_BASE_S", "GPU_MAX_S", "gpu_seconds", "has_baselines", "in_input_polarity",
-    "ink_to_input", "load_image", "load_results", "loss_curve_figures", "loss_curve_panels", "MapResult", "MAX_K",
-    "MAX_SEED", "MAX_UPLOAD_BYTES", "METHOD_CHOICES", "METHOD_LABEL", "ModelRegistry", "N_DIRECTIONS",
-    "NAM_DEFAULT_STEPS", "parse_int", "parse_seed", "random_coefficients", "rank_captions", "resolve_kind",
-    "results_figure", "results_markdown", "RESULTS_NOTE", "run_compare", "run_explore", "run_map", "run_strip",
-    "servable_tasks", "sketch_to_input", "SPAN", "strip_image", "STRIP_LABEL_H", "STRIP_PAD", "TASK_CHOICES",
-    "task_label", "TASK_ORDER", "TASKS", "to_display", "tour_combos", "tour_figures", "TourIdea", "TOUR_IDEAS",
-    "TOUR_INTRO", "UPLOAD_LIMITS_MD", "upload_to_input", "WORK_SIDE", "write_zip", "ZIPS", "ZipStore",
+    "decode_editor_blobs", "DecodeBudget", "default_method", "EditorBlobs", "direction_info", "DIRECTION_KINDS",
+    "DirectionInfo", "domain_label", "DOMAINS", "draw_hint", "example_caption", "example_paths", "EXAMPLES_DIR",
+    "full_results_markdown", "GENERATOR_CHOICES", "GENERATOR_KINDS", "generator_kinds", "GENERATOR_LABEL",
+    "glann_interpolate", "glann_invert", "glann_sample", "gpu", "GPU_BASE_S", "GPU_MAX_S", "gpu_seconds",
+    "has_baselines", "in_input_polarity", "ink_to_input", "load_image", "load_results", "loss_curve_figures",
+    "loss_curve_panels", "MapResult", "MAX_K", "MAX_SEED", "MAX_UPLOAD_BYTES", "METHOD_CHOICES", "METHOD_LABEL",
+    "ModelRegistry", "N_DIRECTIONS", "NAM_DEFAULT_STEPS", "parse_int", "parse_seed", "random_coefficients",
+    "rank_captions", "resolve_kind", "results_figure", "results_markdown", "RESULTS_NOTE", "run_compare", "run_explore",
+    "run_map", "run_strip", "servable_tasks", "sketch_to_input", "SPAN", "strip_image", "STRIP_LABEL_H", "STRIP_PAD",
+    "TASK_CHOICES", "task_label", "TASK_ORDER", "TASKS", "to_display", "tour_combos", "tour_figures", "TourIdea",
+    "TOUR_IDEAS", "TOUR_INTRO", "UPLOAD_LIMITS_MD", "upload_to_input", "WORK_SIDE", "write_zip", "ZIPS", "ZipStore",
 ]

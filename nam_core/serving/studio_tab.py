@@ -479,7 +479,7 @@ def build_studio_tab(registry: L.ModelRegistry, task: Any = None, method: Any = 
         name = gr.Textbox(label="Name (optional)", placeholder="e.g. horses2zebras", max_lines=1, elem_id="studio_name")
         size = gr.Radio([str(s) for s in SIZES], value="32", label="Size (px)", elem_id="studio_size")
         preset = gr.Radio(list(PRESETS), value="fast", label="Preset", elem_id="studio_preset")
-        methods = gr.CheckboxGroup(list(METHODS), value=["vae-nam"], label="Methods", elem_id="studio_methods")
+        methods = gr.CheckboxGroup(list(METHODS), value=[L.default_method()], label="Methods", elem_id="studio_methods")
         minutes = gr.Slider(1, cap, value=min(10.0, cap), step=1, label=f"Time budget (minutes, at most {cap:g})",
                             elem_id="studio_minutes")
     gr.Markdown(PRESET_NOTE)
