@@ -94,3 +94,33 @@ def test_map_pressed_right_after_a_stroke_reads_that_stroke(served, browser_page
             page.wait_for_timeout(1500)  # let a live preview that lost the race land too
             assert not page.get_by_text("The canvas is empty").count(), f"stroke {i + 1}"
             assert page.locator("#gallery img").count() >= 1
+
+
+def test_nam_streams_and_stop_keeps_its_solutions(served, browser_page: Callable) -> None:
+    """NAM in Chromium: the gallery and the step bar stream while it optimises; Stop ends it and keeps the
+    solutions it had (the bar says where it stopped)."""
+    url, demo = served
+    reg = demo.registry  # type: ignore[attr-defined]
+    tr = reg.get("street2mnist", "nam", "glann")
+    saved = reg.nam_steps
+    tr.nam_steps = reg.nam_steps = 5000  # runs until Stop
+    try:
+        with browser_page(url) as page:
+            page.locator("#task input").click()
+            page.get_by_role("option", name="street digits → MNIST  (street2mnist)").click()
+            pick(page, "method", "NAM")
+            page.locator("#map_nam").wait_for(state="visible", timeout=30_000)
+            draw(page, STROKE)
+            page.locator("#map_nam").click()
+            page.wait_for_function("document.querySelector('#nam_bar .nam-bar')?.dataset.state === 'running' && "
+                                   "document.querySelectorAll('#gallery img').length >= 1", timeout=60_000)
+            page.locator("#stop_nam").click()
+            page.wait_for_function("document.querySelector('#nam_bar .nam-bar')?.dataset.state === 'stopped'",
+                                   timeout=60_000)
+            step = int(page.evaluate("document.querySelector('#nam_bar .nam-bar').dataset.step"))
+            assert 1 <= step < 5000
+            assert "stopped at step" in page.locator("#nam_bar").inner_text()
+            assert page.locator("#gallery img").count() >= 1
+            assert visible_error_badges(page) == 0
+    finally:
+        tr.nam_steps = reg.nam_steps = saved
