@@ -251,7 +251,7 @@ register_presets(
     _mapping("mnist2street_vae-nam_dcgan", "gen_street_dcgan", **_DIGITS, t_affine="global", t_zoom=0.92,
              epochs=40, beta=1e-3),
     _mapping("mnist2street_ae-nam_glann", "gen_street_glann", **_DIGITS, t_affine="global", t_zoom=0.92,
-             epochs=12),
+             epochs=24),
     _mapping("mnist2street_ae-nam_dcgan", "gen_street_dcgan", **_DIGITS, t_affine="global", t_zoom=0.92, epochs=12),
     _mapping("edges2shoes_vae-nam_glann", "gen_shoes_glann", nf=32, loss="laplacian-flat", epochs=30),
     _mapping("edges2shoes_ae-nam_glann", "gen_shoes_glann", GPU_NOTE, nf=32, nef=32, loss="laplacian-flat", epochs=60),
