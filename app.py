@@ -214,6 +214,7 @@ def _session(request: Any) -> str:
 
 
 MAPPING_NOTE = "Mapping… (the gallery updates when the solutions are ready)"
+MAP_FAILED = ("⚠ Map failed (the message is at the top right); the gallery still shows the last good result.")
 STROKE_SETTLE_MS = 700  # how long after a stroke the canvas may still be uploading its layers (see _settle_js)
 # remembers when the pointer last went up or down on the canvas (installed once per page by demo.load)
 STROKE_CLOCK_JS = """() => {
@@ -231,7 +232,6 @@ def _settle_js(note: str | None) -> str:
     ret = repr(note) if note is not None else "[]"
     return (f"async () => {{ const wait = {STROKE_SETTLE_MS} - (performance.now() - (window.namLastStroke ?? -1e9));"
             f" if (wait > 0) await new Promise((r) => setTimeout(r, wait)); return {ret}; }}")
-MAP_FAILED = ("⚠ Map failed (the message is at the top right); the gallery still shows the last good result.")
 
 
 def _latency(what: str, ms: float, extra: str = "") -> str:

@@ -9,15 +9,19 @@ they are unavailable.
 
 from __future__ import annotations
 
+import io
 import json
+import threading
 import time
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from nam_core.serving.images import EditorBlobs
 from tests.helpers import FIXTURE_MODELS, build_tiny_checkpoints, drawing
 
 
@@ -520,21 +524,12 @@ def test_run_map_refuses_bad_seeds(registry) -> None:
 def test_editor_blobs_are_read_again_and_waited_for() -> None:
     """Issue 16: a live preview and a Map pressed right after the stroke carry the same blob id; Gradio's store
     hands each id out once, so the Map read "The canvas is empty". An upload still in flight is waited for."""
-    import io
-    import threading
-    import time
-    from types import SimpleNamespace
-
-    from PIL import Image
-
     ink = np.zeros((40, 40, 4), np.uint8)
     ink[10:30, 18:22] = (0, 0, 0, 255)
     buf = io.BytesIO()
     Image.fromarray(ink).save(buf, format="PNG")
     blob = SimpleNamespace(background=None, layers=[buf.getvalue()], composite=buf.getvalue())
     store: dict = {"a": blob}
-    from nam_core.serving.images import EditorBlobs
-
     reader = EditorBlobs(store, keep=2, wait_s=1.0)
     first, again = reader.read("a"), reader.read("a")
     assert "a" not in store and first is again and np.array_equal(first["composite"], ink)

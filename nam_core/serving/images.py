@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import contextlib
 import functools
 import io
 import os
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -335,15 +337,11 @@ class EditorBlobs:
     upload is still in flight is waited for (briefly)."""
 
     def __init__(self, storage: dict[str, Any], keep: int = 32, wait_s: float = 1.5, poll_s: float = 0.02) -> None:
-        import collections
-
         self.storage, self.keep, self.wait_s, self.poll_s = storage, keep, wait_s, poll_s
         self._decoded: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def read(self, blob_id: str) -> dict[str, Any] | None:
-        import time
-
         deadline = time.monotonic() + self.wait_s
         while True:
             with self._lock:
