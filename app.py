@@ -215,23 +215,39 @@ def _session(request: Any) -> str:
 
 MAPPING_NOTE = "Mapping… (the gallery updates when the solutions are ready)"
 MAP_FAILED = ("⚠ Map failed (the message is at the top right); the gallery still shows the last good result.")
-STROKE_SETTLE_MS = 700  # how long after a stroke the canvas may still be uploading its layers (see _settle_js)
-# remembers when the pointer last went up or down on the canvas (installed once per page by demo.load)
+STROKE_SETTLE_MAX_MS = 3000  # the longest a Map waits for the canvas to send a stroke (see _settle_js)
+# the page's stroke clock (installed once per page by demo.load): when the last stroke on the canvas ended, and
+# when the canvas last finished sending its layers (Gradio's accept_blobs requests to /component_server)
 STROKE_CLOCK_JS = """() => {
-  const mark = (e) => {
-    if (e.target.closest && e.target.closest('#sketch')) window.namLastStroke = performance.now();
-  };
-  document.addEventListener('pointerdown', mark, true);
-  document.addEventListener('pointerup', mark, true);
+  window.namStroke = 0;
+  window.namSent = 0;
+  let drawing = false;  // a stroke starts on the canvas (not on its toolbar's buttons) and ends wherever it is let go
+  window.addEventListener('pointerdown', (e) => {
+    const t = e.target;
+    drawing = Boolean(t.closest && t.closest('#sketch') && !t.closest('button'));
+  }, true);
+  window.addEventListener('pointerup', () => {
+    if (drawing) window.namStroke = performance.now();
+    drawing = false;
+  }, true);
+  new PerformanceObserver((list) => {
+    for (const r of list.getEntries()) {
+      if (r.name.includes('/component_server')) window.namSent = Math.max(window.namSent, r.responseEnd);
+    }
+  }).observe({type: 'resource'});
 }"""
 
 
 def _settle_js(note: str | None) -> str:
-    """A Map button's first (browser-only) step: wait until STROKE_SETTLE_MS have passed since the last stroke,
-    then show ``note``."""
+    """A Map button's first (browser-only) step. The canvas sends a stroke some time after the pointer is released
+    (Gradio exports the layers and uploads them first; how long depends on the browser): wait until the layers of
+    the last stroke have been sent and no upload has finished for 80 ms (at most STROKE_SETTLE_MAX_MS), then show
+    ``note``. No wait when nothing was drawn since the last upload."""
     ret = repr(note) if note is not None else "[]"
-    return (f"async () => {{ const wait = {STROKE_SETTLE_MS} - (performance.now() - (window.namLastStroke ?? -1e9));"
-            f" if (wait > 0) await new Promise((r) => setTimeout(r, wait)); return {ret}; }}")
+    return ("async () => { const t0 = performance.now(); const sleep = (ms) => new Promise((r) => setTimeout(r, ms));"
+            " while (performance.now() - t0 < " + str(STROKE_SETTLE_MAX_MS) + " && ((window.namStroke ?? 0) >"
+            " (window.namSent ?? 0) || performance.now() - (window.namSent ?? 0) < 80)) await sleep(20);"
+            f" return {ret}; }}")
 
 
 def _latency(what: str, ms: float, extra: str = "") -> str:
