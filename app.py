@@ -39,6 +39,7 @@ from nam_core.methods.registry import is_iterative  # noqa: E402
 from nam_core.serving import app_logic as L  # noqa: E402
 from nam_core.serving import gradio_cache  # noqa: E402
 from nam_core.serving import live as LV  # noqa: E402
+from nam_core.serving.drawpad import draw_pad  # noqa: E402
 from nam_core.serving.studio_tab import build_studio_tab  # noqa: E402
 
 log = logging.getLogger("nam_studio.app")
@@ -215,41 +216,6 @@ def _session(request: Any) -> str:
 
 MAPPING_NOTE = "Mapping… (the gallery updates when the solutions are ready)"
 MAP_FAILED = ("⚠ Map failed (the message is at the top right); the gallery still shows the last good result.")
-STROKE_SETTLE_MAX_MS = 3000  # the longest a Map waits for the canvas to send a stroke (see _settle_js)
-# the page's stroke clock (installed once per page by demo.load): when the last stroke on the canvas ended, and
-# when the canvas last finished sending its layers (Gradio's accept_blobs requests to /component_server)
-STROKE_CLOCK_JS = """() => {
-  window.namStroke = 0;
-  window.namSent = 0;
-  let drawing = false;  // a stroke starts on the canvas (not on its toolbar's buttons) and ends wherever it is let go
-  window.addEventListener('pointerdown', (e) => {
-    const t = e.target;
-    drawing = Boolean(t.closest && t.closest('#sketch') && !t.closest('button'));
-  }, true);
-  window.addEventListener('pointerup', () => {
-    if (drawing) window.namStroke = performance.now();
-    drawing = false;
-  }, true);
-  new PerformanceObserver((list) => {
-    for (const r of list.getEntries()) {
-      if (r.name.includes('/component_server')) window.namSent = Math.max(window.namSent, r.responseEnd);
-    }
-  }).observe({type: 'resource'});
-}"""
-
-
-def _settle_js(note: str | None) -> str:
-    """A Map button's first (browser-only) step. The canvas sends a stroke some time after the pointer is released
-    (Gradio exports the layers and uploads them first; how long depends on the browser): wait until the layers of
-    the last stroke have been sent and no upload has finished for 80 ms (at most STROKE_SETTLE_MAX_MS), then show
-    ``note``. No wait when nothing was drawn since the last upload."""
-    ret = repr(note) if note is not None else "[]"
-    return ("async () => { const t0 = performance.now(); const sleep = (ms) => new Promise((r) => setTimeout(r, ms));"
-            " while (performance.now() - t0 < " + str(STROKE_SETTLE_MAX_MS) + " && ((window.namStroke ?? 0) >"
-            " (window.namSent ?? 0) || performance.now() - (window.namSent ?? 0) < 80)) await sleep(20);"
-            f" return {ret}; }}")
-
-
 def _latency(what: str, ms: float, extra: str = "") -> str:
     return f"Server time — {what}: **{ms:.0f} ms**{(' · ' + extra) if extra else ''}"
 
@@ -390,12 +356,8 @@ def _translate_layout(ctx: AppContext, state: Any, source: Any) -> SimpleNamespa
             with gr.Tabs(selected="draw") as input_tabs:
                 with gr.Tab("Draw", id="draw") as tab_draw:
                     hint = gr.Markdown(L.draw_hint(task0))
-                    sketch = gr.Sketchpad(
-                        label="Canvas", type="numpy", image_mode="RGBA", format="png",
-                        canvas_size=(400, 400), fixed_canvas=True, layers=False, transforms=[],
-                        brush=gr.Brush(default_size=5, colors=["#000000", "#ffffff", "#1f6feb"],
-                                       default_color="#000000", color_mode="defaults"),
-                        elem_id="sketch")
+                    # our own light canvas (not gr.Sketchpad): a stroke reaches the server with its event
+                    sketch = draw_pad(elem_id="sketch")
                 with gr.Tab("Upload", id="upload") as tab_upload:
                     # decoded by L.load_image, not by Gradio (events below use preprocess=False):
                     # our own limits and messages for huge, broken and non-image files
@@ -490,15 +452,9 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
     reg, examples = ctx.reg, ctx.examples
     admissions, tickets, streams = ctx.admissions, ctx.tickets, ctx.streams
 
-    blobs = L.EditorBlobs(ui.sketch.blob_storage)
-
     def sketch_value(value: Any) -> Any:
-        """The Sketchpad's value as our handlers read it (preprocess=False): with live drawing attached, the browser
-        uploads the layers ahead as blobs and the event carries only their id (read through EditorBlobs, so the
-        live preview and a Map right after the stroke both see it)."""
-        if isinstance(value, dict) and value.get("id") and not value.get("layers") and not value.get("composite"):
-            return blobs.read(str(value["id"]))
-        return value
+        """The pad's value as the network sent it: empty or a PNG data URL (anything else is refused)."""
+        return L.pad_value(value)
 
     def availability(task: str, method: str, generator: str) -> tuple[str, Any, Any, str]:
         """Availability note, the two Map buttons (one-pass queue / NAM queue: only the method's one is shown)."""
@@ -731,15 +687,13 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
     # cache) and are decoded by L.load_image; seeds and K are parsed by L.parse_seed / L.parse_int
     # a failed one-pass Map says so once (the toast, then the status line) and keeps the last good gallery:
     # no progress overlay on its outputs, since Gradio paints an "Error" badge over every overlaid component
-    # The canvas sends its value some time after the pointer is released (Gradio waits, exports and uploads
-    # the layers first): a Map pressed in that gap would send the canvas before the stroke. Map's first step
-    # waits for the stroke to settle; the mapping, a .then step, reads the inputs only after it.
-    ui.map_btn.click(None, None, ui.latency, js=_settle_js(MAPPING_NOTE), api_name=False, queue=False).then(
+    # the first, browser-only step says "Mapping…" at once (the pad has set its value at the pointer-up already)
+    ui.map_btn.click(None, None, ui.latency, js=f"() => {MAPPING_NOTE!r}", api_name=False, queue=False).then(
         on_map, map_inputs, map_outputs, api_name="map", concurrency_id=MAP_QUEUE, concurrency_limit=MAP_CONCURRENCY,
         preprocess=False, show_progress="hidden", validator=map_validator(MAP_QUEUE, MAP_MAX_WAITING, "Map")).failure(
         lambda: MAP_FAILED, None, ui.latency, api_name=False, queue=False)
     # NAM streams into the gallery: its place in the queue and any error show on the step bar only
-    ui.map_nam_btn.click(None, None, None, js=_settle_js(None), api_name=False, queue=False).then(
+    ui.map_nam_btn.click(
         on_map_nam, map_inputs, [*map_outputs, ui.loss_plot, ui.nam_bar], api_name="map_nam",
         concurrency_id=NAM_QUEUE, concurrency_limit=NAM_CONCURRENCY, preprocess=False, show_progress="full",
         show_progress_on=[ui.nam_bar], validator=map_validator(NAM_QUEUE, NAM_MAX_WAITING, "NAM"))
@@ -1122,7 +1076,6 @@ def build_demo(checkpoints_dir: str | Path | None = None, device: str | None = N
         _try_events(ctx, try_btns, tr, gl)
         demo.load(tr.availability, tr.sel, [tr.avail, *tr.buttons, tr.hint], api_name=False, queue=False)
         demo.load(lambda: reg.matrix_markdown(), None, tr.matrix, api_name=False, queue=False)
-        demo.load(None, None, None, js=STROKE_CLOCK_JS, api_name=False, queue=False)
 
     # the whole evaluation on a page of its own (linked from the Learn tab), where its wide table has room
     with demo.route("Full results", "results", show_in_navbar=False):

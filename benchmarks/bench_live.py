@@ -64,22 +64,22 @@ def _stats(xs: list[float]) -> tuple[float, float]:
     return statistics.median(s), s[min(len(s) - 1, int(round(0.9 * (len(s) - 1))))]
 
 
-def _layers(kind: str, n: int, folder: Path) -> list[dict]:
-    """Sketchpad values after 1..n strokes (transparent layer with black strokes, white background)."""
-    from gradio_client import handle_file
+def _layers(kind: str, n: int, folder: Path) -> list[str]:
+    """The drawing pad's values after 1..n strokes: the stroke layer (black strokes, transparent elsewhere) as a
+    PNG data URL, what the browser sends with each stroke (``folder`` is unused)."""
+    import base64
+    import io
+
     from PIL import Image, ImageDraw
 
-    bg = folder / "bg.png"
-    Image.new("RGB", (400, 400), (255, 255, 255)).save(bg)
     im = Image.new("RGBA", (400, 400), (0, 0, 0, 0))
     d = ImageDraw.Draw(im)
     values = []
-    for i, stroke in enumerate(STROKES[kind][:n]):
+    for stroke in STROKES[kind][:n]:
         d.line([(x * 400, y * 400) for x, y in stroke], fill=(0, 0, 0, 255), width=14)
-        path = folder / f"{kind}_{i}.png"
-        im.save(path)
-        values.append({"background": handle_file(str(bg)), "layers": [handle_file(str(path))],
-                       "composite": handle_file(str(bg)), "id": None})
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+        values.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"))
     return values
 
 
@@ -152,7 +152,6 @@ def bench_browser(url: str, reg, strokes: int, shots: Path | None) -> list[dict]
                 page.locator("#generator label", has_text=L.GENERATOR_LABEL[combo[1]]).first.click()
                 page.wait_for_timeout(500)
                 page.evaluate(observe)
-                page.locator("#sketch button[aria-label='Brush']").click()
                 box = page.locator("#sketch canvas").first.bounding_box()
                 x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
                 wall, server = [], []
@@ -195,7 +194,6 @@ def _nam_shot(browser, url: str, shots: Path) -> None:
     page.wait_for_selector("#sketch canvas")
     page.locator("#method label", has_text="NAM").first.click()
     page.locator("#map_nam").wait_for(state="visible")
-    page.locator("#sketch button[aria-label='Brush']").click()
     box = page.locator("#sketch canvas").first.bounding_box()
     for stroke in STROKES["digit"][:3]:
         page.mouse.move(box["x"] + box["width"] * stroke[0][0], box["y"] + box["height"] * stroke[0][1])

@@ -12,9 +12,11 @@ functions and classes that build inputs, tiny models and checkpoints, or serve t
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import hashlib
+import io
 import shutil
 import socket
 import tempfile
@@ -202,16 +204,17 @@ def drawing(kind: str, color: tuple[int, int, int, int] = (0, 0, 0, 255), width:
     return np.asarray(im)
 
 
-def sketch_payload(tmp_path: Path, kind: str = "digit", color: tuple[int, int, int, int] = (0, 0, 0, 255),
-                   background: tuple[int, int, int] = (255, 255, 255)) -> dict:
-    """A Sketchpad value (``drawing(kind, color)`` as its one layer on a plain ``background``) for gradio_client."""
-    from gradio_client import handle_file
+def sketch_payload(tmp_path: Path | None = None, kind: str = "digit",
+                   color: tuple[int, int, int, int] = (0, 0, 0, 255)) -> str:
+    """The drawing pad's value for ``drawing(kind, color)``: its stroke layer as a PNG data URL (transparent where
+    nothing is drawn), what the browser sends (``tmp_path`` is unused: kept for the callers' signature)."""
+    return png_data_url(drawing(kind, color))
 
-    layer, bg = tmp_path / "layer.png", tmp_path / "bg.png"
-    Image.fromarray(drawing(kind, color)).save(layer)
-    Image.new("RGB", (400, 400), background).save(bg)
-    return {"background": handle_file(str(bg)), "layers": [handle_file(str(layer))],
-            "composite": handle_file(str(bg)), "id": None}
+
+def png_data_url(rgba: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def gallery_tiles(gallery: list[dict]) -> list[np.ndarray]:

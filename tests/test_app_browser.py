@@ -29,7 +29,6 @@ def server(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_draw_map_gallery_screenshot(server: str, tmp_path: Path, browser_page: Callable) -> None:
     with browser_page(server) as page:
         assert "MNIST" in page.locator("#task input").input_value()  # the tour's task opens the app
-        page.locator("#sketch button[aria-label='Brush']").click()
         box = page.locator("#sketch canvas").first.bounding_box()
         assert box is not None
         x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]

@@ -14,7 +14,6 @@ STROKE = [(0.5, 0.2), (0.52, 0.5), (0.5, 0.8)]  # a "1"
 
 
 def draw(page, points: list[tuple[float, float]]) -> None:
-    page.locator("#sketch button[aria-label='Brush']").click()
     box = page.locator("#sketch canvas").first.bounding_box()
     assert box is not None
     x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
@@ -83,7 +82,8 @@ def test_live_drawing_errors_reset_strip_and_task_switch(served, browser_page: C
 
 
 def test_map_pressed_right_after_a_stroke_reads_that_stroke(served, browser_page: Callable) -> None:
-    """The live preview and the Map click carry the same canvas blob id: the Map must still read the drawing."""
+    """A Map clicked at once after the pointer-up maps that stroke (with Gradio's ImageEditor it sent the canvas as
+    it was before the stroke, whose layers were still being exported and uploaded)."""
     url, _ = served
     with browser_page(url) as page:
         for i, stroke in enumerate([STROKE, [(0.3, 0.3), (0.7, 0.3), (0.5, 0.8)], [(0.4, 0.5), (0.6, 0.5)]]):
@@ -94,6 +94,35 @@ def test_map_pressed_right_after_a_stroke_reads_that_stroke(served, browser_page
             page.wait_for_timeout(1500)  # let a live preview that lost the race land too
             assert not page.get_by_text("The canvas is empty").count(), f"stroke {i + 1}"
             assert page.locator("#gallery img").count() >= 1
+
+
+def test_drawing_pad_tools(served, browser_page: Callable) -> None:
+    """The canvas's own tools: a stroke is ink (and previews live), Undo takes it back to an empty canvas (Map then
+    says so), the eraser removes ink, Clear empties the canvas; the tool's pressed state survives value updates."""
+    url, _ = served
+    with browser_page(url) as page:
+        pad = page.locator("#sketch .nam-pad").first
+        ink = "() => document.querySelector('#sketch [data-ink]')?.dataset.ink"
+        draw(page, STROKE)
+        assert page.evaluate(ink) == "1"
+        latency_has(page, "Live")
+        page.locator("#sketch button[aria-label='Undo']").click()
+        assert page.evaluate(ink) == "0"
+        page.locator("#map").click()
+        page.get_by_text("The canvas is empty").first.wait_for(timeout=30_000)
+        draw(page, STROKE)
+        assert page.evaluate(ink) == "1"
+        pad.locator("button[data-tool='eraser']").click()
+        page.locator("#sketch input[type=range]").fill("30")
+        for dx in (-0.04, 0.0, 0.04):  # wide eraser strokes over the whole "1"
+            draw(page, [(x + dx, y) for x, y in [(0.5, 0.15), (0.52, 0.5), (0.5, 0.85)]])
+        assert page.evaluate(ink) == "0"
+        assert pad.locator("button[data-tool='eraser']").get_attribute("aria-pressed") == "true"
+        pad.locator("button[data-tool='pen']").click()
+        draw(page, STROKE)
+        assert page.evaluate(ink) == "1"
+        page.locator("#sketch button[aria-label='Clear canvas']").click()
+        assert page.evaluate(ink) == "0"
 
 
 def test_nam_streams_and_stop_keeps_its_solutions(served, browser_page: Callable) -> None:

@@ -162,7 +162,7 @@ def test_errors_are_clear_and_server_keeps_serving(server: str, tmp_path: Path) 
 
 
 def test_sketch_through_the_api_and_glann_tab(server: str, tmp_path: Path) -> None:
-    sketch = sketch_payload(tmp_path, "edges", (255, 255, 255, 255), (20, 20, 20))  # white strokes: dark theme
+    sketch = sketch_payload(tmp_path, "edges", (255, 255, 255, 255))  # white strokes (dark theme): read by alpha
     c = client(server)
     out = c.predict("edges2shoes", "vae-nam", "glann", sketch, None, 3, 0, "input", api_name="/map")
     view = np.asarray(Image.open(out[1]))

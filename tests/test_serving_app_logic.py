@@ -9,19 +9,15 @@ they are unavailable.
 
 from __future__ import annotations
 
-import io
 import json
-import threading
 import time
 import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from nam_core.serving.images import EditorBlobs
 from tests.helpers import FIXTURE_MODELS, build_tiny_checkpoints, drawing
 
 
@@ -521,22 +517,25 @@ def test_run_map_refuses_bad_seeds(registry) -> None:
     assert res.outputs.shape[0] == 2
 
 
-def test_editor_blobs_are_read_again_and_waited_for() -> None:
-    """Issue 16: a live preview and a Map pressed right after the stroke carry the same blob id; Gradio's store
-    hands each id out once, so the Map read "The canvas is empty". An upload still in flight is waited for."""
-    ink = np.zeros((40, 40, 4), np.uint8)
-    ink[10:30, 18:22] = (0, 0, 0, 255)
-    buf = io.BytesIO()
-    Image.fromarray(ink).save(buf, format="PNG")
-    blob = SimpleNamespace(background=None, layers=[buf.getvalue()], composite=buf.getvalue())
-    store: dict = {"a": blob}
-    reader = EditorBlobs(store, keep=2, wait_s=1.0)
-    first, again = reader.read("a"), reader.read("a")
-    assert "a" not in store and first is again and np.array_equal(first["composite"], ink)
-    threading.Timer(0.2, lambda: store.__setitem__("b", blob)).start()  # its upload lands after the event
-    t0 = time.monotonic()
-    assert np.array_equal(reader.read("b")["layers"][0], ink) and time.monotonic() - t0 < 1.0
-    reader.read("a")
-    store["c"] = blob
-    reader.read("c")  # keep=2: "b" is the oldest, forgotten
-    assert reader.read("missing") is None and "b" not in reader._decoded
+def test_drawing_pad_value_is_read_from_its_data_url() -> None:
+    """Issue 16: the Translate tab's canvas sends its stroke layer as a PNG data URL with the event (no upload).
+    It reads exactly like the same drawing as an in-process layer; empty values say the canvas is empty; anything
+    that is not a data URL (a server path, a file reference) is refused with our message."""
+    from nam_core.serving import app_logic as L
+    from tests.helpers import png_data_url
+
+    for task in ("mnist2street", "street2mnist", "edges2shoes"):
+        rgba = drawing(task_kind(task))
+        np.testing.assert_array_equal(L.sketch_to_input(png_data_url(rgba), task),
+                                      L.sketch_to_input(editor_value(rgba), task))
+    for empty in ("", None, png_data_url(np.zeros((400, 400, 4), np.uint8))):
+        with pytest.raises(L.AppError, match="empty"):
+            L.sketch_to_input(empty, "mnist2street")
+    for bad in ("/etc/passwd", {"path": "/etc/passwd"}, {"layers": [{"path": "/etc/hosts"}]}, 3, ["x"]):
+        with pytest.raises(L.AppError, match="PNG data URL"):
+            L.pad_value(bad)
+    with pytest.raises(L.AppError, match="base64|read"):
+        L.sketch_to_input("data:image/png;base64,bm90IGFuIGltYWdl", "mnist2street")
+    huge = "data:image/png;base64," + "A" * (6 * 2**20)
+    with pytest.raises(L.AppError, match="MB"):
+        L.sketch_to_input(huge, "mnist2street")

@@ -260,7 +260,6 @@ def test_browser_trains_and_maps_a_drawing(studio: tuple[str, Any], zips: dict[s
         page.locator("#studio_use").click()  # selects the task, VAE-NAM and GLANN in the Translate tab
         page.wait_for_function("document.querySelector('#task input').value.includes('browser-')", timeout=30_000)
         page.get_by_text("Ready: VAE-NAM").wait_for(timeout=30_000)
-        page.locator("#sketch button[aria-label='Brush']").click()
         box = page.locator("#sketch canvas").first.bounding_box()
         assert box is not None
         x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]

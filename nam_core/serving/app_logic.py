@@ -5,7 +5,7 @@ into ``gr.Error`` and the returned warnings into ``gr.Warning``. Each name lives
 go one way, top to bottom):
 
 * :mod:`.inputs`: the choices and labels, parsing of UI/API values, the task list, draw hints, ZeroGPU helpers;
-* :mod:`.images`: decoding uploads within a memory budget, a Sketchpad's strokes → a task's input, display tiles;
+* :mod:`.images`: decoding uploads within a memory budget, a drawing's strokes → a task's input, display tiles;
 * :mod:`.downloads`: the "Download all" zips;
 * :mod:`.models`: the evaluation's results rows and the :class:`ModelRegistry` of checkpoints;
 * :mod:`.actions`: map / compare / explore / strip, baseline notes, the GLANN tab's sample, interpolate, invert;
@@ -27,7 +27,7 @@ from .inputs import (
 )
 from .images import (
     WORK_SIDE, MAX_UPLOAD_BYTES, DECODE_BUDGET_BYTES, DecodeBudget, UPLOAD_LIMITS_MD, load_image,
-    decode_editor_blobs, EditorBlobs, ink_to_input, sketch_to_input, upload_to_input, choose_input, to_display,
+    pad_value, ink_to_input, sketch_to_input, upload_to_input, choose_input, to_display,
     in_input_polarity, STRIP_PAD, STRIP_LABEL_H, strip_image,
 )
 from .downloads import (
@@ -50,13 +50,13 @@ from .content import (
 __all__ = [
     "ALL_METHOD_LABEL", "AppError", "baseline_note", "best_result", "check_choices", "check_input", "CHECKPOINTS_DIR",
     "checkpoints_dir", "choice_for_task", "choose_input", "compact_results_markdown", "DECODE_BUDGET_BYTES",
-    "decode_editor_blobs", "DecodeBudget", "default_method", "EditorBlobs", "direction_info", "DIRECTION_KINDS",
+    "DecodeBudget", "default_method", "direction_info", "DIRECTION_KINDS",
     "DirectionInfo", "domain_label", "DOMAINS", "draw_hint", "example_caption", "example_paths", "EXAMPLES_DIR",
     "full_results_markdown", "GENERATOR_CHOICES", "GENERATOR_KINDS", "generator_kinds", "GENERATOR_LABEL",
     "glann_interpolate", "glann_invert", "glann_sample", "gpu", "GPU_BASE_S", "GPU_MAX_S", "gpu_seconds",
     "has_baselines", "in_input_polarity", "ink_to_input", "load_image", "load_results", "loss_curve_figures",
     "loss_curve_panels", "MapResult", "MAX_K", "MAX_SEED", "MAX_UPLOAD_BYTES", "METHOD_CHOICES", "METHOD_LABEL",
-    "ModelRegistry", "N_DIRECTIONS", "NAM_DEFAULT_STEPS", "parse_int", "parse_seed", "random_coefficients",
+    "ModelRegistry", "N_DIRECTIONS", "NAM_DEFAULT_STEPS", "pad_value", "parse_int", "parse_seed", "random_coefficients",
     "rank_captions", "resolve_kind", "results_figure", "results_markdown", "RESULTS_NOTE", "run_compare", "run_explore",
     "run_map", "run_strip", "servable_tasks", "sketch_to_input", "SPAN", "strip_image", "STRIP_LABEL_H", "STRIP_PAD",
     "TASK_CHOICES", "task_label", "TASK_ORDER", "TASKS", "to_display", "tour_combos", "tour_figures", "TourIdea",

@@ -1,17 +1,15 @@
-"""Images in and out of the app: decoding uploads within a memory budget, a Sketchpad's strokes → the input a
+"""Images in and out of the app: decoding uploads within a memory budget, a drawing's strokes → the input a
 task's model sees (MNIST-like digit, street-number-like digit or edge map), and the tiles and strips it shows."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import collections
 import contextlib
 import functools
 import io
 import os
 import threading
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -273,13 +271,17 @@ def _check_ink(ink: np.ndarray, message: str) -> None:
 
 
 def editor_ink(value: Any) -> np.ndarray:
-    """Sketchpad value (EditorValue dict, or an array) → float32 H×W stroke strength in [0, 1].
+    """A drawing → float32 H×W stroke strength in [0, 1]. The drawing is the pad's PNG data URL (see
+    :mod:`nam_core.serving.drawpad`), an EditorValue-like dict of arrays (``layers`` / ``composite`` /
+    ``background``), or an array.
 
     The strokes are read from the ALPHA of the layers (any brush colour, light or dark theme). Without layers the
     composite's alpha is used, else its difference from the background, else its darkness. Raises AppError when
     nothing is drawn."""
-    if value is None:
+    if value is None or value == "":
         raise AppError(EMPTY_SKETCH)
+    if isinstance(value, str):
+        value = _pad_array(pad_value(value))
     ink = None
     if isinstance(value, dict):
         layers = [np.asarray(_as_array(x)) for x in (value.get("layers") or []) if x is not None]
@@ -306,59 +308,25 @@ def editor_ink(value: Any) -> np.ndarray:
     return ink
 
 
-MAX_BLOB_SIDE = 4096  # the canvas is 400 px: a bigger layer blob is not from our Sketchpad
+MAX_PAD_BYTES = 4 * 2**20  # a 400-px canvas layer is a few KB of PNG; anything near this is not from the pad
+PAD_VALUE_ERROR = ("The canvas value must be empty or a PNG data URL (data:image/png;base64,...), as the drawing "
+                   "pad sends it.")
 
 
-def decode_editor_blobs(blobs: Any) -> dict[str, Any]:
-    """The Sketchpad's value from the PNG blobs its browser side sent ahead (``background``, ``layers``,
-    ``composite`` as bytes, Gradio's ``EditorDataBlobs``): with a change/input event attached the event itself
-    carries only their id. AppError for anything that is not a small image."""
-
-    def decode(b: bytes | None) -> np.ndarray | None:
-        if not b:
-            return None
-        try:
-            with Image.open(io.BytesIO(b)) as im:
-                if max(im.size) > MAX_BLOB_SIDE:
-                    raise AppError(f"The canvas layer is {im.size[0]}×{im.size[1]} px: too large for a drawing.")
-                return np.asarray(im.convert("RGBA"))
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise AppError("The canvas data could not be read as an image: draw again.") from exc
-
-    return {"background": decode(getattr(blobs, "background", None)),
-            "layers": [a for a in (decode(b) for b in (getattr(blobs, "layers", None) or [])) if a is not None],
-            "composite": decode(getattr(blobs, "composite", None))}
+def pad_value(value: Any) -> Any:
+    """A drawing as it arrives from the network (the pad's value: ``None``, ``""`` or a ``data:image/...;base64,``
+    URL) → what :func:`editor_ink` reads. Anything else is refused: in particular no path or file reference, so an
+    API client cannot make the server open a file of its choosing."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.startswith("data:image/"):
+        return value
+    raise AppError(PAD_VALUE_ERROR)
 
 
-class EditorBlobs:
-    """Reads the Sketchpad's blobs by the id an event carries. Gradio's store gives each id to one reader, but a
-    live-preview event and a Map pressed right after the stroke carry the same id: the second would find nothing
-    ("The canvas is empty"). The decoded value of the last few ids is kept for such rereads, and an id whose
-    upload is still in flight is waited for (briefly)."""
-
-    def __init__(self, storage: dict[str, Any], keep: int = 32, wait_s: float = 1.5, poll_s: float = 0.02) -> None:
-        self.storage, self.keep, self.wait_s, self.poll_s = storage, keep, wait_s, poll_s
-        self._decoded: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def read(self, blob_id: str) -> dict[str, Any] | None:
-        deadline = time.monotonic() + self.wait_s
-        while True:
-            with self._lock:
-                if blob_id in self._decoded:
-                    self._decoded.move_to_end(blob_id)
-                    return self._decoded[blob_id]
-                blobs = self.storage.get(blob_id)
-                if blobs is not None and (getattr(blobs, "composite", None) or getattr(blobs, "layers", None)):
-                    self.storage.pop(blob_id, None)
-                    value = decode_editor_blobs(blobs)
-                    self._decoded[blob_id] = value
-                    while len(self._decoded) > self.keep:
-                        self._decoded.popitem(last=False)
-                    return value
-            if time.monotonic() >= deadline:
-                return decode_editor_blobs(blobs) if blobs is not None else None
-            time.sleep(self.poll_s)
+def _pad_array(url: str) -> np.ndarray:
+    """The pad's PNG data URL → uint8 H×W×C (at most WORK_SIDE px, like any upload)."""
+    return load_image({"url": url}, max_file_bytes=MAX_PAD_BYTES)
 
 
 def _as_array(x: Any) -> np.ndarray | None:
@@ -497,7 +465,8 @@ def ink_to_input(ink: np.ndarray, task: str) -> np.ndarray:
 
 
 def sketch_to_input(value: Any, task: str) -> np.ndarray:
-    """A Sketchpad value → the model's input for ``task`` (uint8 H×W×C)."""
+    """A drawing (the pad's data URL, or an EditorValue-like dict of arrays) → the model's input for ``task``
+    (uint8 H×W×C)."""
     return ink_to_input(editor_ink(value), task)
 
 

@@ -147,7 +147,7 @@ def input_kind(task: str) -> str:
     return "edges"
 
 
-_BRUSH = "Pick the brush at the left of the canvas, then "
+_BRUSH = "With the pen (its width, the eraser and undo are above the canvas), "
 DRAW_HINTS = {  # by input kind; DRAW_TASK_HINTS adds what each task turns the drawing into
     "digit": _BRUSH + "draw one digit (0–9), large; it is centred and scaled like MNIST (white on black).",
     "street": _BRUSH + "draw one digit (0–9); it becomes a dark digit on a light plate, like a house-number crop.",
