@@ -421,7 +421,10 @@ def _translate_layout(ctx: AppContext, state: Any, source: Any) -> SimpleNamespa
                 strip = gr.Image(label="Strip view: one direction from −3σ to +3σ", show_label=False,
                                  interactive=False, format="png", elem_classes=["pixelated"],
                                  elem_id="strip")
-            with gr.Accordion("Why these solutions? (T(G(z)) vs the input)", open=False):
+            # its state: a live stroke fills the panel only while it is open (nine tiles fewer per stroke)
+            why_open = gr.State(False)
+            with gr.Accordion("Why these solutions? (T(G(z)) vs the input)", open=False,
+                              elem_id="why_box") as why_box:
                 # no label over the tiles (it hid the input's corner): the accordion says what they are
                 why = gr.Gallery(label="Input and T(G(z)) of each solution", show_label=False,
                                  columns=5, height=300,
@@ -440,6 +443,7 @@ def _translate_layout(ctx: AppContext, state: Any, source: Any) -> SimpleNamespa
         input_tabs=input_tabs, tab_draw=tab_draw, hint=hint, sketch=sketch, tab_upload=tab_upload, upload=upload,
         ex_gallery=ex_gallery, k=k, seed=seed, map_btn=map_btn, map_nam_btn=map_nam_btn, live=live,
         stop_btn=stop_btn, model_view=model_view, gallery=gallery, latency=latency, nam_box=nam_box,
+        why_open=why_open, why_box=why_box,
         nam_bar=nam_bar, loss_plot=loss_plot, download=download, kind=kind, dir_note=dir_note, sliders=sliders,
         reset_btn=reset_btn, random_btn=random_btn, anchor_md=anchor_md, strip_dir=strip_dir, strip_btn=strip_btn,
         strip=strip, why=why, why_md=why_md, compare_box=compare_box, compare_btn=compare_btn, compare=compare,
@@ -548,14 +552,14 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
                 _anchor_md(None), None, *_slider_updates(res.directions), gr.Radio(value=state["kind"])]
 
     def live_validator(task: Any, method: Any, generator: Any, sketch: Any, k: Any, seed: Any, kind: Any,
-                       live_on: Any, request: gr.Request) -> list[Any]:
+                       live_on: Any, why_open: Any, request: gr.Request) -> list[Any]:
         """A stroke's preview takes its ticket when submitted (see Tickets); it is never refused."""
         if live_on and LV.is_live_method(str(method)):
             tickets.stamp(request)
-        return [gr.validate(True, "") for _ in range(8)]
+        return [gr.validate(True, "") for _ in range(9)]  # one per live input
 
     def on_live(task: Any, method: Any, generator: Any, sketch: Any, k: Any, seed: Any, kind: Any,
-                live_on: Any, request: gr.Request) -> list[Any]:
+                live_on: Any, why_open: Any, request: gr.Request) -> list[Any]:
         """One stroke of a one-pass method: the gallery and the why-panel of the drawing so far (no zip; per-input
         directions wait for Map). Nothing changes while the canvas is empty or the input is not servable: no
         message per stroke (Map says what is wrong)."""
@@ -580,7 +584,10 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
                  "seed": L.parse_seed(seed), "kind": kind, "anchor": None, "count": info.count if info else 0,
                  "coefs": [0.0] * L.N_DIRECTIONS, "live": True}
         caps = [f"{c} · loss {float(v):.3f}" for c, v in zip(res.captions, res.losses)]
-        why, why_md = _why_panel(image, res.reconstructions, res.losses)
+        if why_open:
+            why, why_md = _why_panel(image, res.reconstructions, res.losses)
+        else:  # filled when the panel is opened (on_why_open)
+            why, why_md, state["why_stale"] = [], "", True
         lat = _latency(f"Live ({L.METHOD_LABEL[method]}, K={k})", res.ms, res.device) + f"  \n{res.rank_note}"
         note = (info.note if info is not None else "Live preview: press **Map** for this drawing's per-input "
                 "directions (and the zip).")
@@ -663,6 +670,20 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
         if stream is not None:
             stream.stop()
 
+    def on_why_open(state: dict[str, Any] | None) -> tuple[Any, ...]:
+        """The why-panel opened: fill it for the live drawing when the strokes skipped it (the Translator has those
+        solutions cached: no new translation)."""
+        if not state or not state.get("why_stale") or state.get("input") is None:
+            return True, gr.skip(), gr.skip(), gr.skip()
+        try:
+            res = LV.run_live(reg, state["task"], state["method"], state["generator"], state["input"],
+                              int(state["k"]), int(state["seed"]), str(state["kind"]))
+        except Exception:  # noqa: BLE001 - the panel stays empty; the next Map fills it
+            log.exception("why-panel refresh failed")
+            return True, gr.skip(), gr.skip(), gr.skip()
+        why, why_md = _why_panel(state["input"], res.reconstructions, res.losses)
+        return True, {**state, "why_stale": False}, why, why_md
+
     def on_download_click(state: dict[str, Any] | None) -> None:
         if not state or state.get("input") is None:
             gr.Warning("Nothing to download yet: press Map first, then Download all saves the gallery as PNGs.")
@@ -699,10 +720,13 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
         show_progress_on=[ui.nam_bar], validator=map_validator(NAM_QUEUE, NAM_MAX_WAITING, "NAM"))
     ui.stop_btn.click(on_stop_nam, None, None, api_name="stop_nam", queue=False)
     # live drawing: every stroke (the latest one: a request waiting behind a running one is replaced)
-    live_inputs = [*sel, ui.sketch, ui.k, ui.seed, ui.kind, ui.live]
+    live_inputs = [*sel, ui.sketch, ui.k, ui.seed, ui.kind, ui.live, ui.why_open]
     ui.sketch.change(on_live, live_inputs, map_outputs, api_name="live", concurrency_id="live",
                      concurrency_limit=LIVE_CONCURRENCY, preprocess=False, show_progress="hidden",
                      trigger_mode="always_last", validator=live_validator)
+    ui.why_box.expand(on_why_open, ui.state, [ui.why_open, ui.state, ui.why, ui.why_md], api_name=False,
+                      show_progress="hidden")
+    ui.why_box.collapse(lambda: False, None, ui.why_open, api_name=False, queue=False)
     ui.method.change(lambda m: (gr.Checkbox(visible=LV.is_live_method(m)),
                                 gr.Button(visible=not LV.is_live_method(m)),
                                 gr.Group(visible=not LV.is_live_method(m))),

@@ -106,6 +106,11 @@ def test_drawing_pad_tools(served, browser_page: Callable) -> None:
         draw(page, STROKE)
         assert page.evaluate(ink) == "1"
         latency_has(page, "Live")
+        # the why-panel is closed: the stroke did not fill it; opening it shows this drawing's T(G(z))
+        assert page.locator("#why img").count() == 0
+        page.get_by_text("Why these solutions?").click()
+        page.wait_for_function("document.querySelectorAll('#why img').length >= 2", timeout=30_000)
+        page.get_by_text("Why these solutions?").click()
         page.locator("#sketch button[aria-label='Undo']").click()
         assert page.evaluate(ink) == "0"
         page.locator("#map").click()

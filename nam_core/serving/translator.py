@@ -153,7 +153,8 @@ class Translator:
         self._pool: torch.Tensor | None = None
         self._dirs: dict[int, tuple[weakref.ref, dict[int, Directions]]] = {}  # id(z) → (ref, {k: Directions})
         self.cache_size = 8  # solutions of the last few single-image requests (NAM optimisation is costly)
-        self._cache: OrderedDict[tuple, tuple] = OrderedDict()  # → (x, z, σ, scores, ranking used)
+        # → (x, z, σ, scores, ranking used, (G(z), T(G(z)), losses) of those z, kept so a hit needs no new pass)
+        self._cache: OrderedDict[tuple, tuple] = OrderedDict()
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -372,8 +373,8 @@ class Translator:
             raise ValueError("num_solutions must be ≥ 1")
         x = self._inputs(images)
         if len(x) == 1:
-            x, z1, _, scores, used = self._solve_entry(images, num_solutions, seed, callback)
-            return x, z1.unsqueeze(0), None, None if scores is None else scores.unsqueeze(0), used
+            x, z1, _, scores, used, picked = self._solve_entry(images, num_solutions, seed, callback)
+            return x, z1.unsqueeze(0), picked, None if scores is None else scores.unsqueeze(0), used
         if self.rank is None and not rendered:
             k = 1 if self.deterministic else num_solutions
             return x, self._solutions(x, k, seed, callback)[0], None, None, None
@@ -408,14 +409,15 @@ class Translator:
 
     def _solve_entry(self, image: np.ndarray, k: int, seed: int, callback: Callable[[int, int], None] | None
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, str | None]:
-        """:meth:`solve` plus the solutions' scores (K,) and the ranking used."""
+        """:meth:`solve` plus the solutions' scores (K,), the ranking used and their (G(z), T(G(z)), losses)."""
         x = self._inputs(image)[:1]
         key = self._cache_key(x, k, seed)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        z, sigma, _, scores, used = self._ranked(x, k, seed, callback)
-        entry = (x, z[0], None if sigma is None else sigma[0], None if scores is None else scores[0], used)
+        z, sigma, picked, scores, used = self._ranked(x, k, seed, callback)
+        # the K solutions' G(z), T(G(z)) and losses, as ranking computed them: translate_full needs no second pass
+        entry = (x, z[0], None if sigma is None else sigma[0], None if scores is None else scores[0], used, picked)
         self._cache[key] = entry
         while len(self._cache) > max(0, self.cache_size):  # cache_size = 0 turns caching off
             self._cache.popitem(last=False)
@@ -465,7 +467,10 @@ class Translator:
         """The K solutions for ``image`` moved by ``coefficients`` (units of each direction's std): uint8 (K, H, W, C).
 
         With ``anchor`` = i, every tile is solution i moved (a one-anchor gallery)."""
-        x, z, _ = self.solve(image, num_solutions, seed, callback)
+        entry = self._solve_entry(image, num_solutions, seed, callback)
+        z, picked = entry[1], entry[5]
+        if anchor is None and picked is not None and not any(float(c) for c in coefficients):
+            return to_uint8(picked[0])  # exactly the tiles Map showed (a new pass may differ by a rounding step)
         dirs = self.directions(image, len(coefficients), kind, num_solutions, seed)
         base = z if anchor is None else z[anchor : anchor + 1].expand_as(z)
         outs, _, _ = self.render(move(base, dirs, coefficients))
