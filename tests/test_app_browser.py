@@ -32,11 +32,10 @@ def test_draw_map_gallery_screenshot(server: str, tmp_path: Path, browser_page: 
         box = page.locator("#sketch canvas").first.bounding_box()
         assert box is not None
         x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-        shoe = [(0.3, 0.6), (0.33, 0.4), (0.42, 0.37), (0.48, 0.47), (0.66, 0.53), (0.7, 0.62), (0.3, 0.62),
-                (0.3, 0.6)]
-        page.mouse.move(x0 + w * shoe[0][0], y0 + h * shoe[0][1])
+        seven = [(0.3, 0.25), (0.68, 0.25), (0.58, 0.45), (0.46, 0.8)]  # the opening task's input: a digit
+        page.mouse.move(x0 + w * seven[0][0], y0 + h * seven[0][1])
         page.mouse.down()
-        for px, py in shoe[1:]:
+        for px, py in seven[1:]:
             page.mouse.move(x0 + w * px, y0 + h * py, steps=2)
         page.mouse.up()
         # live drawing: the stroke alone fills the gallery (a one-pass method, no Map pressed)
