@@ -92,7 +92,7 @@ def test_mapping_defaults_are_the_shipped_recipe() -> None:
     cli = _cli("train_mapping")
     a = cli.parse_args(["--task", "street2mnist", "--method", "vae-nam", "--out", "/tmp/x"])
     assert a.preset == "street2mnist_vae-nam_glann"
-    assert (a.generator, a.loss, a.t_arch, a.nf) == ("gen_mnist_glann", "ncc", "local", 32)
+    assert (a.generator, a.loss, a.t_arch, a.nf) == ("gen_mnist_glann", "ncc-sides", "local", 32)
     a = cli.parse_args(["--task", "street2mnist", "--method", "ae-nam", "--generator", "gen_mnist_dcgan",
                         "--out", "/tmp/x"])
     assert a.preset == "street2mnist_ae-nam_dcgan"
