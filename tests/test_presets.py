@@ -111,5 +111,5 @@ def test_a_mapping_preset_runs_smoke_sized(tmp_path: Path) -> None:
                      "--limit", "64", "--threads", "1"]) == 0
     cfg, info = read_config(tmp_path / "final"), read_training_info(tmp_path / "final")
     assert (cfg["method"], cfg["task"], info["hparams"]["loss"], info["hparams"]["t_arch"]) == \
-        ("ae-nam", "street2mnist", "ncc", "local")
+        ("ae-nam", "street2mnist", "ncc-sides", "local")
     assert "--preset street2mnist_ae-nam_glann" in info["recipe"]["command"]

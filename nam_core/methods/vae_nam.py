@@ -247,7 +247,7 @@ register_presets(
     _mapping("street2mnist_vae-nam_glann", "gen_mnist_glann", **_STREET_IN, t_affine="global", epochs=36, limit=5000,
              beta=1e-3),
     _mapping("street2mnist_vae-nam_dcgan", "gen_mnist_dcgan", **_STREET_IN, t_affine="global", epochs=12, limit=5000),
-    _mapping("street2mnist_ae-nam_glann", "gen_mnist_glann", **_DIGITS, t_affine="global", epochs=24, limit=5000),
+    _mapping("street2mnist_ae-nam_glann", "gen_mnist_glann", **_STREET_IN, t_affine="global", epochs=24, limit=5000),
     _mapping("street2mnist_ae-nam_dcgan", "gen_mnist_dcgan", **_STREET_IN, t_affine="global", epochs=24, limit=5000),
     _mapping("mnist2street_vae-nam_glann", "gen_street_glann", **_DIGITS, t_affine="global", t_zoom=0.92,
              epochs=24, beta=1e-3),
