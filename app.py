@@ -456,10 +456,6 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
     reg, examples = ctx.reg, ctx.examples
     admissions, tickets, streams = ctx.admissions, ctx.tickets, ctx.streams
 
-    def sketch_value(value: Any) -> Any:
-        """The pad's value as the network sent it: empty or a PNG data URL (anything else is refused)."""
-        return L.pad_value(value)
-
     def availability(task: str, method: str, generator: str) -> tuple[str, Any, Any, str]:
         """Availability note, the two Map buttons (one-pass queue / NAM queue: only the method's one is shown)."""
         st = reg.status(task, method, generator)
@@ -530,7 +526,7 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
         L.check_choices(task, method, generator, kind)
         k = L.parse_int(k, "Solutions K", 1, L.MAX_K, default=8)
         seed = L.parse_seed(seed)
-        image = L.choose_input(task, source, sketch_value(sketch), upload)
+        image = L.choose_input(task, source, L.pad_value(sketch), upload)
         res = L.run_map(reg, task, method, generator, image, k, seed, kind,
                         progress=lambda f, d: progress(f, desc=d))
         return _map_outputs(task, method, generator, image, k, seed, kind, res)
@@ -556,7 +552,7 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
         """A stroke's preview takes its ticket when submitted (see Tickets); it is never refused."""
         if live_on and LV.is_live_method(str(method)):
             tickets.stamp(request)
-        return [gr.validate(True, "") for _ in range(9)]  # one per live input
+        return [gr.validate(True, "") for _ in (task, method, generator, sketch, k, seed, kind, live_on, why_open)]
 
     def on_live(task: Any, method: Any, generator: Any, sketch: Any, k: Any, seed: Any, kind: Any,
                 live_on: Any, why_open: Any, request: gr.Request) -> list[Any]:
@@ -570,7 +566,7 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
         try:
             L.check_choices(task, method, generator, kind)
             k = L.parse_int(k, "Solutions K", 1, L.MAX_K, default=8)
-            image = L.sketch_to_input(sketch_value(sketch), task)
+            image = L.sketch_to_input(L.pad_value(sketch), task)
             res = LV.run_live(reg, task, method, generator, image, k, L.parse_seed(seed), kind)
         except L.AppError:
             return skip
@@ -638,7 +634,7 @@ def _map_events(ctx: AppContext, ui: SimpleNamespace) -> Callable[..., Any]:
         L.check_choices(task, method, generator, kind)
         k = L.parse_int(k, "Solutions K", 1, L.MAX_K, default=8)
         seed = L.parse_seed(seed)
-        image = L.choose_input(task, source, sketch_value(sketch), upload)
+        image = L.choose_input(task, source, L.pad_value(sketch), upload)
         stream = LV.NamStream(reg, task, method, generator, image, k, seed, kind)
         sid = getattr(request, "session_hash", None) or ""
         streams[sid] = stream

@@ -80,9 +80,10 @@ function anyInk() {
   for (let i = 3; i < d.length; i += 4) if (d[i] > 8) return true;
   return false;
 }
-function send() {
-  // the drawing goes with the value: Map and the live preview read it from the event itself
-  inked = tool === 'pen' ? true : anyInk();
+function send(recount) {
+  // the drawing goes with the value: Map and the live preview read it from the event itself. A pen stroke always
+  // leaves ink; after the eraser, undo or clear the canvas is read again (it may be empty)
+  inked = recount ? anyInk() : true;
   window.namPadSent = performance.now();
   element.dataset.ink = inked ? '1' : '0';  // for tests and styling: is anything drawn
   props.value = inked ? cv.toDataURL('image/png') : '';
@@ -119,7 +120,7 @@ function end(e) {
   if (!drawing) return;
   drawing = false;
   window.namPadUp = performance.now();
-  send();
+  send(tool === 'eraser');
 }
 cv.addEventListener('pointerup', end);
 cv.addEventListener('pointercancel', end);
@@ -131,16 +132,13 @@ element.querySelector('.nam-pad-undo').addEventListener('click', () => {
   const prev = undo.pop();
   if (!prev) return;
   ctx.putImageData(prev, 0, 0);
-  const keep = tool; tool = 'eraser'; send(); tool = keep;  // recount the ink: undo may empty the canvas
+  send(true);
 });
 element.querySelector('.nam-pad-clear').addEventListener('click', () => {
   if (!inked && !anyInk()) return;
   snapshot();
   ctx.clearRect(0, 0, W, H);
-  inked = false;
-  window.namPadSent = performance.now();
-  element.dataset.ink = '0';
-  props.value = '';
+  send(true);
 });
 cv.addEventListener('keydown', (e) => {
   if ((e.ctrlKey || e.metaKey) && e.key === 'z') { e.preventDefault(); element.querySelector('.nam-pad-undo').click(); }

@@ -408,7 +408,8 @@ class Translator:
         return self._solve_entry(image, k, seed, callback)[:3]  # type: ignore[return-value]
 
     def _solve_entry(self, image: np.ndarray, k: int, seed: int, callback: Callable[[int, int], None] | None
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, str | None]:
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, str | None,
+                                tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None]:
         """:meth:`solve` plus the solutions' scores (K,), the ranking used and their (G(z), T(G(z)), losses)."""
         x = self._inputs(image)[:1]
         key = self._cache_key(x, k, seed)
