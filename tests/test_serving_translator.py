@@ -575,6 +575,26 @@ def test_bench_diversity_scores_accuracy_sameness_and_spread(translators: dict[s
     assert flat[3.0]["diversity"] > 0
 
 
+def test_bench_polish_lowers_the_loss_it_ranks_by(translators: dict[str, Translator], inputs: np.ndarray) -> None:
+    from benchmarks import bench_polish
+
+    class Brightness(torch.nn.Module):  # reads "digit 1" on bright images, "digit 0" on dark ones
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            m = x.mean(dim=(1, 2, 3))
+            return torch.stack([-m, m], 1)
+
+    t = translators["vae-nam"]
+    labels = np.zeros(len(inputs), dtype=int)
+    rows = {(r["steps"], r["lr"]): r for r in bench_polish.run(t, Brightness(), inputs, labels, [0, 20], [0.05],
+                                                                m=4, k=2, batch=2)}
+    assert set(rows) == {(0, 0.0), (20, 0.05)} and all(r["n"] == len(inputs) for r in rows.values())
+    # NAM's steps start from the encoder's codes and descend the loss the ranking uses
+    assert rows[(20, 0.05)]["loss_first"] < rows[(0, 0.0)]["loss_first"]
+    assert rows[(0, 0.0)]["ms_per_input"] == 0 and rows[(20, 0.05)]["ms_per_input"] > 0
+    for r in rows.values():
+        assert 0 <= r["mean"] <= 100 and r["first"] in (0.0, 100 / 3, 200 / 3, 100.0)
+
+
 def test_bench_speed_main_times_shipped_and_reference_nam(ckpts: dict[str, Path], tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from benchmarks import bench_speed
