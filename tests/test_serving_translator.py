@@ -541,6 +541,14 @@ def test_vae_nam_posterior_directions_are_cached_per_solution_set(translators: d
     assert len(calls) == 2
 
 
+class Brightness(torch.nn.Module):
+    """A stand-in digit classifier: reads "digit 1" on bright images, "digit 0" on dark ones."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x.mean(dim=(1, 2, 3))
+        return torch.stack([-m, m], 1)
+
+
 def test_bench_speed_times_translate_without_the_cache(translators: dict[str, Translator], inputs: np.ndarray) -> None:
     from benchmarks import bench_speed
 
@@ -554,11 +562,6 @@ def test_bench_speed_times_translate_without_the_cache(translators: dict[str, Tr
 def test_bench_diversity_scores_accuracy_sameness_and_spread(translators: dict[str, Translator],
                                                              inputs: np.ndarray) -> None:
     from benchmarks import bench_diversity
-
-    class Brightness(torch.nn.Module):  # reads "digit 1" on bright images, "digit 0" on dark ones
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            m = x.mean(dim=(1, 2, 3))
-            return torch.stack([-m, m], 1)
 
     t = translators["vae-nam"]
     outs = t.translate(inputs, num_solutions=4, seed=0)
@@ -577,11 +580,6 @@ def test_bench_diversity_scores_accuracy_sameness_and_spread(translators: dict[s
 
 def test_bench_polish_lowers_the_loss_it_ranks_by(translators: dict[str, Translator], inputs: np.ndarray) -> None:
     from benchmarks import bench_polish
-
-    class Brightness(torch.nn.Module):  # reads "digit 1" on bright images, "digit 0" on dark ones
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            m = x.mean(dim=(1, 2, 3))
-            return torch.stack([-m, m], 1)
 
     t = translators["vae-nam"]
     labels = np.zeros(len(inputs), dtype=int)
