@@ -23,7 +23,7 @@ from nam_core.eval.metrics import predict_labels
 from nam_core.methods.nam import nam_infer
 from nam_core.paths import CHECKPOINTS_DIR
 from nam_core.serving import Translator
-from nam_core.serving.translator import shipped_path
+from nam_core.serving.translator import select_ranked, shipped_path
 
 
 def polish(tr: Translator, x: torch.Tensor, z: torch.Tensor, steps: int, lr: float,
@@ -44,7 +44,7 @@ def score_batch(tr: Translator, clf: torch.nn.Module, x: torch.Tensor, z: torch.
     n, m = z.shape[:2]
     imgs = tr._as_images(outs, n, m)
     preds = predict_labels(clf, imgs.reshape(-1, *imgs.shape[2:])).reshape(n, m)
-    order = losses.cpu().argsort(1)[:, :k]
+    order = select_ranked(losses.cpu(), k)  # the Translator's own loss ranking (ties keep the drawing order)
     right = preds[np.arange(n)[:, None], order.numpy()] == labels[:, None]
     return {"first": float(right[:, 0].sum()), "mean": float(right.mean(1).sum()),
             "loss1": float(losses.cpu().gather(1, order[:, :1]).sum())}
@@ -56,7 +56,7 @@ def run(tr: Translator, clf: torch.nn.Module, images: np.ndarray, labels: np.nda
     sums: dict[tuple[int, float], dict[str, float]] = {}
     for i in range(0, len(images), batch):
         x = tr._inputs(images[i : i + batch])
-        z0, _ = tr._solutions(x, m, i // batch)
+        z0, _ = tr._solutions(x, 1 if tr.deterministic else m, i // batch)  # one candidate, as the Translator draws
         for s in steps:
             for lr in (lrs if s else [0.0]):
                 t0 = time.perf_counter()
