@@ -100,6 +100,11 @@ def browser_page() -> Callable[..., contextlib.AbstractContextManager]:
                 page = browser.new_page(viewport={"width": width, "height": height})
                 page.goto(url)
                 page.wait_for_selector("#map")
+                # the canvas's script has run (it marks the pad with data-ink): on a loaded machine a stroke drawn
+                # before that leaves no ink
+                page.wait_for_function("!document.querySelector('#sketch') || "
+                                       "!!document.querySelector('#sketch[data-ink], #sketch [data-ink]')",
+                                       timeout=30_000)
                 yield page
             finally:
                 browser.close()
