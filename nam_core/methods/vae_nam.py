@@ -255,7 +255,9 @@ register_presets(
              epochs=40, beta=1e-3),
     _mapping("mnist2street_ae-nam_glann", "gen_street_glann", **_DIGITS, t_affine="global", t_zoom=0.92,
              epochs=24),
-    _mapping("mnist2street_ae-nam_dcgan", "gen_street_dcgan", **_DIGITS, t_affine="global", t_zoom=0.92, epochs=12),
+    # seed 2 of 0-2: the lowest reconstruction loss on the training inputs (docs/RESULTS.md, "Training seeds")
+    _mapping("mnist2street_ae-nam_dcgan", "gen_street_dcgan", **_DIGITS, t_affine="global", t_zoom=0.92, epochs=12,
+             seed=2),
     _mapping("edges2shoes_vae-nam_glann", "gen_shoes_glann", nf=32, loss="laplacian-flat", epochs=30),
     _mapping("edges2shoes_ae-nam_glann", "gen_shoes_glann", GPU_NOTE, nf=32, nef=32, loss="laplacian-flat", epochs=60),
     _mapping("edges2handbags_vae-nam_glann", "gen_handbags_glann",
