@@ -113,3 +113,22 @@ def test_a_mapping_preset_runs_smoke_sized(tmp_path: Path) -> None:
     assert (cfg["method"], cfg["task"], info["hparams"]["loss"], info["hparams"]["t_arch"]) == \
         ("ae-nam", "street2mnist", "ncc-sides", "local")
     assert "--preset street2mnist_ae-nam_glann" in info["recipe"]["command"]
+    assert "style_temperature" not in cfg  # not given: the Translator's default
+
+
+def test_a_style_temperature_given_to_training_is_what_the_translator_uses(tmp_path: Path) -> None:
+    """``--style-temperature`` (an inference setting, as the mnist→street AE-NAM presets pass it) lands in the
+    checkpoint's config, and a Translator loaded from it spreads its solutions by that much."""
+    if not (Path(CHECKPOINTS_DIR) / "gen_street_dcgan" / "config.json").exists():
+        pytest.skip("no shipped gen_street_dcgan")
+    from nam_core.checkpoints import read_config
+    from nam_core.serving import Translator
+
+    assert get_preset("mnist2street_ae-nam_dcgan").args["style_temperature"] == 2.5
+    cli = _cli("train_mapping")
+    assert cli.main(["--preset", "mnist2street_ae-nam_dcgan", "--out", str(tmp_path), "--epochs", "1",
+                     "--limit", "64", "--style-probes", "8", "--style-temperature", "1.5", "--threads", "1"]) == 0
+    assert read_config(tmp_path / "final")["style_temperature"] == 1.5
+    assert Translator.from_checkpoint(tmp_path / "final", device="cpu").style_temperature == 1.5
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--preset", "mnist2street_ae-nam_dcgan", "--out", "/tmp/x", "--style-temperature", "hot"])

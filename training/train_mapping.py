@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="AE/VAE-NAM on edges: weight of the term that puts G(z)'s object inside the input's outline")
     p.add_argument("--style-probes", type=int, default=128,
                    help="codes at which the style directions' Jacobians are measured (fewer: faster, noisier)")
+    p.add_argument("--style-temperature", type=float,
+                   help="AE/VAE-NAM: spread of the K solutions along the style directions, stored in the checkpoint "
+                        "for inference (default: the Translator's)")
     p.add_argument("--limit", type=int)
     add_run_arguments(p)
     return p
@@ -78,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                           nef=a.nef, t_arch=a.t_arch, t_affine=a.t_affine, t_zoom=a.t_zoom,
                           sketch_aug=a.sketch_aug, sketch_variants=a.sketch_variants,
                           silhouette_weight=a.silhouette_weight, style_probes=a.style_probes,
+                          style_temperature=a.style_temperature,
                           lr_z=a.lr_z, limit=a.limit, seed=a.seed, device=a.device, max_minutes=a.max_minutes,
                           finish_early=a.finish_early, recipe=recipe)
     print(final)

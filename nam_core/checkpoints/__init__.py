@@ -583,6 +583,10 @@ def validate_config(cfg: Any, where: str | Path = "config") -> dict[str, Any]:
     gen = cfg.get("generator")
     if gen is not None and not isinstance(gen, str):
         raise CheckpointError(f"{where}: 'generator' must be a checkpoint name")
+    for key in ("style_temperature", "sampling_temperature", "style_min_gain"):  # inference settings
+        v = cfg.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1e3):
+            raise CheckpointError(f"{where}: {key!r} must be a number from 0 to 1000, not {str(v)[:20]!r}")
     return cfg
 
 

@@ -118,7 +118,7 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                   prior_weight: float | None = None,
                   loss: str = "laplacian", nf: int = 64, nef: int = 64, t_arch: str = "crn", lr_z: float = 1e-2,
                   t_affine: str = "none", t_zoom: float = 1.0, sketch_aug: float = 0.0, sketch_variants: int = 4,
-                  silhouette_weight: float = 0.0, style_probes: int = 128,
+                  silhouette_weight: float = 0.0, style_probes: int = 128, style_temperature: float | None = None,
                   limit: int | None = None, seed: int = 0, device: str | None = None,
                   max_minutes: float | None = None, finish_early: bool = False, progress: bool = True,
                   recipe: str = "") -> Path:
@@ -128,7 +128,9 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
     drawn-outline versions of a training edge map instead of the map itself (denoising: the loss keeps the clean
     map; see :class:`~nam_core.methods.vae_nam.VAENAM`); the versions are made once and cached in ``out_dir``.
     ``silhouette_weight`` (same tasks): weight of the term that puts G(z)'s object where the input's outline
-    encloses it (:func:`~nam_core.data.edges.edge_silhouette`).
+    encloses it (:func:`~nam_core.data.edges.edge_silhouette`). ``style_temperature``: the spread of the K
+    solutions along the style directions that the checkpoint asks the Translator for (inference only; ``None``: the
+    Translator's default).
 
     Returns ``out_dir/final`` (T, and E for AE/VAE-NAM, with the config naming the generator it needs)."""
     t = get_task(task)
@@ -140,6 +142,8 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                          "(edges2shoes/handbags)")
     if not 0.0 <= sketch_aug <= 1.0:
         raise ValueError("sketch_aug is a probability: 0..1")
+    if style_temperature is not None and not 0.0 <= style_temperature <= 10.0:
+        raise ValueError("style_temperature must be between 0 and 10")
     hp = dict(DEFAULTS[method])
     for k, v in {"epochs": epochs, "batch_size": batch_size, "n_targets": n_targets, "beta": beta,
                  "prior_weight": prior_weight}.items():
@@ -186,6 +190,8 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                    "device": str(dev),
                    "recipe": {"command": recipe, "hparams": hp, "seed": seed, "loss": loss},
                    "history": trainer.history})
+    if style_temperature is not None:
+        config["style_temperature"] = float(style_temperature)
     tensors = m.tensors() if meth.iterative else {}
     tensors.update(global_directions(m, ds.images, dev, style_probes=style_probes))
     final = save_checkpoint(out / "final", m.networks, config, tensors=tensors)
