@@ -91,6 +91,18 @@ def test_sketch_alpha_conversion_light_and_dark_theme() -> None:
     assert street.shape == (32, 32, 3) and street[0, 0].mean() > street[16, 16].mean()  # dark digit, light plate
 
 
+def test_a_drawing_given_as_a_plain_array_reads_like_the_same_layer() -> None:
+    """``benchmarks/bench_sketch.py`` passes its traced RGBA drawings as arrays: they must read as the same strokes
+    as that drawing in the pad's layer (a ``value == ""`` check on an array once made this raise)."""
+    from nam_core.serving import app_logic as L
+
+    for task in ("mnist2street", "edges2shoes"):
+        d = drawing(task_kind(task))
+        np.testing.assert_array_equal(L.sketch_to_input(d, task), L.sketch_to_input(editor_value(d), task))
+    with pytest.raises(L.AppError, match="empty"):
+        L.sketch_to_input(np.zeros((400, 400, 4), np.uint8), "edges2shoes")
+
+
 def test_stroke_width_is_normalised() -> None:
     from nam_core.serving import app_logic as L
 

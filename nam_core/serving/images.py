@@ -278,7 +278,7 @@ def editor_ink(value: Any) -> np.ndarray:
     The strokes are read from the ALPHA of the layers (any brush colour, light or dark theme). Without layers the
     composite's alpha is used, else its difference from the background, else its darkness. Raises AppError when
     nothing is drawn."""
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value):  # (``== ""`` on an array compares elementwise)
         raise AppError(EMPTY_SKETCH)
     if isinstance(value, str):
         value = _pad_array(pad_value(value))
@@ -317,7 +317,7 @@ def pad_value(value: Any) -> Any:
     """A drawing as it arrives from the network (the pad's value: ``None``, ``""`` or a ``data:image/...;base64,``
     URL) → what :func:`editor_ink` reads. Anything else is refused: in particular no path or file reference, so an
     API client cannot make the server open a file of its choosing."""
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value):
         return None
     if isinstance(value, str) and value.startswith("data:image/"):
         return value
