@@ -18,7 +18,7 @@ from ..utils import per_image_noise
 from .base import DDPWrappable, sample_rows
 from .directions import Directions, global_spread, posterior_directions, restart_directions
 from .nam import build_mapping_t, freeze
-from .registry import GPU_NOTE, Method, Preset, register, register_presets, stopped_early_note
+from .registry import GPU_NOTE, Method, Preset, register, register_presets
 
 # AE-NAM checkpoints without style directions spread their K solutions along the global axes, by this many of
 # their standard deviations (times the translator's temperature)
@@ -263,9 +263,8 @@ register_presets(
              seed=2, style_temperature=2.5),
     _mapping("edges2shoes_vae-nam_glann", "gen_shoes_glann", nf=32, loss="laplacian-flat", epochs=30),
     _mapping("edges2shoes_ae-nam_glann", "gen_shoes_glann", GPU_NOTE, nf=32, nef=32, loss="laplacian-flat", epochs=60),
-    _mapping("edges2handbags_vae-nam_glann", "gen_handbags_glann",
-             stopped_early_note("22", "on one CPU thread", 13, 30),
-             nf=32, loss="laplacian-flat", sketch_aug=0.5, silhouette_weight=1.0, epochs=13),
+    _mapping("edges2handbags_vae-nam_glann", "gen_handbags_glann", nf=32, loss="laplacian-flat", sketch_aug=0.5,
+             silhouette_weight=1.0, epochs=30),
     # drawn outlines as the VAE-NAM handbag: without them it ignored a drawing (docs/RESULTS.md, "Drawn outlines");
     # its style directions spread little, so they are walked further (same edge F1 on the training edges)
     _mapping("edges2handbags_ae-nam_glann", "gen_handbags_glann", nf=32, loss="laplacian-flat", sketch_aug=0.5,
