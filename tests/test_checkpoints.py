@@ -440,6 +440,7 @@ def test_plain_rewrite_is_one_swap_and_an_interrupted_one_leaves_the_folder_inta
     (lambda c: {**c, "style_temperature": "hot"}, "'style_temperature' must be a number from 0"),
     (lambda c: {**c, "sampling_temperature": -1}, "'sampling_temperature' must be a number from 0"),
     (lambda c: {**c, "style_min_gain": True}, "'style_min_gain' must be a number from 0"),
+    (lambda c: {**c, "solver_silhouette_weight": 5000}, "'solver_silhouette_weight' must be a number from 0"),
 ])
 def test_bad_configs_are_refused_before_anything_is_built(tmp_path: Path, edit, match: str) -> None:
     _save(tmp_path / "ck")

@@ -233,6 +233,75 @@ def test_nam_infer_uses_the_given_init(frozen_pair) -> None:
     assert torch.equal(init, torch.full((6, LATENT), 0.25))  # not modified in place
 
 
+def test_silhouette_targets_fill_a_drawn_outline() -> None:
+    from nam_core.methods.nam import silhouette_targets
+
+    canvas = np.full((2, 64, 64), 255, np.uint8)
+    canvas[0, 16:48, 16:18] = canvas[0, 16:48, 46:48] = canvas[0, 16:18, 16:48] = canvas[0, 46:48, 16:48] = 0
+    sil = silhouette_targets(to_tensor(canvas[..., None]))
+    assert sil.shape == (2, 64, 64) and sil.dtype == torch.float32
+    assert sil[0, 20:44, 20:44].min() == 1.0  # the inside of the outline, which has no strokes of its own
+    assert sil[0, :12].max() == 0.0 and sil[0, :, 52:].max() == 0.0
+    assert sil[1].max() == 0.0  # an empty canvas outlines nothing
+
+
+class _Photos(torch.nn.Module):
+    """The tiny G's grey images stretched towards white, so that some of each image reads as background."""
+
+    def __init__(self, G: torch.nn.Module) -> None:
+        super().__init__()
+        self.G, self.latent_dim = G, G.latent_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(8.0 * self.G(z) + 0.5)
+
+
+def test_nam_infer_silhouette_term_draws_the_object_inside_the_outline(frozen_pair) -> None:
+    from nam_core.losses import soft_foreground
+
+    G0, T, targets = frozen_pair
+    G = _Photos(G0)
+    loss = build_loss("laplacian")
+    sil = torch.zeros(2, 32, 32)
+    sil[:, 8:24, 8:24] = 1.0  # the object: a centred square
+    z0, plain = nam_infer(G, T, targets, num_solutions=2, steps=0, seed=0, loss=loss)
+    _, with_term = nam_infer(G, T, targets, num_solutions=2, steps=0, seed=0, loss=loss, silhouettes=sil,
+                             silhouette_weight=2.0)
+    with torch.no_grad():
+        gap = (soft_foreground(G(z0.view(-1, LATENT))) - sil.repeat_interleave(2, 0)).abs().flatten(1).mean(1)
+    assert gap.min() > 0.05
+    torch.testing.assert_close(with_term, plain + 2.0 * gap.view(2, 2))  # the returned losses include the term
+
+    def gap_after(weight: float) -> float:
+        z, _ = nam_infer(G, T, targets, num_solutions=2, steps=40, seed=0, loss=loss, silhouettes=sil,
+                         silhouette_weight=weight)
+        with torch.no_grad():
+            fg = soft_foreground(G(z.view(-1, LATENT)))
+        return (fg - sil.repeat_interleave(2, 0)).abs().mean().item()
+
+    assert gap_after(5.0) < 0.9 * gap_after(0.0)  # the tiny G can only go so far
+
+
+def test_retrieval_starts_count_the_silhouette_when_asked() -> None:
+    from nam_core.losses import soft_foreground
+    from nam_core.methods.nam import retrieval_starts
+
+    G = _Photos(tiny_generator())
+    T = freeze(build_net("local_mapping", in_channels=1, out_channels=3, size=32, nf=8))
+    codes = torch.randn(12, LATENT, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        pool = T(G(codes))
+        fg = soft_foreground(G(codes))
+    loss = build_loss("laplacian")
+    plain = retrieval_starts(codes, pool, pool[:1], 1, loss, noise=0.0)
+    torch.testing.assert_close(plain, codes[:1])  # the target's own reconstruction matches best ...
+    shaped = retrieval_starts(codes, pool, pool[:1], 1, loss, noise=0.0, pool_silhouettes=fg,
+                              silhouettes=fg[5:6], silhouette_weight=1e3)
+    torch.testing.assert_close(shaped, codes[5:6])  # ... unless the outline says the object is code 5's
+    unused = retrieval_starts(codes, pool, pool[:1], 1, loss, noise=0.0, pool_silhouettes=fg, silhouettes=fg[5:6])
+    torch.testing.assert_close(unused, codes[:1])  # weight 0: as before
+
+
 # --------------------------------------------------------------- directions
 def _orthonormal(v: torch.Tensor) -> None:
     torch.testing.assert_close(v @ v.T, torch.eye(len(v)), atol=1e-5, rtol=0)

@@ -132,3 +132,26 @@ def test_a_style_temperature_given_to_training_is_what_the_translator_uses(tmp_p
     assert Translator.from_checkpoint(tmp_path / "final", device="cpu").style_temperature == 1.5
     with pytest.raises(SystemExit):
         cli.parse_args(["--preset", "mnist2street_ae-nam_dcgan", "--out", "/tmp/x", "--style-temperature", "hot"])
+
+
+def test_a_solver_silhouette_weight_given_to_nam_training_is_what_the_translator_uses(tmp_path: Path) -> None:
+    """``--solver-silhouette-weight`` (NAM on edges; an inference setting, as the edge NAM presets pass it) lands in
+    the checkpoint's config and the Translator's solver; other methods and tasks refuse it."""
+    if not (Path(CHECKPOINTS_DIR) / "gen_handbags_glann" / "config.json").exists():
+        pytest.skip("no shipped gen_handbags_glann")
+    from nam_core.checkpoints import read_config
+    from nam_core.methods.mappings import train_mapping
+    from nam_core.serving import Translator
+
+    assert get_preset("edges2handbags_nam_glann").args["solver_silhouette_weight"] > 0
+    assert get_preset("edges2shoes_nam_glann").args["solver_silhouette_weight"] > 0
+    cli = _cli("train_mapping")
+    assert cli.main(["--preset", "edges2handbags_nam_glann", "--out", str(tmp_path), "--epochs", "1",
+                     "--n-targets", "16", "--style-probes", "4", "--solver-silhouette-weight", "0.5",
+                     "--threads", "1"]) == 0
+    assert read_config(tmp_path / "final")["solver_silhouette_weight"] == 0.5
+    assert Translator.from_checkpoint(tmp_path / "final", device="cpu").silhouette_weight == 0.5
+    with pytest.raises(ValueError, match="NAM's, on an edge-map input"):
+        train_mapping("street2mnist", "nam", "gen_mnist_glann", tmp_path / "x", solver_silhouette_weight=1.0)
+    with pytest.raises(ValueError, match="NAM's, on an edge-map input"):
+        train_mapping("edges2handbags", "ae-nam", "gen_handbags_glann", tmp_path / "x", solver_silhouette_weight=1.0)

@@ -433,6 +433,28 @@ def test_nam_solutions_start_from_retrieval(translators: dict[str, Translator], 
         t.nam_steps = steps
 
 
+def test_nam_on_edge_inputs_uses_the_checkpoint_silhouette_weight(translators: dict[str, Translator],
+                                                                     inputs: np.ndarray,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from nam_core.methods.nam import solver_silhouettes
+
+    t = translators["nam"]
+    x = to_tensor(inputs[:1])
+    assert t.silhouette_weight == 0.0 and solver_silhouettes(t, x) is None  # not in the config: off
+    plain, _ = t._solutions(x, 2, seed=0)
+    monkeypatch.setattr(t, "silhouette_weight", 3.0)
+    assert solver_silhouettes(t, x) is None  # the digits are no edge maps: still off
+    monkeypatch.setattr(t, "source", "shoes_edges")
+    sil = solver_silhouettes(t, x)
+    assert sil is not None and sil.shape == (1, *x.shape[2:])
+    t._cache.clear()
+    try:
+        shaped, _ = t._solutions(x, 2, seed=0)
+    finally:
+        t._cache.clear()
+    assert not torch.equal(plain, shaped)
+
+
 def test_glann_generator_checkpoint(ckpts: dict[str, Path], tmp_path: Path, inputs: np.ndarray) -> None:
     """A GLANN generator checkpoint (GLO G + IMLE T + codes) loads as one sampler that the Translator maps through."""
     torch.manual_seed(0)

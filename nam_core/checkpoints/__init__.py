@@ -60,7 +60,7 @@ CONFIG_KEYS = frozenset({
     "format", "format_version", "kind", "method", "task", "source", "target", "domain", "networks", "generator",
     "generator_fingerprint", "generator_method", "recon_loss", "image_size", "latent_dim", "channels", "tensors",
     "stored_dtype", "sha256", "size_bytes", "style_temperature", "sampling_temperature", "style_min_gain",
-    "deterministic"})
+    "solver_silhouette_weight", "deterministic"})
 DEFAULT_REPO = os.environ.get("NAM_HUB_REPO", "nam-studio/checkpoints")
 KEEP_VERSIONS = 2  # a versioned checkpoint keeps its current version and the one before it
 CRASH_ENV = "NAM_CHECKPOINT_CRASH"  # tests: "<point>[:<n>]" SIGKILLs this process the n-th time a save reaches point
@@ -583,7 +583,8 @@ def validate_config(cfg: Any, where: str | Path = "config") -> dict[str, Any]:
     gen = cfg.get("generator")
     if gen is not None and not isinstance(gen, str):
         raise CheckpointError(f"{where}: 'generator' must be a checkpoint name")
-    for key in ("style_temperature", "sampling_temperature", "style_min_gain"):  # inference settings
+    for key in ("style_temperature", "sampling_temperature", "style_min_gain",
+                "solver_silhouette_weight"):  # inference settings
         v = cfg.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1e3):
             raise CheckpointError(f"{where}: {key!r} must be a number from 0 to 1000, not {str(v)[:20]!r}")

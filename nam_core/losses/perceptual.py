@@ -227,3 +227,10 @@ def build_loss(name: str = "laplacian", **kwargs) -> nn.Module:
     if name.startswith("vgg-"):
         return PerceptualLoss(backbone=name[4:], **kwargs)
     raise ValueError(f"unknown loss {name!r}; choose laplacian, l1, vgg-hed, vgg-imagenet or vgg-auto")
+
+
+def soft_foreground(photos: torch.Tensor, threshold: float = 24.0, softness: float = 6.0) -> torch.Tensor:
+    """A differentiable :func:`nam_core.data.edges.foreground_mask` (without its hole filling) of photos in [-1, 1]
+    (N, C, H, W): ~1 where some channel is more than ``threshold`` (of 255) below white, (N, H, W)."""
+    darkness = (1.0 - photos.float().min(dim=1).values) * 127.5
+    return torch.sigmoid((darkness - threshold) / softness)

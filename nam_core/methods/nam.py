@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..losses import build_loss
+from ..data.edges import edge_silhouette
+from ..losses import build_loss, soft_foreground
 from ..nets import build_net
 from ..utils import per_image_noise
 from .base import DDPWrappable
@@ -117,7 +118,8 @@ def nam_infer(G: nn.Module, T: nn.Module, targets: torch.Tensor, num_solutions: 
               lr: float = 0.05, loss: nn.Module | None = None, prior_weight: float = 1e-3, seed: int = 0,
               init: torch.Tensor | None = None,
               callback: Callable[[int, int], None] | None = None,
-              on_step: Callable[[int, torch.Tensor, torch.Tensor], bool | None] | None = None
+              on_step: Callable[[int, torch.Tensor, torch.Tensor], bool | None] | None = None,
+              silhouettes: torch.Tensor | None = None, silhouette_weight: float = 0.0
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Optimise ``num_solutions`` codes per target from random starts, all in one batch, with T and G frozen.
 
@@ -126,6 +128,9 @@ def nam_infer(G: nn.Module, T: nn.Module, targets: torch.Tensor, num_solutions: 
     reports progress. ``on_step(step, z, losses)`` (or ``callback.on_step``, so that a progress callback handed
     down through the Translator can carry it) sees the codes (N, K, latent) after each step and the per-solution
     losses (N, K) of that step, detached; returning True stops the optimisation early with the current codes.
+    ``silhouettes`` (N, H, W) in [0, 1] with ``silhouette_weight`` > 0 add, per solution, that weight × the mean
+    |soft_foreground(G(z)) − silhouette|: the object drawn where the input's outline encloses it (edge inputs,
+    see :func:`silhouette_targets`); the returned losses include it.
     """
     loss_fn = loss if loss is not None else build_loss("laplacian")
     on_step = on_step if on_step is not None else getattr(callback, "on_step", None)
@@ -135,12 +140,23 @@ def nam_infer(G: nn.Module, T: nn.Module, targets: torch.Tensor, num_solutions: 
         init = per_image_noise(targets, k, d, seed)  # each target's starts depend on it and the seed only
     z = init.reshape(n * k, d).to(dev).clone().requires_grad_(True)
     tgt = targets.repeat_interleave(k, dim=0)
+    sil = None
+    if silhouettes is not None and silhouette_weight > 0:
+        sil = silhouettes.to(dev).float().repeat_interleave(k, dim=0)
+
+    def objective(codes: torch.Tensor) -> torch.Tensor:
+        photo = G(codes)
+        per = loss_fn(T(photo), tgt, reduction="none")
+        if sil is not None:
+            per = per + silhouette_weight * (soft_foreground(photo) - sil).abs().flatten(1).mean(1)
+        return per
+
     opt = torch.optim.Adam([z], lr=lr)
     T.eval()
     G.eval()
     with torch.enable_grad():
         for s in range(steps):
-            per = loss_fn(T(G(z)), tgt, reduction="none")
+            per = objective(z)
             total = per.sum() + prior_weight * z.pow(2).sum()
             opt.zero_grad(set_to_none=True)
             total.backward()
@@ -150,24 +166,39 @@ def nam_infer(G: nn.Module, T: nn.Module, targets: torch.Tensor, num_solutions: 
             if on_step is not None and on_step(s + 1, z.detach().view(n, k, d), per.detach().view(n, k)):
                 break
     with torch.no_grad():
-        per = loss_fn(T(G(z)), tgt, reduction="none")
+        per = objective(z)
     return z.detach().view(n, k, d), per.view(n, k)
+
+
+def silhouette_targets(edges: torch.Tensor) -> torch.Tensor:
+    """The object region each edge-map input outlines (:func:`~nam_core.data.edges.edge_silhouette`: strokes
+    closed and filled), from edge maps in [-1, 1] (N, 1, H, W): float (N, H, W) in {0, 1}. A drawn outline has
+    no inner lines for T(G(z)) to match, so this is what tells the solver where the object is."""
+    u8 = ((edges.detach().float().cpu()[:, 0] + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    return torch.from_numpy(edge_silhouette(u8)).float().to(edges.device)
 
 
 @torch.no_grad()
 def retrieval_starts(codes: torch.Tensor, pool: torch.Tensor, targets: torch.Tensor, num_solutions: int,
                      loss: nn.Module, seed: int = 0, noise: float = 0.1,
-                     exclude: torch.Tensor | None = None) -> torch.Tensor:
+                     exclude: torch.Tensor | None = None, pool_silhouettes: torch.Tensor | None = None,
+                     silhouettes: torch.Tensor | None = None, silhouette_weight: float = 0.0) -> torch.Tensor:
     """NAM starts from the training codes: for each target, the K codes whose reconstructions ``pool`` = T(G(codes))
     match it best under ``loss``, plus ``noise`` × seeded per-image Gaussian noise (so the K solutions can differ).
     ``exclude[i]`` (a code index, or −1) is never chosen for target i: leave-one-out when the targets are the
-    training images themselves. Returns (N·K, d)."""
+    training images themselves. With ``pool_silhouettes`` (soft_foreground(G(codes))), ``silhouettes`` of the
+    targets and ``silhouette_weight`` > 0, the match also counts the silhouette term of :func:`nam_infer`.
+    Returns (N·K, d)."""
     k = num_solutions
     eps = per_image_noise(targets, k, codes.shape[1], seed).to(codes)
+    use_sil = pool_silhouettes is not None and silhouettes is not None and silhouette_weight > 0
     starts = []
     for i, (xi, ni) in enumerate(zip(targets, eps)):
         losses = torch.cat([loss(pool[j : j + 512], xi[None].expand(len(pool[j : j + 512]), -1, -1, -1),
                                  reduction="none") for j in range(0, len(pool), 512)])
+        if use_sil:
+            gap = (pool_silhouettes.to(silhouettes) - silhouettes[i][None]).abs().flatten(1).mean(1)
+            losses = losses + silhouette_weight * gap.to(losses)
         if exclude is not None and exclude[i] >= 0:
             losses[exclude[i]] = float("inf")
         best = losses.topk(min(k, len(losses)), largest=False).indices
@@ -177,24 +208,45 @@ def retrieval_starts(codes: torch.Tensor, pool: torch.Tensor, targets: torch.Ten
 
 
 # ------------------------------------------------------------------------------------------- test time, registry
+def solver_silhouettes(tr: Any, x: torch.Tensor) -> torch.Tensor | None:
+    """The inputs' outlined silhouettes when the checkpoint's solver uses the silhouette term (an edge-map input
+    and ``tr.silhouette_weight`` > 0), else None."""
+    if not getattr(tr, "silhouette_weight", 0.0) or not str(getattr(tr, "source", "")).endswith("_edges"):
+        return None
+    return silhouette_targets(x)
+
+
 @torch.no_grad()
-def nam_starts(tr: Any, x: torch.Tensor, k: int, seed: int) -> torch.Tensor | None:
+def nam_starts(tr: Any, x: torch.Tensor, k: int, seed: int, silhouettes: torch.Tensor | None = None
+               ) -> torch.Tensor | None:
     """NAM starts: for each input, the K training codes whose T(G(z)) match it best (plus a little seeded noise,
     so the K solutions can differ) — a retrieval start from the unlabelled training targets instead of pure
     noise, which the non-convex per-image optimisation needs to converge in ~100 steps. ``None`` (Gaussian
-    starts) when the checkpoint has no codes or ``tr.nam_init == "random"``."""
+    starts) when the checkpoint has no codes or ``tr.nam_init == "random"``. With ``silhouettes`` (see
+    :func:`solver_silhouettes`) the match also counts where G(z) puts the object."""
     pool = tr.code_pool() if tr.nam_init == "retrieval" else None
     if pool is None:
         return None
     codes, recs = pool
-    return retrieval_starts(codes, recs, x, k, tr.loss_fn, seed)
+    if silhouettes is None:
+        return retrieval_starts(codes, recs, x, k, tr.loss_fn, seed)
+    fg = tr.solver_cache.get("pool_foreground")
+    if fg is None:
+        fg = torch.cat([soft_foreground(tr.G(codes[i : i + 256])) for i in range(0, len(codes), 256)])
+        tr.solver_cache["pool_foreground"] = fg
+    return retrieval_starts(codes, recs, x, k, tr.loss_fn, seed, pool_silhouettes=fg, silhouettes=silhouettes,
+                            silhouette_weight=tr.silhouette_weight)
 
 
 def solve(tr: Any, x: torch.Tensor, k: int, seed: int, callback: Callable[[int, int], None] | None = None
           ) -> tuple[torch.Tensor, None]:
-    """NAM's test time: ``tr.nam_steps`` Adam steps on K codes per input (:func:`nam_infer`), T and G frozen."""
+    """NAM's test time: ``tr.nam_steps`` Adam steps on K codes per input (:func:`nam_infer`), T and G frozen; on
+    edge inputs with the checkpoint's ``solver_silhouette_weight``, the silhouette term too."""
+    sils = solver_silhouettes(tr, x)
+    w = float(tr.silhouette_weight) if sils is not None else 0.0
     z, _ = nam_infer(tr.G, tr.T, x, num_solutions=k, steps=tr.nam_steps, loss=tr.loss_fn, seed=seed,
-                     init=nam_starts(tr, x, k, seed), callback=callback)
+                     init=nam_starts(tr, x, k, seed, silhouettes=sils), callback=callback, silhouettes=sils,
+                     silhouette_weight=w)
     return z, None
 
 
@@ -214,6 +266,9 @@ register(Method(
 
 _DIGITS = {"nf": 32, "loss": "ncc", "t_arch": "local"}  # the weak local T: the codes must carry the digit's shape
 _EDGES = {"nf": 32, "nef": 32, "loss": "laplacian-flat"}
+# the test-time solver also draws the object where the input's outline encloses it (a drawn outline has no inner
+# lines for T(G(z)) to match; docs/RESULTS.md, "Drawn outlines")
+_EDGE_SOLVER = {"solver_silhouette_weight": 1.0}
 register_presets(
     Preset("street2mnist_nam_glann", "nam", "train_mapping",
            {"task": "street2mnist", "method": "nam", "generator": "gen_mnist_glann", **_DIGITS, "epochs": 300,
@@ -231,9 +286,9 @@ register_presets(
            note=stopped_early_note("3.50", "on a GPU", 217, 300)),
     Preset("edges2shoes_nam_glann", "nam", "train_mapping",
            {"task": "edges2shoes", "method": "nam", "generator": "gen_shoes_glann", **_EDGES, "epochs": 400,
-            "n_targets": 1000, "lr_z": 0.05}, note=GPU_NOTE),
+            "n_targets": 1000, "lr_z": 0.05, **_EDGE_SOLVER}, note=GPU_NOTE),
     Preset("edges2handbags_nam_glann", "nam", "train_mapping",
            {"task": "edges2handbags", "method": "nam", "generator": "gen_handbags_glann", **_EDGES, "epochs": 244,
-            "n_targets": 1000, "lr_z": 0.05},
+            "n_targets": 1000, "lr_z": 0.05, **_EDGE_SOLVER},
            note=stopped_early_note("3.08", "on a GPU", 244, 400)),
 )

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..losses import build_loss
+from ..losses import build_loss, soft_foreground
 from ..nets import build_net
 from ..utils import per_image_noise
 from .base import DDPWrappable, sample_rows
@@ -28,13 +28,6 @@ AE_NAM_TEMPERATURE = 0.5
 def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(μ, σ²) ‖ N(0, I)) per sample, summed over latent dimensions."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
-
-
-def soft_foreground(photos: torch.Tensor, threshold: float = 24.0, softness: float = 6.0) -> torch.Tensor:
-    """A differentiable :func:`nam_core.data.edges.foreground_mask` (without its hole filling) of photos in [-1, 1]
-    (N, C, H, W): ~1 where some channel is more than ``threshold`` (of 255) below white, (N, H, W)."""
-    darkness = (1.0 - photos.float().min(dim=1).values) * 127.5
-    return torch.sigmoid((darkness - threshold) / softness)
 
 
 class VAENAM(DDPWrappable):

@@ -140,6 +140,9 @@ class Translator:
                                          "style")
         self.style_temperature = float(cfg.get("style_temperature", STYLE_TEMPERATURE))
         self.nam_steps = 100
+        # NAM on edge inputs: weight of the term that draws the object where the input's outline encloses it
+        self.silhouette_weight = float(cfg.get("solver_silhouette_weight", 0.0))
+        self.solver_cache: dict[str, Any] = {}  # what a method's solver computes once per checkpoint
         # spread of the K sampled solutions: ε·σ is scaled by it (VAE-NAM), as is AE-NAM's spread along the global
         # axes; the checkpoint may carry a value chosen on training inputs (``sampling_temperature``)
         self.temperature = float(cfg.get("sampling_temperature", 1.0))
@@ -428,7 +431,7 @@ class Translator:
     def _cache_key(self, x: torch.Tensor, k: int, seed: int) -> tuple:
         partner = id(self.partner) if self.rank not in (None, "loss") else None  # loads it on first use
         return (x.cpu().numpy().tobytes(), k, seed, self.nam_steps, self.nam_init, self.temperature,
-                self.style_temperature, self.rank, self.oversample, partner, id(self.style_dirs))
+                self.style_temperature, self.silhouette_weight, self.rank, self.oversample, partner, id(self.style_dirs))
 
     def forget(self, image: np.ndarray, k: int = 8, seed: int = 0) -> bool:
         """Drop the cached solutions of one input (whether there were any): the next request solves it afresh.
