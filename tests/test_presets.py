@@ -127,9 +127,14 @@ def test_a_style_temperature_given_to_training_is_what_the_translator_uses(tmp_p
     assert get_preset("mnist2street_ae-nam_dcgan").args["style_temperature"] == 2.5
     cli = _cli("train_mapping")
     assert cli.main(["--preset", "mnist2street_ae-nam_dcgan", "--out", str(tmp_path), "--epochs", "1",
-                     "--limit", "64", "--style-probes", "8", "--style-temperature", "1.5", "--threads", "1"]) == 0
+                     "--limit", "64", "--style-probes", "8", "--style-temperature", "1.5",
+                     "--sampling-temperature", "0.7",
+                     "--threads", "1"]) == 0
     assert read_config(tmp_path / "final")["style_temperature"] == 1.5
     assert Translator.from_checkpoint(tmp_path / "final", device="cpu").style_temperature == 1.5
+    assert read_config(tmp_path / "final")["sampling_temperature"] == 0.7  # likewise
+    assert Translator.from_checkpoint(tmp_path / "final", device="cpu").temperature == 0.7
+    assert get_preset("edges2shoes_vae-nam_glann").args["sampling_temperature"] == 1.5
     with pytest.raises(SystemExit):
         cli.parse_args(["--preset", "mnist2street_ae-nam_dcgan", "--out", "/tmp/x", "--style-temperature", "hot"])
 

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-temperature", type=float,
                    help="AE/VAE-NAM: spread of the K solutions along the style directions, stored in the checkpoint "
                         "for inference (default: the Translator's)")
+    p.add_argument("--sampling-temperature", type=float,
+                   help="VAE-NAM: scale of the posterior spread ε·σ of the K sampled solutions (AE-NAM: of its "
+                        "spread along the global axes), stored in the checkpoint for inference (default 1)")
     p.add_argument("--solver-silhouette-weight", type=float,
                    help="NAM on edges: weight of the silhouette term in its test-time solver (the object drawn where "
                         "the input's outline encloses it), stored in the checkpoint for inference (default: none)")
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                           sketch_aug=a.sketch_aug, sketch_variants=a.sketch_variants,
                           silhouette_weight=a.silhouette_weight, style_probes=a.style_probes,
                           style_temperature=a.style_temperature,
+                          sampling_temperature=a.sampling_temperature,
                           solver_silhouette_weight=a.solver_silhouette_weight,
                           lr_z=a.lr_z, limit=a.limit, seed=a.seed, device=a.device, max_minutes=a.max_minutes,
                           finish_early=a.finish_early, recipe=recipe)

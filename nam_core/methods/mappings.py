@@ -119,7 +119,8 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                   loss: str = "laplacian", nf: int = 64, nef: int = 64, t_arch: str = "crn", lr_z: float = 1e-2,
                   t_affine: str = "none", t_zoom: float = 1.0, sketch_aug: float = 0.0, sketch_variants: int = 4,
                   silhouette_weight: float = 0.0, style_probes: int = 128, style_temperature: float | None = None,
-                  solver_silhouette_weight: float | None = None, limit: int | None = None, seed: int = 0, device: str | None = None,
+                  sampling_temperature: float | None = None, solver_silhouette_weight: float | None = None,
+                  limit: int | None = None, seed: int = 0, device: str | None = None,
                   max_minutes: float | None = None, finish_early: bool = False, progress: bool = True,
                   recipe: str = "") -> Path:
     """Train ``method`` for ``task`` on top of the frozen generator checkpoint ``generator``; resumable.
@@ -130,7 +131,9 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
     ``silhouette_weight`` (same tasks): weight of the term that puts G(z)'s object where the input's outline
     encloses it (:func:`~nam_core.data.edges.edge_silhouette`). ``style_temperature``: the spread of the K
     solutions along the style directions that the checkpoint asks the Translator for (inference only; ``None``: the
-    Translator's default). ``solver_silhouette_weight`` (NAM on an edge-map input): the weight of the silhouette
+    Translator's default); ``sampling_temperature`` likewise scales VAE-NAM's posterior spread ε·σ (AE-NAM's along the
+    global axes).
+    ``solver_silhouette_weight`` (NAM on an edge-map input): the weight of the silhouette
     term in NAM's test-time solver (:func:`~nam_core.methods.nam.solve`), also inference only.
 
     Returns ``out_dir/final`` (T, and E for AE/VAE-NAM, with the config naming the generator it needs)."""
@@ -145,6 +148,8 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
         raise ValueError("sketch_aug is a probability: 0..1")
     if style_temperature is not None and not 0.0 <= style_temperature <= 10.0:
         raise ValueError("style_temperature must be between 0 and 10")
+    if sampling_temperature is not None and (meth.iterative or not 0.0 <= sampling_temperature <= 10.0):
+        raise ValueError("sampling_temperature is AE-NAM's and VAE-NAM's, between 0 and 10")
     if solver_silhouette_weight is not None:
         if not meth.iterative or not t.source.endswith("_edges"):
             raise ValueError("the solver's silhouette term is NAM's, on an edge-map input (edges2shoes/handbags)")
@@ -198,6 +203,8 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                    "history": trainer.history})
     if style_temperature is not None:
         config["style_temperature"] = float(style_temperature)
+    if sampling_temperature is not None:
+        config["sampling_temperature"] = float(sampling_temperature)
     if solver_silhouette_weight is not None:
         config["solver_silhouette_weight"] = float(solver_silhouette_weight)
     tensors = m.tensors() if meth.iterative else {}

@@ -230,11 +230,7 @@ def nam_starts(tr: Any, x: torch.Tensor, k: int, seed: int, silhouettes: torch.T
     codes, recs = pool
     if silhouettes is None:
         return retrieval_starts(codes, recs, x, k, tr.loss_fn, seed)
-    fg = tr.solver_cache.get("pool_foreground")
-    if fg is None:
-        fg = torch.cat([soft_foreground(tr.G(codes[i : i + 256])) for i in range(0, len(codes), 256)])
-        tr.solver_cache["pool_foreground"] = fg
-    return retrieval_starts(codes, recs, x, k, tr.loss_fn, seed, pool_silhouettes=fg, silhouettes=silhouettes,
+    return retrieval_starts(codes, recs, x, k, tr.loss_fn, seed, pool_silhouettes=tr.pool_foreground(), silhouettes=silhouettes,
                             silhouette_weight=tr.silhouette_weight)
 
 

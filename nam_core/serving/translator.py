@@ -31,7 +31,7 @@ from ..checkpoints import (
     weights_fingerprint,
 )
 from ..data import load_domain
-from ..losses import build_loss
+from ..losses import build_loss, soft_foreground
 from ..methods.directions import STYLE_SEED_OFFSET, Directions, move, style_directions, style_spread
 from ..methods.generators import load_generator
 from ..methods.mappings import TASKS, encode_codes, get_task, resolve_generator_ref
@@ -142,7 +142,6 @@ class Translator:
         self.nam_steps = 100
         # NAM on edge inputs: weight of the term that draws the object where the input's outline encloses it
         self.silhouette_weight = float(cfg.get("solver_silhouette_weight", 0.0))
-        self.solver_cache: dict[str, Any] = {}  # what a method's solver computes once per checkpoint
         # spread of the K sampled solutions: ε·σ is scaled by it (VAE-NAM), as is AE-NAM's spread along the global
         # axes; the checkpoint may carry a value chosen on training inputs (``sampling_temperature``)
         self.temperature = float(cfg.get("sampling_temperature", 1.0))
@@ -154,6 +153,7 @@ class Translator:
         self.partner_loader: Callable[[], Translator | None] | None = None
         self._partner: Translator | None | bool = False  # False: not looked for yet
         self._pool: torch.Tensor | None = None
+        self._pool_fg: torch.Tensor | None = None
         self._dirs: dict[int, tuple[weakref.ref, dict[int, Directions]]] = {}  # id(z) → (ref, {k: Directions})
         self.cache_size = 8  # solutions of the last few single-image requests (NAM optimisation is costly)
         # → (x, z, σ, scores, ranking used, (G(z), T(G(z)), losses) of those z, kept so a hit needs no new pass)
@@ -340,8 +340,17 @@ class Translator:
         if codes is None:
             return None
         if self._pool is None:
-            self._pool = torch.cat([self.T(self.G(codes[i : i + 256])) for i in range(0, len(codes), 256)])
+            recs, fgs = [], []
+            for i in range(0, len(codes), 256):  # one pass of G serves both
+                photos = self.G(codes[i : i + 256])
+                recs.append(self.T(photos))
+                fgs.append(soft_foreground(photos))
+            self._pool, self._pool_fg = torch.cat(recs), torch.cat(fgs)
         return codes, self._pool
+
+    def pool_foreground(self) -> torch.Tensor | None:
+        """soft_foreground(G(z)) of the training codes (N, H, W), from the same pass as :meth:`code_pool`."""
+        return None if self.code_pool() is None else self._pool_fg
 
     @torch.no_grad()
     def _generate(self, z: torch.Tensor, batch: int = 256) -> torch.Tensor:
