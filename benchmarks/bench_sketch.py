@@ -231,8 +231,9 @@ def write_grid(path: Path, data: dict[str, np.ndarray], outs: np.ndarray, rows: 
     """One row per drawing: the drawn outline (black on white, framed and shrunk to the tile size), then its K
     analogies."""
     size = outs.shape[2]
-    # spread the rows over different photos (the first variant of evenly spaced ones)
-    picks = np.linspace(0, len(data["kept"]) - 1, rows).round().astype(int)
+    # spread the rows over different photos (the first variant of evenly spaced ones) among the drawings translated
+    # (NAM translates only the first --nam-n)
+    picks = np.linspace(0, min(len(data["kept"]), len(outs)) - 1, min(rows, len(outs))).round().astype(int)
     tiles = []
     for i in picks:
         ink = data["drawings"][i][..., 3].astype(np.float32) / 255.0

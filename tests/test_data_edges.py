@@ -261,3 +261,18 @@ def test_vae_nam_sees_sketches_but_is_scored_on_the_clean_maps() -> None:
     assert m.hparams["sketch_target"] == "clean" and m.hparams["silhouette_weight"] == 1.0
     white, black = torch.ones(1, 3, 4, 4), -torch.ones(1, 3, 4, 4)
     assert soft_foreground(white).max() < 0.05 and soft_foreground(black).min() > 0.95
+
+
+def test_sketch_benchmark_grid_shows_only_translated_drawings(tmp_path) -> None:
+    """NAM translates only the first ``--nam-n`` drawings: its grid picks rows among those (it used to index past
+    them and raise IndexError)."""
+    from PIL import Image
+
+    from benchmarks.bench_sketch import write_grid
+
+    drawings = np.zeros((10, 128, 128, 4), np.uint8)
+    drawings[:, 30:98, 30:34, 3] = 255  # one stroke each
+    outs = np.full((3, 4, 64, 64, 3), 200, np.uint8)  # 3 drawings translated, K = 4
+    write_grid(tmp_path / "g.png", {"kept": np.arange(10), "drawings": drawings}, outs, rows=6)
+    grid = np.asarray(Image.open(tmp_path / "g.png"))
+    assert grid.shape[0] < grid.shape[1]  # 3 rows of 1 + 4 tiles, not 6
