@@ -234,3 +234,9 @@ def soft_foreground(photos: torch.Tensor, threshold: float = 24.0, softness: flo
     (N, C, H, W): ~1 where some channel is more than ``threshold`` (of 255) below white, (N, H, W)."""
     darkness = (1.0 - photos.float().min(dim=1).values) * 127.5
     return torch.sigmoid((darkness - threshold) / softness)
+
+
+def silhouette_gap(foreground: torch.Tensor, silhouettes: torch.Tensor) -> torch.Tensor:
+    """Per image, the mean |foreground − silhouette| of (N, H, W) masks in [0, 1] (:func:`soft_foreground` of
+    photos against the silhouettes their inputs outline): (N,)."""
+    return (foreground - silhouettes.to(foreground)).abs().flatten(1).mean(1)

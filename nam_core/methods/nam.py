@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..data.edges import edge_silhouette
-from ..losses import build_loss, soft_foreground
+from ..losses import build_loss, silhouette_gap, soft_foreground
 from ..nets import build_net
 from ..utils import per_image_noise
 from .base import DDPWrappable
@@ -148,7 +148,7 @@ def nam_infer(G: nn.Module, T: nn.Module, targets: torch.Tensor, num_solutions: 
         photo = G(codes)
         per = loss_fn(T(photo), tgt, reduction="none")
         if sil is not None:
-            per = per + silhouette_weight * (soft_foreground(photo) - sil).abs().flatten(1).mean(1)
+            per = per + silhouette_weight * silhouette_gap(soft_foreground(photo), sil)
         return per
 
     opt = torch.optim.Adam([z], lr=lr)
@@ -197,7 +197,7 @@ def retrieval_starts(codes: torch.Tensor, pool: torch.Tensor, targets: torch.Ten
         losses = torch.cat([loss(pool[j : j + 512], xi[None].expand(len(pool[j : j + 512]), -1, -1, -1),
                                  reduction="none") for j in range(0, len(pool), 512)])
         if use_sil:
-            gap = (pool_silhouettes.to(silhouettes) - silhouettes[i][None]).abs().flatten(1).mean(1)
+            gap = silhouette_gap(pool_silhouettes, silhouettes[i].expand_as(pool_silhouettes))
             losses = losses + silhouette_weight * gap.to(losses)
         if exclude is not None and exclude[i] >= 0:
             losses[exclude[i]] = float("inf")
@@ -228,9 +228,8 @@ def nam_starts(tr: Any, x: torch.Tensor, k: int, seed: int, silhouettes: torch.T
     if pool is None:
         return None
     codes, recs = pool
-    if silhouettes is None:
-        return retrieval_starts(codes, recs, x, k, tr.loss_fn, seed)
-    return retrieval_starts(codes, recs, x, k, tr.loss_fn, seed, pool_silhouettes=tr.pool_foreground(), silhouettes=silhouettes,
+    fg = None if silhouettes is None else tr.pool_foreground()
+    return retrieval_starts(codes, recs, x, k, tr.loss_fn, seed, pool_silhouettes=fg, silhouettes=silhouettes,
                             silhouette_weight=tr.silhouette_weight)
 
 
@@ -238,11 +237,10 @@ def solve(tr: Any, x: torch.Tensor, k: int, seed: int, callback: Callable[[int, 
           ) -> tuple[torch.Tensor, None]:
     """NAM's test time: ``tr.nam_steps`` Adam steps on K codes per input (:func:`nam_infer`), T and G frozen; on
     edge inputs with the checkpoint's ``solver_silhouette_weight``, the silhouette term too."""
-    sils = solver_silhouettes(tr, x)
-    w = float(tr.silhouette_weight) if sils is not None else 0.0
+    sils = solver_silhouettes(tr, x)  # None: the term is off
     z, _ = nam_infer(tr.G, tr.T, x, num_solutions=k, steps=tr.nam_steps, loss=tr.loss_fn, seed=seed,
                      init=nam_starts(tr, x, k, seed, silhouettes=sils), callback=callback, silhouettes=sils,
-                     silhouette_weight=w)
+                     silhouette_weight=tr.silhouette_weight)
     return z, None
 
 

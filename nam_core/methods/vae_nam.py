@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..losses import build_loss, soft_foreground
+from ..losses import build_loss, silhouette_gap, soft_foreground
 from ..nets import build_net
 from ..utils import per_image_noise
 from .base import DDPWrappable, sample_rows
@@ -101,7 +101,7 @@ class VAENAM(DDPWrappable):
         sil = None
         if self.silhouettes is not None:
             target = self.silhouettes[index.to(self.silhouettes.device)].to(photo.device).float()
-            sil = (soft_foreground(photo) - target).abs().mean()
+            sil = silhouette_gap(soft_foreground(photo), target).mean()
             loss = loss + self.silhouette_weight * sil
         if self.prior_weight:
             loss = loss + self.prior_weight * mu.pow(2).sum(1).mean()
