@@ -441,6 +441,8 @@ def test_plain_rewrite_is_one_swap_and_an_interrupted_one_leaves_the_folder_inta
     (lambda c: {**c, "sampling_temperature": -1}, "'sampling_temperature' must be a number from 0"),
     (lambda c: {**c, "style_min_gain": True}, "'style_min_gain' must be a number from 0"),
     (lambda c: {**c, "solver_silhouette_weight": 5000}, "'solver_silhouette_weight' must be a number from 0"),
+    (lambda c: {**c, "solver_start_spread": 2.5}, "'solver_start_spread' must be a whole number from 1"),
+    (lambda c: {**c, "solver_start_spread": 0}, "'solver_start_spread' must be a whole number from 1"),
 ])
 def test_bad_configs_are_refused_before_anything_is_built(tmp_path: Path, edit, match: str) -> None:
     _save(tmp_path / "ck")

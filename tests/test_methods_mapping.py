@@ -302,6 +302,27 @@ def test_retrieval_starts_count_the_silhouette_when_asked() -> None:
     torch.testing.assert_close(unused, codes[:1])  # weight 0: as before
 
 
+def test_spread_retrieval_starts_pick_different_photos_among_the_best_matches() -> None:
+    """With a spread, the K starts are the best match and then the candidates (among spread·K best) whose photos
+    differ most from those picked: near-copies of the best match are skipped, poor matches never chosen."""
+    from nam_core.methods.nam import farthest_first, retrieval_starts
+
+    items = torch.tensor([[0.0], [0.01], [1.0], [0.5], [0.02]])
+    assert farthest_first(items, 3).tolist() == [0, 2, 3]
+    codes = torch.eye(6)
+    target = torch.zeros(1, 1, 2, 2)
+    # reconstructions at distance 0, 1, 2, ... from the target: code i is the i-th best match
+    pool = torch.arange(6.0).view(6, 1, 1, 1).expand(6, 1, 2, 2).contiguous()
+    thumbs = torch.tensor([[0.0], [0.0], [0.0], [5.0], [9.0], [9.0]]).view(6, 1, 1, 1)
+    loss = build_loss("l1")
+    plain = retrieval_starts(codes, pool, target, 2, loss, noise=0.0)
+    torch.testing.assert_close(plain, codes[[0, 1]])  # the two best, although their photos are the same
+    spread = retrieval_starts(codes, pool, target, 2, loss, noise=0.0, pool_thumbs=thumbs, spread=2)
+    torch.testing.assert_close(spread, codes[[0, 3]])  # among the 4 best: the best, then the most different
+    no_thumbs = retrieval_starts(codes, pool, target, 2, loss, noise=0.0, spread=2)
+    torch.testing.assert_close(no_thumbs, plain)
+
+
 # --------------------------------------------------------------- directions
 def _orthonormal(v: torch.Tensor) -> None:
     torch.testing.assert_close(v @ v.T, torch.eye(len(v)), atol=1e-5, rtol=0)

@@ -17,6 +17,8 @@ from nam_core.paths import CHECKPOINTS_DIR
 MANIFEST = Path(CHECKPOINTS_DIR) / "manifest.json"
 # what a recorded command may add that is not part of the recipe: where it ran and how it was logged
 RUNTIME = {"out", "threads", "device", "quiet", "preset", "max_minutes", "finish_early"}
+# settings only inference reads: some were chosen after training, and are checked against the config instead
+INFERENCE = ("style_temperature", "sampling_temperature", "solver_silhouette_weight", "solver_start_spread")
 
 
 def _manifest() -> dict:
@@ -64,14 +66,31 @@ def test_presets_give_the_recorded_recipe() -> None:
             "nam_core.training_cli.update_manifest_with_rebuilds()")
         _, shipped = _parse(e["recipe"]["command"])
         _, rebuilt = _parse(p.command("/tmp/out"))
-        want = {k: v for k, v in vars(shipped).items() if k not in RUNTIME}
-        have = {k: v for k, v in vars(rebuilt).items() if k not in RUNTIME}
+        want = {k: v for k, v in vars(shipped).items() if k not in RUNTIME and k not in INFERENCE}
+        have = {k: v for k, v in vars(rebuilt).items() if k not in RUNTIME and k not in INFERENCE}
         if "time-bounded" in p.note:
             info = read_training_info(Path(CHECKPOINTS_DIR) / name)
             assert have.pop("epochs") == info["epochs_done"] < want.pop("epochs"), name
         if p.script == "train_refiner":  # the recorded command names the NAM by its folder
             want["nam"] = Path(want["nam"]).name
         assert have == want, f"{name}: preset differs from the shipped recipe"
+
+
+def test_shipped_configs_carry_their_presets_inference_settings() -> None:
+    """An inference setting a preset passes (the spread of the K solutions, NAM's solver terms) is what the shipped
+    checkpoint's config tells the Translator: such a setting can be changed without retraining, in the config."""
+    from nam_core.checkpoints import read_config
+
+    checked = 0
+    for name, e in sorted(_manifest().items()):
+        if e.get("kind") != "mapping" or name not in PRESETS:
+            continue
+        args, cfg = get_preset(name).args, read_config(Path(CHECKPOINTS_DIR) / name)
+        for key in INFERENCE:
+            assert cfg.get(key) == args.get(key), f"{name}: {key} is {cfg.get(key)} in its config, {args.get(key)} " \
+                "in its preset"
+            checked += key in args
+    assert checked >= 4
 
 
 @pytest.mark.parametrize("script", ["train_mapping", "train_generator", "train_baseline", "train_refiner"])
@@ -145,7 +164,8 @@ def test_a_solver_silhouette_weight_given_to_nam_training_is_what_the_translator
     if not (Path(CHECKPOINTS_DIR) / "gen_handbags_glann" / "config.json").exists():
         pytest.skip("no shipped gen_handbags_glann")
     from nam_core.checkpoints import read_config
-    from nam_core.methods.mappings import train_mapping
+    from nam_core.data import load_domain
+    from nam_core.methods.mappings import get_task, train_mapping
     from nam_core.serving import Translator
 
     assert get_preset("edges2handbags_nam_glann").args["solver_silhouette_weight"] > 0
@@ -153,9 +173,19 @@ def test_a_solver_silhouette_weight_given_to_nam_training_is_what_the_translator
     cli = _cli("train_mapping")
     assert cli.main(["--preset", "edges2handbags_nam_glann", "--out", str(tmp_path), "--epochs", "1",
                      "--n-targets", "16", "--style-probes", "4", "--solver-silhouette-weight", "0.5",
-                     "--threads", "1"]) == 0
-    assert read_config(tmp_path / "final")["solver_silhouette_weight"] == 0.5
-    assert Translator.from_checkpoint(tmp_path / "final", device="cpu").silhouette_weight == 0.5
+                     "--solver-start-spread", "3", "--threads", "1"]) == 0
+    cfg = read_config(tmp_path / "final")
+    assert cfg["solver_silhouette_weight"] == 0.5 and cfg["solver_start_spread"] == 3
+    tr = Translator.from_checkpoint(tmp_path / "final", device="cpu")
+    assert tr.silhouette_weight == 0.5 and tr.start_spread == 3
+    assert tr.pool_thumbnails().shape == (16, 3, 16, 16)
+    tr.nam_steps = 2
+    out = tr.translate(load_domain(get_task("edges2handbags").source, "test").images[:2], num_solutions=3, seed=0)
+    assert out.shape[:2] == (2, 3)
+    with pytest.raises(ValueError, match="start spread is NAM's"):
+        train_mapping("edges2handbags", "vae-nam", "gen_handbags_glann", tmp_path / "x", solver_start_spread=2)
+    with pytest.raises(ValueError, match="whole number from 1"):
+        train_mapping("edges2handbags", "nam", "gen_handbags_glann", tmp_path / "x", solver_start_spread=0)
     with pytest.raises(ValueError, match="NAM's, on an edge-map input"):
         train_mapping("street2mnist", "nam", "gen_mnist_glann", tmp_path / "x", solver_silhouette_weight=1.0)
     with pytest.raises(ValueError, match="NAM's, on an edge-map input"):

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solver-silhouette-weight", type=float,
                    help="NAM on edges: weight of the silhouette term in its test-time solver (the object drawn where "
                         "the input's outline encloses it), stored in the checkpoint for inference (default: none)")
+    p.add_argument("--solver-start-spread", type=int,
+                   help="NAM: pick its K retrieval starts among this many times K best training codes, as different "
+                        "as possible (K distinct colourings of one edge input), stored for inference (default 1)")
     p.add_argument("--limit", type=int)
     add_run_arguments(p)
     return p
@@ -90,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                           style_temperature=a.style_temperature,
                           sampling_temperature=a.sampling_temperature,
                           solver_silhouette_weight=a.solver_silhouette_weight,
+                          solver_start_spread=a.solver_start_spread,
                           lr_z=a.lr_z, limit=a.limit, seed=a.seed, device=a.device, max_minutes=a.max_minutes,
                           finish_early=a.finish_early, recipe=recipe)
     print(final)

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recon-weight", type=float, default=0.0,
                    help="also train on every training image with NAM's own objective loss(T(G(R(y))), y), this weight")
     p.add_argument("--unpaired", type=int, help="with --recon-weight: use the first N training images (default all)")
+    p.add_argument("--style-temperature", type=float,
+                   help="spread of the K solutions along the style directions, stored in the checkpoint for "
+                        "inference (default: the Translator's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device")
     p.add_argument("--threads", type=int)
@@ -55,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     recipe = setup_run("train_refiner.py", a.threads, argv)
     final = train_refiner(a.nam, a.out, epochs=a.epochs, batch_size=a.batch_size, nef=a.nef, loss=a.loss,
                           code_weight=a.code_weight, resolve_steps=a.resolve_steps,
-                          recon_weight=a.recon_weight, unpaired=a.unpaired, seed=a.seed, device=a.device,
+                          recon_weight=a.recon_weight, unpaired=a.unpaired,
+                          style_temperature=a.style_temperature, seed=a.seed, device=a.device,
                           generator=a.generator, max_minutes=a.max_minutes, finish_early=a.finish_early,
                           progress=not a.quiet, recipe=recipe)
     print(final)

@@ -60,8 +60,9 @@ CONFIG_KEYS = frozenset({
     "format", "format_version", "kind", "method", "task", "source", "target", "domain", "networks", "generator",
     "generator_fingerprint", "generator_method", "recon_loss", "image_size", "latent_dim", "channels", "tensors",
     "stored_dtype", "sha256", "size_bytes", "style_temperature", "sampling_temperature", "style_min_gain",
-    "solver_silhouette_weight", "deterministic"})
+    "solver_silhouette_weight", "solver_start_spread", "deterministic"})
 DEFAULT_REPO = os.environ.get("NAM_HUB_REPO", "nam-studio/checkpoints")
+MAX_START_SPREAD = 16  # NAM's retrieval starts come from at most this many times K best matches
 KEEP_VERSIONS = 2  # a versioned checkpoint keeps its current version and the one before it
 CRASH_ENV = "NAM_CHECKPOINT_CRASH"  # tests: "<point>[:<n>]" SIGKILLs this process the n-th time a save reaches point
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # network / tensor / checkpoint names: no separators
@@ -588,6 +589,10 @@ def validate_config(cfg: Any, where: str | Path = "config") -> dict[str, Any]:
         v = cfg.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1e3):
             raise CheckpointError(f"{where}: {key!r} must be a number from 0 to 1000, not {str(v)[:20]!r}")
+    v = cfg.get("solver_start_spread")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_START_SPREAD):
+        raise CheckpointError(f"{where}: 'solver_start_spread' must be a whole number from 1 to {MAX_START_SPREAD}, "
+                              f"not {str(v)[:20]!r}")
     return cfg
 
 

@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import checkpoints as _checkpoints
 from ..checkpoints import (
+    MAX_START_SPREAD,
     NAME_RE,
     CheckpointError,
     fetch_checkpoint,
@@ -120,6 +121,7 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                   t_affine: str = "none", t_zoom: float = 1.0, sketch_aug: float = 0.0, sketch_variants: int = 4,
                   silhouette_weight: float = 0.0, style_probes: int = 128, style_temperature: float | None = None,
                   sampling_temperature: float | None = None, solver_silhouette_weight: float | None = None,
+                  solver_start_spread: int | None = None,
                   limit: int | None = None, seed: int = 0, device: str | None = None,
                   max_minutes: float | None = None, finish_early: bool = False, progress: bool = True,
                   recipe: str = "") -> Path:
@@ -135,6 +137,8 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
     global axes).
     ``solver_silhouette_weight`` (NAM on an edge-map input): the weight of the silhouette
     term in NAM's test-time solver (:func:`~nam_core.methods.nam.solve`), also inference only.
+    ``solver_start_spread`` (NAM): its K retrieval starts are picked among that many times K best training codes,
+    as different as possible (:func:`~nam_core.methods.nam.retrieval_starts`), also inference only.
 
     Returns ``out_dir/final`` (T, and E for AE/VAE-NAM, with the config naming the generator it needs)."""
     t = get_task(task)
@@ -155,6 +159,12 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
             raise ValueError("the solver's silhouette term is NAM's, on an edge-map input (edges2shoes/handbags)")
         if not 0.0 <= solver_silhouette_weight <= 100.0:
             raise ValueError("solver_silhouette_weight must be between 0 and 100")
+    if solver_start_spread is not None:
+        if not meth.iterative:
+            raise ValueError("the solver's start spread is NAM's")
+        if isinstance(solver_start_spread, bool) or not 1 <= int(solver_start_spread) <= MAX_START_SPREAD \
+                or int(solver_start_spread) != solver_start_spread:
+            raise ValueError(f"solver_start_spread must be a whole number from 1 to {MAX_START_SPREAD}")
     hp = dict(DEFAULTS[method])
     for k, v in {"epochs": epochs, "batch_size": batch_size, "n_targets": n_targets, "beta": beta,
                  "prior_weight": prior_weight}.items():
@@ -207,6 +217,8 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
         config["sampling_temperature"] = float(sampling_temperature)
     if solver_silhouette_weight is not None:
         config["solver_silhouette_weight"] = float(solver_silhouette_weight)
+    if solver_start_spread is not None:
+        config["solver_start_spread"] = int(solver_start_spread)
     tensors = m.tensors() if meth.iterative else {}
     tensors.update(global_directions(m, ds.images, dev, style_probes=style_probes))
     final = save_checkpoint(out / "final", m.networks, config, tensors=tensors)
@@ -291,8 +303,8 @@ def resolve_pairs(G: torch.nn.Module, T: torch.nn.Module, codes: torch.Tensor, i
 
 def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int = 40, batch_size: int = 64,
                   nef: int = 64, loss: str = "laplacian", code_weight: float = 0.1, resolve_steps: int = 0,
-                  recon_weight: float = 0.0, unpaired: int | None = None, seed: int = 0,
-                  device: str | None = None, generator: str | Path | None = None,
+                  recon_weight: float = 0.0, unpaired: int | None = None, style_temperature: float | None = None,
+                  seed: int = 0, device: str | None = None, generator: str | Path | None = None,
                   max_minutes: float | None = None, finish_early: bool = False, progress: bool = True,
                   recipe: str = "") -> Path:
     """Distil a trained NAM checkpoint into a one-pass ``nam-ff`` model (:mod:`nam_core.methods.refine`) on the
@@ -300,7 +312,10 @@ def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int =
     codes NAM optimised for them, or, with ``resolve_steps`` > 0, the codes NAM's inference finds for them against
     the final T (:func:`resolve_pairs`; cached in ``out_dir`` so a resumed run does not redo it). With
     ``recon_weight`` > 0 the training set grows to the first ``unpaired`` training images (all when None), which add
-    NAM's own objective (see :class:`~nam_core.methods.refine.NAMRefiner`). Resumable. Returns ``out_dir/final``."""
+    NAM's own objective (see :class:`~nam_core.methods.refine.NAMRefiner`). ``style_temperature``: as for
+    :func:`train_mapping`, stored for inference. Resumable. Returns ``out_dir/final``."""
+    if style_temperature is not None and not 0.0 <= style_temperature <= 10.0:
+        raise ValueError("style_temperature must be between 0 and 10")
     dev = get_device(device)
     nam = load_checkpoint(nam_checkpoint, device=dev)
     cfg = nam.config
@@ -356,6 +371,8 @@ def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int =
                    "recipe": {"command": recipe, "hparams": {"epochs": epochs, "batch_size": batch_size},
                               "seed": seed, "loss": loss},
                    "history": trainer.history})
+    if style_temperature is not None:
+        config["style_temperature"] = float(style_temperature)
     tensors = global_directions(m, ds.images, dev)
     final = save_checkpoint(out / "final", m.networks, config, tensors=tensors)
     save_png(image_grid(to_uint8(m.samples()), cols=6), final / "samples.png", scale=2)

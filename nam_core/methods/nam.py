@@ -182,12 +182,17 @@ def silhouette_targets(edges: torch.Tensor) -> torch.Tensor:
 def retrieval_starts(codes: torch.Tensor, pool: torch.Tensor, targets: torch.Tensor, num_solutions: int,
                      loss: nn.Module, seed: int = 0, noise: float = 0.1,
                      exclude: torch.Tensor | None = None, pool_silhouettes: torch.Tensor | None = None,
-                     silhouettes: torch.Tensor | None = None, silhouette_weight: float = 0.0) -> torch.Tensor:
+                     silhouettes: torch.Tensor | None = None, silhouette_weight: float = 0.0,
+                     pool_thumbs: torch.Tensor | None = None, spread: int = 1) -> torch.Tensor:
     """NAM starts from the training codes: for each target, the K codes whose reconstructions ``pool`` = T(G(codes))
     match it best under ``loss``, plus ``noise`` × seeded per-image Gaussian noise (so the K solutions can differ).
     ``exclude[i]`` (a code index, or −1) is never chosen for target i: leave-one-out when the targets are the
     training images themselves. With ``pool_silhouettes`` (soft_foreground(G(codes))), ``silhouettes`` of the
     targets and ``silhouette_weight`` > 0, the match also counts the silhouette term of :func:`nam_infer`.
+    With ``pool_thumbs`` (small G(codes), (N, ...)) and ``spread`` > 1, the K starts are picked among the
+    ``spread``·K best matches so that their photos differ most (:func:`farthest_first`): the best match and then,
+    one by one, the candidate farthest from those picked. The silhouette term makes the best matches share one
+    shape, and the solver keeps each start's colour, so this is what gives an edge input K different colourings.
     Returns (N·K, d)."""
     k = num_solutions
     eps = per_image_noise(targets, k, codes.shape[1], seed).to(codes)
@@ -201,10 +206,27 @@ def retrieval_starts(codes: torch.Tensor, pool: torch.Tensor, targets: torch.Ten
             losses = losses + silhouette_weight * gap.to(losses)
         if exclude is not None and exclude[i] >= 0:
             losses[exclude[i]] = float("inf")
-        best = losses.topk(min(k, len(losses)), largest=False).indices
+        wide = pool_thumbs is not None and spread > 1
+        best = losses.topk(min(k * spread if wide else k, len(losses)), largest=False).indices
+        if wide and len(best) > k:
+            best = best[farthest_first(pool_thumbs[best], k)]
         best = best[torch.arange(k) % len(best)]
         starts.append(codes[best] + noise * ni)
     return torch.cat(starts)
+
+
+def farthest_first(items: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of ``k`` of ``items`` (M, ...) in greedy farthest-point order under mean L1: item 0 first, then each
+    time the item whose distance to the nearest one picked is largest."""
+    flat = items.reshape(len(items), -1).float()
+    picked = [0]
+    near = (flat - flat[0]).abs().mean(1)
+    for _ in range(1, min(k, len(flat))):
+        near[picked] = -1.0
+        j = int(near.argmax())
+        picked.append(j)
+        near = torch.minimum(near, (flat - flat[j]).abs().mean(1))
+    return torch.tensor(picked, dtype=torch.long)
 
 
 # ------------------------------------------------------------------------------------------- test time, registry
@@ -229,8 +251,10 @@ def nam_starts(tr: Any, x: torch.Tensor, k: int, seed: int, silhouettes: torch.T
         return None
     codes, recs = pool
     fg = None if silhouettes is None else tr.pool_foreground()
+    spread = int(getattr(tr, "start_spread", 1))
+    thumbs = tr.pool_thumbnails() if spread > 1 else None
     return retrieval_starts(codes, recs, x, k, tr.loss_fn, seed, pool_silhouettes=fg, silhouettes=silhouettes,
-                            silhouette_weight=tr.silhouette_weight)
+                            silhouette_weight=tr.silhouette_weight, pool_thumbs=thumbs, spread=spread)
 
 
 def solve(tr: Any, x: torch.Tensor, k: int, seed: int, callback: Callable[[int, int], None] | None = None
@@ -261,8 +285,9 @@ register(Method(
 _DIGITS = {"nf": 32, "loss": "ncc", "t_arch": "local"}  # the weak local T: the codes must carry the digit's shape
 _EDGES = {"nf": 32, "nef": 32, "loss": "laplacian-flat"}
 # the test-time solver also draws the object where the input's outline encloses it (a drawn outline has no inner
-# lines for T(G(z)) to match; docs/RESULTS.md, "Drawn outlines")
-_EDGE_SOLVER = {"solver_silhouette_weight": 1.0}
+# lines for T(G(z)) to match; docs/RESULTS.md, "Drawn outlines"); that pulls the K solutions to one shape, so their
+# starts are picked among 3·K good matches to differ in colour ("Diversity of the K solutions")
+_EDGE_SOLVER = {"solver_silhouette_weight": 1.0, "solver_start_spread": 3}
 register_presets(
     Preset("street2mnist_nam_glann", "nam", "train_mapping",
            {"task": "street2mnist", "method": "nam", "generator": "gen_mnist_glann", **_DIGITS, "epochs": 300,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..checkpoints import (
     CheckpointError,
@@ -142,6 +143,8 @@ class Translator:
         self.nam_steps = 100
         # NAM on edge inputs: weight of the term that draws the object where the input's outline encloses it
         self.silhouette_weight = float(cfg.get("solver_silhouette_weight", 0.0))
+        # NAM: its K retrieval starts are picked among this many times K best matches, as different as possible
+        self.start_spread = int(cfg.get("solver_start_spread", 1))
         # spread of the K sampled solutions: ε·σ is scaled by it (VAE-NAM), as is AE-NAM's spread along the global
         # axes; the checkpoint may carry a value chosen on training inputs (``sampling_temperature``)
         self.temperature = float(cfg.get("sampling_temperature", 1.0))
@@ -154,6 +157,7 @@ class Translator:
         self._partner: Translator | None | bool = False  # False: not looked for yet
         self._pool: torch.Tensor | None = None
         self._pool_fg: torch.Tensor | None = None
+        self._pool_thumbs: torch.Tensor | None = None
         self._dirs: dict[int, tuple[weakref.ref, dict[int, Directions]]] = {}  # id(z) → (ref, {k: Directions})
         self.cache_size = 8  # solutions of the last few single-image requests (NAM optimisation is costly)
         # → (x, z, σ, scores, ranking used, (G(z), T(G(z)), losses) of those z, kept so a hit needs no new pass)
@@ -340,17 +344,23 @@ class Translator:
         if codes is None:
             return None
         if self._pool is None:
-            recs, fgs = [], []
-            for i in range(0, len(codes), 256):  # one pass of G serves both
+            recs, fgs, thumbs = [], [], []
+            for i in range(0, len(codes), 256):  # one pass of G serves all three
                 photos = self.G(codes[i : i + 256])
                 recs.append(self.T(photos))
                 fgs.append(soft_foreground(photos))
-            self._pool, self._pool_fg = torch.cat(recs), torch.cat(fgs)
+                thumbs.append(F.adaptive_avg_pool2d(photos, 16))
+            self._pool, self._pool_fg, self._pool_thumbs = torch.cat(recs), torch.cat(fgs), torch.cat(thumbs)
         return codes, self._pool
 
     def pool_foreground(self) -> torch.Tensor | None:
         """soft_foreground(G(z)) of the training codes (N, H, W), from the same pass as :meth:`code_pool`."""
         return None if self.code_pool() is None else self._pool_fg
+
+    def pool_thumbnails(self) -> torch.Tensor | None:
+        """G(z) of the training codes at 16×16 (N, C, 16, 16), from the same pass as :meth:`code_pool`: what NAM's
+        spread-out retrieval starts compare."""
+        return None if self.code_pool() is None else self._pool_thumbs
 
     @torch.no_grad()
     def _generate(self, z: torch.Tensor, batch: int = 256) -> torch.Tensor:
