@@ -450,8 +450,8 @@ class Translator:
     def _cache_key(self, x: torch.Tensor, k: int, seed: int) -> tuple:
         partner = id(self.partner) if self.rank not in (None, "loss") else None  # loads it on first use
         return (x.cpu().numpy().tobytes(), k, seed, self.nam_steps, self.nam_init, self.temperature,
-                self.style_temperature, self.silhouette_weight, self.rank, self.oversample, partner,
-                id(self.style_dirs))
+                self.style_temperature, self.silhouette_weight, self.start_spread, self.rank, self.oversample,
+                partner, id(self.style_dirs))
 
     def forget(self, image: np.ndarray, k: int = 8, seed: int = 0) -> bool:
         """Drop the cached solutions of one input (whether there were any): the next request solves it afresh.
