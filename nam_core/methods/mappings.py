@@ -114,6 +114,12 @@ def get_task(name: str, config: dict[str, Any] | None = None) -> Task:
     return TASKS[name]
 
 
+def _check_style_temperature(style_temperature: float | None) -> None:
+    """The bound that :func:`train_mapping` and :func:`train_refiner` put on the style temperature they store."""
+    if style_temperature is not None and not 0.0 <= style_temperature <= 10.0:
+        raise ValueError("style_temperature must be between 0 and 10")
+
+
 def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | Path, epochs: int | None = None,
                   batch_size: int | None = None, n_targets: int | None = None, beta: float | None = None,
                   prior_weight: float | None = None,
@@ -150,8 +156,7 @@ def train_mapping(task: str, method: str, generator: str | Path, out_dir: str | 
                          "(edges2shoes/handbags)")
     if not 0.0 <= sketch_aug <= 1.0:
         raise ValueError("sketch_aug is a probability: 0..1")
-    if style_temperature is not None and not 0.0 <= style_temperature <= 10.0:
-        raise ValueError("style_temperature must be between 0 and 10")
+    _check_style_temperature(style_temperature)
     if sampling_temperature is not None and (meth.iterative or not 0.0 <= sampling_temperature <= 10.0):
         raise ValueError("sampling_temperature is AE-NAM's and VAE-NAM's, between 0 and 10")
     if solver_silhouette_weight is not None:
@@ -314,8 +319,7 @@ def train_refiner(nam_checkpoint: str | Path, out_dir: str | Path, epochs: int =
     ``recon_weight`` > 0 the training set grows to the first ``unpaired`` training images (all when None), which add
     NAM's own objective (see :class:`~nam_core.methods.refine.NAMRefiner`). ``style_temperature``: as for
     :func:`train_mapping`, stored for inference. Resumable. Returns ``out_dir/final``."""
-    if style_temperature is not None and not 0.0 <= style_temperature <= 10.0:
-        raise ValueError("style_temperature must be between 0 and 10")
+    _check_style_temperature(style_temperature)
     dev = get_device(device)
     nam = load_checkpoint(nam_checkpoint, device=dev)
     cfg = nam.config

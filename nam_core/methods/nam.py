@@ -197,6 +197,7 @@ def retrieval_starts(codes: torch.Tensor, pool: torch.Tensor, targets: torch.Ten
     k = num_solutions
     eps = per_image_noise(targets, k, codes.shape[1], seed).to(codes)
     use_sil = pool_silhouettes is not None and silhouettes is not None and silhouette_weight > 0
+    wide = pool_thumbs is not None and spread > 1
     starts = []
     for i, (xi, ni) in enumerate(zip(targets, eps)):
         losses = torch.cat([loss(pool[j : j + 512], xi[None].expand(len(pool[j : j + 512]), -1, -1, -1),
@@ -206,7 +207,6 @@ def retrieval_starts(codes: torch.Tensor, pool: torch.Tensor, targets: torch.Ten
             losses = losses + silhouette_weight * gap.to(losses)
         if exclude is not None and exclude[i] >= 0:
             losses[exclude[i]] = float("inf")
-        wide = pool_thumbs is not None and spread > 1
         best = losses.topk(min(k * spread if wide else k, len(losses)), largest=False).indices
         if wide and len(best) > k:
             best = best[farthest_first(pool_thumbs[best], k)]
